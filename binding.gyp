@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "interprocess",
+      "sources": ["native/common/addon.c", "native/common/watcher.c"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [
+        ["OS=='win'", {
+          "sources": ["native/windows/os.c"]
+        }, {
+          "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {"OTHER_CFLAGS": ["-std=gnu11", "-Wall", "-Wextra"], "MACOSX_DEPLOYMENT_TARGET": "11.0"}
+        }]
+      ]
+    }
+  ]
+}

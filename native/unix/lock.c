@@ -1,0 +1,26 @@
+/*
+ * Advisory whole-file locks (flock) that the kernel drops when the holder dies, however it dies:
+ * the basis of the listener's lock file, which tells a live server from a stale socket file.
+ */
+#include "unix.h"
+
+#include <errno.h>
+#include <sys/file.h>
+
+napi_value ipc_try_lock(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  int r;
+  do r = flock(fd, LOCK_EX | LOCK_NB);
+  while (r != 0 && errno == EINTR);
+  if (r != 0 && errno != EWOULDBLOCK) {
+    ipc_throw_errno(env, errno, "flock");
+    return NULL;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_get_boolean(env, r == 0, &result));
+  return result;
+}

@@ -1,0 +1,79 @@
+/**
+ * Every failure in interprocess is an {@link InterprocessError}: a stable `code` (Node's own
+ * codes where they fit: `ENOENT`, `EADDRINUSE`, `ERR_INVALID_ARG_VALUE`, `ABORT_ERR`, ...) and a
+ * message that says what happened and what to do about it.
+ */
+
+/** Extra fields of a system error, as on Node's own errors. */
+export interface ErrorDetails {
+  errno?: number;
+  syscall?: string;
+  path?: string;
+  address?: string;
+  cause?: unknown;
+}
+
+/** The error type of every failure raised by interprocess. */
+export class InterprocessError extends Error {
+  /** Stable, machine-readable code: an errno name (`ENOENT`) or an `ERR_...` code. */
+  readonly code: string;
+  /** libuv's (negative) error number, for system errors. */
+  readonly errno?: number;
+  /** The system call that failed, for system errors. */
+  readonly syscall?: string;
+  /** The filesystem path involved, if any. */
+  readonly path?: string;
+  /** The socket address involved, if any. */
+  readonly address?: string;
+
+  constructor(code: string, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = code === 'ABORT_ERR' ? 'AbortError' : 'InterprocessError';
+    this.code = code;
+    if (details.errno !== undefined) this.errno = details.errno;
+    if (details.syscall !== undefined) this.syscall = details.syscall;
+    if (details.path !== undefined) this.path = details.path;
+    if (details.address !== undefined) this.address = details.address;
+  }
+}
+
+/** An argument that has the right type but a value we cannot use. */
+export function invalidArgument(argument: string, message: string): InterprocessError {
+  return new InterprocessError('ERR_INVALID_ARG_VALUE', `The argument '${argument}' ${message}`);
+}
+
+/** An argument of the wrong type. */
+export function invalidType(argument: string, expected: string, value: unknown): InterprocessError {
+  const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `type ${typeof value}`;
+  return new InterprocessError('ERR_INVALID_ARG_TYPE', `The argument '${argument}' must be ${expected}; got ${got}`);
+}
+
+/** The operation was cancelled through an AbortSignal. */
+export function abortError(signal: AbortSignal): InterprocessError {
+  return new InterprocessError('ABORT_ERR', 'The operation was aborted', { cause: signal.reason });
+}
+
+/** A feature this platform does not offer. */
+export function unsupported(what: string, hint: string): InterprocessError {
+  return new InterprocessError('ERR_INTERPROCESS_UNSUPPORTED', `${what} is not supported on ${process.platform}: ${hint}`);
+}
+
+/**
+ * Re-raises a system error from Node or the addon as an InterprocessError with the same code,
+ * errno and syscall, and a message that adds what the caller was doing and what to try.
+ */
+export function fromSystemError(error: unknown, doing: string, hint?: string, extra: ErrorDetails = {}): InterprocessError {
+  if (error instanceof InterprocessError) return error;
+  const e = error as NodeJS.ErrnoException;
+  const code = typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS';
+  // Abstract socket addresses start with NUL: show them as '@name', as ss(8) does.
+  const reason = (e?.message ?? String(error)).replace(/\0/g, '@');
+  const message = `${doing}: ${reason}${hint ? `. ${hint}` : ''}`;
+  return new InterprocessError(code, message, {
+    errno: e?.errno,
+    syscall: e?.syscall,
+    path: extra.path ?? (e as { path?: string })?.path,
+    address: extra.address ?? (e as { address?: string })?.address,
+    cause: error,
+  });
+}

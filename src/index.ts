@@ -1,0 +1,9 @@
+/**
+ * interprocess: interprocess communication for Node.js.
+ * @packageDocumentation
+ */
+export * from './local-socket/index.js';
+export { InterprocessError } from './errors.js';
+export type { ErrorDetails } from './errors.js';
+export { nativeStatus } from './native/addon.js';
+export type { NativeStatus } from './native/addon.js';

@@ -1,0 +1,241 @@
+/**
+ * Binding a listener to a socket file, safely.
+ *
+ * 1. A lock file beside the socket (`<path>.lock`, flock'd, held while listening) tells a live
+ *    interprocess server at once and keeps two servers starting together from both winning. The
+ *    kernel drops the lock when its holder dies, however it dies.
+ * 2. The listener binds inside a fresh private (0700) staging directory next to the target, gets
+ *    its mode there, and only then is linked into place: nobody can connect before the mode holds.
+ *    link(2) creates the name only if it is absent, so nothing that appeared meanwhile is clobbered.
+ * 3. If the path is taken: a non-socket is never touched (EADDRINUSE); a socket is probed, and
+ *    replaced (rename(2), atomic) only if nothing accepts there; a live server keeps its name.
+ * 4. On close, and on normal process exit, the file is removed only if it is still ours (same
+ *    device and inode), then the lock is released.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { InterprocessError, fromSystemError } from '../../errors.js';
+import { optionalNative } from '../../native/addon.js';
+import { sunPathMax } from '../../platform.js';
+import { listenOn } from '../listen-on.js';
+
+/** A socket file this process created and owns. */
+export interface SocketFile {
+  readonly path: string;
+  readonly dev: number;
+  readonly ino: number;
+  /** Descriptor of the flock'd lock file, or -1 when the native addon is absent. */
+  lockFd: number;
+  readonly lockPath: string;
+}
+
+export interface BindOptions {
+  mode?: number | undefined;
+  /** Replace a stale socket file (default true). False: any existing file is EADDRINUSE. */
+  takeOver?: boolean | undefined;
+  backlog?: number | undefined;
+}
+
+const owned = new Set<SocketFile>();
+let exitHookInstalled = false;
+
+function addressInUse(socketPath: string, why: string): InterprocessError {
+  return new InterprocessError('EADDRINUSE', `Cannot listen on ${socketPath}: ${why}`, { syscall: 'listen', path: socketPath, address: socketPath });
+}
+
+/** Takes the lock file beside the socket; false if a live holder has it. */
+async function takeLock(socketPath: string): Promise<{ fd: number; lockPath: string } | null> {
+  const lockPath = `${socketPath}.lock`;
+  const native = optionalNative();
+  if (native === null) return { fd: -1, lockPath };
+  for (let attempt = 0; attempt < 10; attempt++) {
+    let fd: number;
+    try {
+      fd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    } catch (error) {
+      throw fromSystemError(error, `Cannot open the lock file ${lockPath}`, 'The directory of the socket must be writable by this user.');
+    }
+    let locked = false;
+    try {
+      locked = native.tryLock(fd);
+      // The holder may have unlinked the file before we locked it: then our lock guards nothing.
+      if (locked && sameFile(fs.fstatSync(fd), lstatOrNull(lockPath))) return { fd, lockPath };
+    } catch (error) {
+      fs.closeSync(fd);
+      throw fromSystemError(error, `Cannot lock ${lockPath}`);
+    }
+    fs.closeSync(fd);
+    if (!locked) return null;
+  }
+  throw new InterprocessError('EAGAIN', `Cannot lock ${lockPath}: it kept being replaced; try again`);
+}
+
+function lstatOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(file);
+  } catch {
+    return null;
+  }
+}
+
+function sameFile(a: fs.Stats | null, b: fs.Stats | null): boolean {
+  return a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
+}
+
+/** Is anything accepting connections at this socket file? */
+function probe(socketPath: string): Promise<'live' | 'stale' | 'gone'> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path: socketPath });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('live');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      socket.destroy();
+      if (error.code === 'ECONNREFUSED') resolve('stale');
+      else if (error.code === 'ENOENT') resolve('gone');
+      else if (error.code === 'EAGAIN') resolve('live'); // a full backlog: someone is listening
+      else reject(fromSystemError(error, `Cannot probe the existing socket file ${socketPath}`));
+    });
+  });
+}
+
+/** Makes a private 0700 directory in `dir` whose socket path still fits in sun_path. */
+async function makeStagingDirectory(dir: string): Promise<string> {
+  const room = sunPathMax() - Buffer.byteLength(dir) - '/./s'.length;
+  const length = Math.min(12, room);
+  if (length < 4) {
+    throw new InterprocessError('ENAMETOOLONG', `Cannot listen in ${dir}: the directory path leaves no room (sun_path) to bind the socket privately before it is moved into place. Use a shorter directory.`, { path: dir });
+  }
+  for (;;) {
+    const candidate = path.join(dir, `.${randomBytes(12).toString('base64url').slice(0, length)}`);
+    try {
+      await fsp.mkdir(candidate, { mode: 0o700 });
+      await fsp.chmod(candidate, 0o700); // the umask may have taken bits we need
+      return candidate;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw fromSystemError(error, `Cannot listen on a socket in ${dir}`, 'The directory must exist and be writable by this user.', { path: dir });
+      }
+    }
+  }
+}
+
+/**
+ * Moves the staged socket to `target`: link if absent, replace if stale, refuse otherwise.
+ * Returns with the staged name removed.
+ */
+async function placeSocket(staged: string, target: string, takeOver: boolean): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      await fsp.link(staged, target);
+      await fsp.unlink(staged);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
+        // No hard links here (some filesystems): fall back to check-then-rename.
+        if (lstatOrNull(target) === null) {
+          await fsp.rename(staged, target);
+          return;
+        }
+      } else if (code !== 'EEXIST') {
+        throw fromSystemError(error, `Cannot create the socket file ${target}`, undefined, { path: target });
+      }
+    }
+    const existing = lstatOrNull(target);
+    if (existing === null) continue;
+    if (!existing.isSocket()) {
+      throw addressInUse(target, 'a file that is not a socket is in the way, and interprocess never removes one. Remove it yourself or choose another path.');
+    }
+    if (!takeOver) throw addressInUse(target, 'a socket file exists (takeOver is off, so it is not probed or replaced).');
+    const state = await probe(target);
+    if (state === 'live') throw addressInUse(target, 'another server is listening there. Stop it first or choose another name.');
+    if (state === 'stale') {
+      await fsp.rename(staged, target); // atomic: the name is never absent
+      return;
+    }
+  }
+  throw addressInUse(target, 'the path kept changing while we tried to bind it; try again.');
+}
+
+/** Binds `server` to the socket file `socketPath`; see the top of this file. */
+export async function bindSocketFile(server: net.Server, socketPath: string, options: BindOptions): Promise<SocketFile> {
+  const lock = await takeLock(socketPath);
+  if (lock === null) {
+    throw addressInUse(socketPath, `another interprocess server holds its lock file ${socketPath}.lock and is listening. Stop it first or choose another name.`);
+  }
+  let staging: string | null = null;
+  try {
+    if (!options.takeOver && lstatOrNull(socketPath) !== null) {
+      throw addressInUse(socketPath, 'a file exists there (takeOver is off, so it is not probed or replaced).');
+    }
+    staging = await makeStagingDirectory(path.dirname(socketPath));
+    const staged = path.join(staging, 's');
+    await listenOn(server, staged, options.backlog);
+    if (options.mode !== undefined) await fsp.chmod(staged, options.mode);
+    const stats = await fsp.lstat(staged);
+    await placeSocket(staged, socketPath, options.takeOver ?? true);
+    const file: SocketFile = { path: socketPath, dev: stats.dev, ino: stats.ino, lockFd: lock.fd, lockPath: lock.lockPath };
+    own(file);
+    return file;
+  } catch (error) {
+    if (server.listening) server.close();
+    if (lock.fd >= 0) releaseLock(lock.fd, lock.lockPath);
+    throw fromSystemError(error, `Cannot listen on ${socketPath}`, undefined, { path: socketPath });
+  } finally {
+    if (staging !== null) fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+function releaseLock(fd: number, lockPath: string): void {
+  // Unlink while still holding the lock; a waiter that opened the old file re-checks its inode.
+  try {
+    fs.unlinkSync(lockPath);
+  } catch {
+    /* already gone */
+  }
+  fs.closeSync(fd);
+}
+
+function own(file: SocketFile): void {
+  owned.add(file);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const f of owned) releaseSocketFile(f);
+    });
+  }
+}
+
+/** Removes the socket file if it is still the one we created, and releases its lock. Sync: runs on exit. */
+export function releaseSocketFile(file: SocketFile): void {
+  if (!owned.delete(file)) return;
+  if (sameFile(lstatOrNull(file.path), { dev: file.dev, ino: file.ino } as fs.Stats)) {
+    try {
+      fs.unlinkSync(file.path);
+    } catch {
+      /* removed by someone else meanwhile */
+    }
+  }
+  if (file.lockFd >= 0) releaseLock(file.lockFd, file.lockPath);
+  file.lockFd = -1;
+}
+
+/**
+ * Makes the private directory for namespaced names (and subdirectories below it) if needed, and
+ * refuses one that another user owns or others can enter.
+ */
+export async function ensurePrivateDirectory(root: string, socketPath: string): Promise<void> {
+  await fsp.mkdir(root, { recursive: true, mode: 0o700 });
+  const stats = await fsp.lstat(root);
+  const uid = process.getuid?.();
+  if (!stats.isDirectory() || (uid !== undefined && stats.uid !== uid) || (stats.mode & 0o077) !== 0) {
+    throw new InterprocessError('EACCES', `The namespace directory ${root} is not private to this user (it must be a directory owned by uid ${uid} with mode 0700). Remove it, or set XDG_RUNTIME_DIR to a private directory.`, { path: root });
+  }
+  const parent = path.dirname(socketPath);
+  if (parent !== root) await fsp.mkdir(parent, { recursive: true, mode: 0o700 });
+}

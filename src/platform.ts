@@ -1,0 +1,20 @@
+/** Facts about the platform that shape names and features. */
+export type Platform = NodeJS.Platform;
+
+export const isWindows = process.platform === 'win32';
+
+/**
+ * Usable bytes of `sun_path` (its size less the terminating NUL): 108 - 1 on Linux and most
+ * others, 104 - 1 on macOS and the BSDs.
+ */
+export function sunPathMax(platform: Platform = process.platform): number {
+  switch (platform) {
+    case 'darwin':
+    case 'freebsd':
+    case 'openbsd':
+    case 'netbsd' as Platform:
+      return 103;
+    default:
+      return 107;
+  }
+}
