@@ -18,13 +18,13 @@ export class InterprocessError extends Error {
   /** Stable, machine-readable code: an errno name (`ENOENT`) or an `ERR_...` code. */
   readonly code: string;
   /** libuv's (negative) error number, for system errors. */
-  readonly errno?: number;
+  declare readonly errno?: number;
   /** The system call that failed, for system errors. */
-  readonly syscall?: string;
+  declare readonly syscall?: string;
   /** The filesystem path involved, if any. */
-  readonly path?: string;
+  declare readonly path?: string;
   /** The socket address involved, if any. */
-  readonly address?: string;
+  declare readonly address?: string;
 
   constructor(code: string, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

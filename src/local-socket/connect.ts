@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type LocalSocketName, toName } from './name.js';
 import { LocalSocket, setSocketName } from './stream.js';
+import { connectAbstract } from './unix/abstract.js';
 
 export interface ConnectOptions {
   /** Keep retrying while there is no listener (or its backlog is full), until `timeout`. */
@@ -22,6 +23,11 @@ export interface ConnectOptions {
 const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
 
 function attempt(name: LocalSocketName, allowHalfOpen: boolean, cancel: AbortSignal): Promise<LocalSocket> {
+  const direct = connectAbstract(name, allowHalfOpen);
+  if (direct) {
+    setSocketName(direct, name);
+    return Promise.resolve(direct);
+  }
   return new Promise((resolve, reject) => {
     const socket = new LocalSocket({ allowHalfOpen });
     const settle = (error: unknown) => {
@@ -76,7 +82,7 @@ export async function connect(name: string | LocalSocketName, options: ConnectOp
   for (;;) {
     if (cancel.aborted) throw why();
     try {
-      return await attempt(resolved, allowHalfOpen, cancel);
+      return await attempt(resolved, allowHalfOpen, cancel); // may also throw synchronously
     } catch (error) {
       if (cancel.aborted) throw why();
       const code = (error as NodeJS.ErrnoException).code ?? '';

@@ -1,7 +1,9 @@
 import type net from 'node:net';
 
-/** server.listen() on a path or pipe name as a Promise, with no listener left behind either way. */
-export function listenOn(server: net.Server, address: string, backlog: number | undefined): Promise<void> {
+export type ListenTarget = net.ListenOptions | { fd: number; backlog?: number | undefined };
+
+/** server.listen() as a Promise, with no event listener left behind either way. */
+export function listenOn(server: net.Server, target: ListenTarget): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => {
       server.off('listening', onListening);
@@ -13,6 +15,6 @@ export function listenOn(server: net.Server, address: string, backlog: number | 
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen({ path: address, backlog });
+    server.listen(target as net.ListenOptions);
   });
 }

@@ -10,6 +10,7 @@ import { isWindows } from '../platform.js';
 import { type LocalSocketName, toName } from './name.js';
 import { LocalSocket, adoptAccepted } from './stream.js';
 import { listenOn } from './listen-on.js';
+import { listenTarget } from './unix/abstract.js';
 import { type SocketFile, bindSocketFile, ensurePrivateDirectory, releaseSocketFile } from './unix/socket-file.js';
 
 export interface ListenOptions {
@@ -180,7 +181,7 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
     file = await bindSocketFile(server, resolved.path, options);
   } else {
     try {
-      await listenOn(server, resolved.address, options.backlog);
+      await listenOn(server, listenTarget(resolved, options.backlog));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       throw fromSystemError(error, `Cannot listen on ${resolved}`, code === 'EADDRINUSE' ? 'Another server has this name: stop it first or choose another name.' : undefined, { address: resolved.address });

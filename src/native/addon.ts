@@ -22,6 +22,10 @@ export interface NativeBinding {
   readonly pollEvents: { readonly READABLE: number; readonly WRITABLE: number; readonly DISCONNECT: number };
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   tryLock(fd: number): boolean;
+  /** Linux: a listening socket bound to the abstract name with its exact length. */
+  abstractListen(name: Buffer, backlog: number): number;
+  /** Linux: a socket connected to the abstract name with its exact length. */
+  abstractConnect(name: Buffer): number;
 }
 
 /** Whether the addon loaded, and if not, why. */

@@ -170,12 +170,12 @@ export async function bindSocketFile(server: net.Server, socketPath: string, opt
   }
   let staging: string | null = null;
   try {
-    if (!options.takeOver && lstatOrNull(socketPath) !== null) {
+    if (options.takeOver === false && lstatOrNull(socketPath) !== null) {
       throw addressInUse(socketPath, 'a file exists there (takeOver is off, so it is not probed or replaced).');
     }
     staging = await makeStagingDirectory(path.dirname(socketPath));
     const staged = path.join(staging, 's');
-    await listenOn(server, staged, options.backlog);
+    await listenOn(server, { path: staged, backlog: options.backlog });
     if (options.mode !== undefined) await fsp.chmod(staged, options.mode);
     const stats = await fsp.lstat(staged);
     await placeSocket(staged, socketPath, options.takeOver ?? true);

@@ -1,0 +1,96 @@
+/** Shared test helpers: scratch directories, unique names, child processes, descriptor counts. */
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+let counter = 0;
+
+/** A fresh short directory under the temp dir (socket paths must stay short), removed after the test. */
+export function scratchDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipc-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A name no other test (or test run) uses. */
+export function uniqueName(prefix = 'ipc-test'): string {
+  return `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** How many descriptors this process has open (Linux). */
+export function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+/** A child process running a compiled fixture from out/test/fixtures, with an IPC channel. */
+export interface Fixture {
+  readonly child: ChildProcess;
+  /** The next message of this type from the child (messages are `{ type, ... }` objects). */
+  next<T = Record<string, unknown>>(type: string): Promise<T>;
+  send(message: unknown): void;
+  /** Resolves with the exit code (or signal) when the child ends. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts fixture `name` with `args`; the child is killed after the test if it still runs. */
+export function spawnFixture(t: TestContext, name: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Fixture {
+  const child = fork(path.join(here, 'fixtures', `${name}.js`), args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
+  const inbox: Array<Record<string, unknown>> = [];
+  const waiting: Array<{ type: string; resolve: (m: never) => void; reject: (e: Error) => void }> = [];
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  child.on('message', (message: Record<string, unknown>) => {
+    const i = waiting.findIndex((w) => w.type === message.type);
+    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(message as never);
+    else inbox.push(message);
+  });
+  void exited.then(({ code, signal }) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`fixture ${name} exited (code ${code}, signal ${signal}) before sending '${w.type}'`));
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return {
+    child,
+    exited,
+    send: (message) => child.send(message as never),
+    next<T>(type: string): Promise<T> {
+      const i = inbox.findIndex((m) => m.type === type);
+      if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0] as T);
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.reject(new Error(`fixture ${name} already exited`));
+      return new Promise<T>((resolve, reject) => waiting.push({ type, resolve: resolve as (m: never) => void, reject }));
+    },
+  };
+}
+
+/** Deterministic pseudo-random bytes (so both processes can check them without sending a copy). */
+export function patternBytes(length: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/**
+ * Reads a stream to its end, leaving it open for writing (a for-await loop would destroy a
+ * socket when it ends, which would cut off a half-closed reply).
+ */
+export function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
+}

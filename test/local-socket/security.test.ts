@@ -1,0 +1,78 @@
+// Socket file modes (never reachable wider than asked) and peer credentials across processes.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type LocalSocket, connect, listen, nsName } from 'interprocess';
+import { scratchDir, spawnFixture, uniqueName } from '../helpers.js';
+
+test('mode: 0o600 is the socket file mode, checked with stat', async (t) => {
+  const dir = scratchDir(t);
+  for (const mode of [0o600, 0o660, 0o666]) {
+    const socketPath = path.join(dir, `mode-${mode.toString(8)}.sock`);
+    await using listener = await listen(socketPath, { mode });
+    assert.equal(fs.statSync(socketPath).mode & 0o777, mode);
+    assert.ok(listener.listening);
+  }
+});
+
+test('mode: the socket file is never visible with wider permissions than asked', { timeout: 30_000 }, async (t) => {
+  const socketPath = path.join(scratchDir(t), 'watched.sock');
+  const watcher = spawnFixture(t, 'mode-watch', [socketPath]);
+  await watcher.next('ready');
+  for (let i = 0; i < 20; i++) {
+    const listener = await listen(socketPath, { mode: 0o600 });
+    await sleep(5); // long enough for the watcher to see it
+    await listener.close();
+  }
+  watcher.send({ type: 'stop' });
+  const { modes, polls } = await watcher.next<{ modes: number[]; polls: number }>('seen');
+  assert.ok(polls > 1000, `the watcher polled (${polls} times)`);
+  assert.ok(modes.length > 0, 'the watcher saw the socket file');
+  assert.deepEqual(modes, [0o600], `modes seen: ${modes.map((m) => m.toString(8))}`);
+});
+
+test('mode is refused where there is no file to hold it', async () => {
+  await assert.rejects(listen(nsName(uniqueName()), { mode: 0o600 }), { code: 'ERR_INVALID_ARG_VALUE', message: /no file permissions/ });
+  await assert.rejects(listen(nsName(uniqueName()), { mode: 0o1777 }), { code: 'ERR_INVALID_ARG_VALUE' });
+});
+
+test('peer credentials equal the other process\'s pid, uid and gid, on both sides', async (t) => {
+  // This process serves; a child connects.
+  const socketPath = path.join(scratchDir(t), 'creds.sock');
+  await using listener = await listen(socketPath);
+  const accepted = once(listener, 'connection');
+  const name = uniqueName();
+  const child = spawnFixture(t, 'echo-server', ['ns', name]);
+  const info = await child.next<{ pid: number; uid: number; gid: number }>('listening');
+
+  // This process connects to the child's server: its peer is the child.
+  const conn = await connect(nsName(name));
+  assert.deepEqual(conn.peerCredentials(), { pid: info.pid, uid: info.uid, gid: info.gid });
+  // And the child sees this process.
+  const { peer } = await child.next<{ peer: unknown }>('peer');
+  assert.deepEqual(peer, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+  conn.destroy();
+
+  // Same on a filesystem name, server side, with a connection from another process (socat-free:
+  // the child's own connect through a second echo-server is overkill, so use a one-line node client).
+  const { spawn } = await import('node:child_process');
+  const client = spawn(process.execPath, ['-e', `require('net').connect(${JSON.stringify(socketPath)}).on('connect', function () { setTimeout(() => this.end(), 200) })`], { stdio: 'ignore' });
+  t.after(() => client.kill());
+  const [serverSide] = (await accepted) as [LocalSocket];
+  const creds = serverSide.peerCredentials();
+  assert.equal(creds.pid, client.pid);
+  assert.equal(creds.uid, process.getuid!());
+  assert.equal(creds.gid, process.getgid!());
+  serverSide.destroy();
+  // Remembered after close.
+  assert.deepEqual(serverSide.peerCredentials(), creds);
+});
+
+test('peer credentials of a never-connected socket fail clearly', async () => {
+  const { LocalSocket } = await import('interprocess');
+  const socket = new LocalSocket();
+  assert.throws(() => socket.peerCredentials(), { code: 'ERR_SOCKET_CLOSED' });
+});

@@ -1,0 +1,107 @@
+// Safe takeover of socket files: stale ones are replaced, live ones and non-sockets never are,
+// and two servers starting at once on one name do not both win.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { connect, listen } from 'interprocess';
+import { readAll, scratchDir, spawnFixture } from '../helpers.js';
+
+test('a stale socket file left by a SIGKILLed server is taken over', async (t) => {
+  const socketPath = path.join(scratchDir(t), 'stale.sock');
+  const dead = spawnFixture(t, 'stale-server', [socketPath]);
+  await dead.next('listening');
+  dead.child.kill('SIGKILL');
+  await dead.exited;
+  assert.ok(fs.lstatSync(socketPath).isSocket(), 'the killed server left its socket file');
+  await assert.rejects(connect(socketPath), { code: 'ECONNREFUSED' });
+
+  await using listener = await listen(socketPath);
+  listener.on('connection', (conn) => conn.end('new server'));
+  assert.equal(String(await readAll(await connect(socketPath))), 'new server');
+});
+
+test('a live server in another process is refused with EADDRINUSE and keeps working', async (t) => {
+  const socketPath = path.join(scratchDir(t), 'live.sock');
+  const live = spawnFixture(t, 'stale-server', [socketPath]);
+  await live.next('listening');
+  await assert.rejects(listen(socketPath), (e: { code: string; message: string }) => {
+    assert.equal(e.code, 'EADDRINUSE');
+    assert.ok(e.message.includes(socketPath), 'the error names the path');
+    return true;
+  });
+  assert.equal(String(await readAll(await connect(socketPath))), 'alive');
+});
+
+test('a live server that is not ours (no lock file) is refused too, after a probe', async (t) => {
+  const socketPath = path.join(scratchDir(t), 'foreign.sock');
+  const foreign = net.createServer((conn) => conn.on('error', () => {}).end('foreign')); // our probe connects and leaves
+  await new Promise<void>((resolve) => foreign.listen(socketPath, resolve));
+  t.after(() => foreign.close());
+  await assert.rejects(listen(socketPath), { code: 'EADDRINUSE' });
+  assert.equal(String(await readAll(net.connect(socketPath))), 'foreign');
+});
+
+test('a regular file at the path is never removed', async (t) => {
+  const socketPath = path.join(scratchDir(t), 'precious.sock');
+  fs.writeFileSync(socketPath, 'do not delete');
+  await assert.rejects(listen(socketPath), (e: { code: string; message: string }) => {
+    assert.equal(e.code, 'EADDRINUSE');
+    assert.match(e.message, /not a socket/);
+    return true;
+  });
+  assert.equal(fs.readFileSync(socketPath, 'utf8'), 'do not delete');
+  assert.deepEqual(fs.readdirSync(path.dirname(socketPath)), ['precious.sock'], 'no staging or lock files left');
+});
+
+test('takeOver: false refuses even a stale socket file', async (t) => {
+  const socketPath = path.join(scratchDir(t), 'keep.sock');
+  const dead = spawnFixture(t, 'stale-server', [socketPath]);
+  await dead.next('listening');
+  dead.child.kill('SIGKILL');
+  await dead.exited;
+  await assert.rejects(listen(socketPath, { takeOver: false }), { code: 'EADDRINUSE' });
+  assert.ok(fs.lstatSync(socketPath).isSocket());
+});
+
+test('the file is removed on close only if it is still ours', async (t) => {
+  const socketPath = path.join(scratchDir(t), 'replaced.sock');
+  const listener = await listen(socketPath);
+  fs.unlinkSync(socketPath); // someone else removes it and puts their own file there
+  fs.writeFileSync(socketPath, 'theirs');
+  await listener.close();
+  assert.equal(fs.readFileSync(socketPath, 'utf8'), 'theirs');
+});
+
+test('two listens at once in one process: exactly one wins', async (t) => {
+  const socketPath = path.join(scratchDir(t), 'twin.sock');
+  const results = await Promise.allSettled([listen(socketPath), listen(socketPath), listen(socketPath)]);
+  const won = results.filter((r) => r.status === 'fulfilled');
+  assert.equal(won.length, 1);
+  for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code: string }).code, 'EADDRINUSE');
+  await (won[0] as PromiseFulfilledResult<import('interprocess').LocalSocketListener>).value.close();
+});
+
+test('servers in four processes starting at once on one stale name: exactly one wins', { timeout: 30_000 }, async (t) => {
+  const socketPath = path.join(scratchDir(t), 'race.sock');
+  for (let round = 0; round < 3; round++) {
+    // A stale file to fight over (rounds > 0 also race past the previous winner's leftovers).
+    const dead = spawnFixture(t, 'stale-server', [socketPath]);
+    await dead.next('listening');
+    dead.child.kill('SIGKILL');
+    await dead.exited;
+    const racers = Array.from({ length: 4 }, () => spawnFixture(t, 'race-listen', [socketPath]));
+    await Promise.all(racers.map((r) => r.next('ready')));
+    for (const r of racers) r.send({ type: 'go' });
+    const results = await Promise.all(racers.map((r) => r.next<{ won: boolean; code?: string; pid?: number }>('result')));
+    const winners = results.filter((r) => r.won);
+    assert.equal(winners.length, 1, `round ${round}: ${JSON.stringify(results)}`);
+    for (const r of results) if (!r.won) assert.equal(r.code, 'EADDRINUSE');
+    // The socket file belongs to the winner.
+    assert.equal(String(await readAll(await connect(socketPath))), String(winners[0]!.pid));
+    for (const r of racers) r.send({ type: 'exit' });
+    await Promise.all(racers.map((r) => r.exited));
+    assert.equal(fs.existsSync(socketPath), false, 'the winner removed its file on exit');
+  }
+});

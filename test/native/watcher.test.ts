@@ -1,0 +1,65 @@
+// The readiness watcher (uv_poll on Node's loop) that later primitives build on.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requireNative } from '#internal/native/addon.js';
+import { openFds, scratchDir } from '../helpers.js';
+
+test('a watcher reports readability from the event loop, stops, and closes', async (t) => {
+  const native = requireNative('test');
+  const fifo = path.join(scratchDir(t), 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  t.after(() => fs.closeSync(fd));
+  const events: Array<[number, number]> = [];
+  const watcher = new native.Watcher(fd, (status, mask) => {
+    events.push([status, mask]);
+    watcher.stop();
+  });
+  watcher.start(native.pollEvents.READABLE);
+  await sleep(30);
+  assert.deepEqual(events, [], 'nothing to read yet');
+  fs.writeSync(fd, 'x');
+  await sleep(30);
+  assert.deepEqual(events, [[0, native.pollEvents.READABLE]]);
+  watcher.close();
+  watcher.close(); // idempotent
+  assert.throws(() => watcher.start(native.pollEvents.READABLE), { code: 'ERR_INTERPROCESS_CLOSED' });
+});
+
+test('a watcher validates its arguments', () => {
+  const native = requireNative('test');
+  assert.throws(() => new native.Watcher(-1, () => {}), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => new native.Watcher(0, 'nope' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => (native.Watcher as unknown as () => void)(), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+test('watchers that are dropped unclosed are collected without leaks or crashes', async (t) => {
+  const native = requireNative('test');
+  const fifo = path.join(scratchDir(t), 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  const before = openFds();
+  for (let i = 0; i < 200; i++) new native.Watcher(fd, () => {});
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  await sleep(20);
+  assert.equal(openFds(), before, 'watchers never own the descriptor');
+  fs.closeSync(fd);
+});
+
+test('peer credentials and the lock reject bad descriptors with system errors', () => {
+  const native = requireNative('test');
+  assert.throws(() => native.peerCredentials(999_999), { code: 'EBADF', syscall: 'getsockopt' });
+  assert.throws(() => native.peerCredentials(-5), { code: 'ERR_INVALID_ARG_TYPE' });
+  const fd = fs.openSync(process.execPath, 'r');
+  try {
+    assert.throws(() => native.peerCredentials(fd), { code: 'ENOTSOCK' });
+    assert.equal(native.tryLock(fd), true);
+  } finally {
+    fs.closeSync(fd);
+  }
+});

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Runs every compiled test file (out/test/**/*.test.js) with node:test. Files are listed here,
+// not globbed by node, because Node 20 and Node 22+ read `--test` arguments differently.
+// Usage: node test/run.js [substring ...]   (only files whose path contains a substring)
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const compiled = path.join(root, 'out', 'test');
+if (!existsSync(compiled)) {
+  console.error('No compiled tests in out/test: run `npm test` (it compiles them first).');
+  process.exit(1);
+}
+
+function walk(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    return entry.isDirectory() ? walk(full) : [full];
+  });
+}
+
+const filters = process.argv.slice(2);
+const files = walk(compiled)
+  .filter((file) => file.endsWith('.test.js'))
+  .filter((file) => filters.length === 0 || filters.some((f) => file.includes(f)))
+  .sort();
+if (files.length === 0) {
+  console.error(`No test files match ${filters.join(', ')}`);
+  process.exit(1);
+}
+console.log(`node ${process.version}: ${files.length} test files`);
+const result = spawnSync(
+  process.execPath,
+  ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  { stdio: 'inherit', cwd: root },
+);
+process.exit(result.status ?? 1);
