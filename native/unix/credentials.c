@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #if defined(__APPLE__) || defined(__FreeBSD__) || defined(__DragonFly__)
+#include <sys/param.h> /* __FreeBSD_version */
 #include <sys/ucred.h>
 #endif
 
@@ -54,8 +55,8 @@ static int read_credentials(int fd, int64_t* pid, int64_t* uid, int64_t* gid) {
   pid_t peer_pid;
   len = sizeof peer_pid;
   if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &peer_pid, &len) == 0) *pid = peer_pid;
-#elif defined(__FreeBSD__) && defined(cr_pid)
-  *pid = cred.cr_pid; /* FreeBSD 13 and later */
+#elif defined(__FreeBSD__) && __FreeBSD_version >= 1300000
+  *pid = cred.cr_pid; /* FreeBSD 13 added the pid to struct xucred */
 #endif
   return 0;
 #else

@@ -1,0 +1,24 @@
+// Every example runs, so none can rot: each must exit 0 and print what its comments promise.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
+const expected: Record<string, RegExp[]> = {
+  'local-socket-echo.js': [/^listening on /m, /^connection from pid \d+$/m, /^client got: hello over a local socket$/m],
+};
+
+test('every example has its expected output listed here', () => {
+  assert.deepEqual(readdirSync(examples).filter((f) => f.endsWith('.js')).sort(), Object.keys(expected).sort());
+});
+
+for (const [file, patterns] of Object.entries(expected)) {
+  test(`example ${file} runs`, { timeout: 20_000 }, async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(examples, file)], { timeout: 15_000 });
+    for (const pattern of patterns) assert.match(stdout, pattern);
+  });
+}
