@@ -44,10 +44,10 @@ test('connecting with no server fails with ENOENT or ECONNREFUSED', async (t) =>
   await assert.rejects(connect(nsName(uniqueName())), { code: 'ECONNREFUSED' });
 });
 
-test('wait: connect succeeds against a listener started 300 ms later in another process', { timeout: 10_000 }, async (t) => {
+test('wait: connect succeeds against a listener started 300 ms later in another process', { timeout: 30_000 }, async (t) => {
   const socketPath = path.join(scratchDir(t), 'late.sock');
   const started = Date.now();
-  const connecting = connect(socketPath, { wait: true, timeout: 5000 });
+  const connecting = connect(socketPath, { wait: true, timeout: 20_000 });
   await sleep(300);
   const server = spawnFixture(t, 'echo-server', ['fs', socketPath]);
   const conn = await connecting;

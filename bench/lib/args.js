@@ -1,0 +1,25 @@
+// Command-line flags of bench/run.js.
+import { parseArgs } from 'node:util';
+
+export const USAGE = `Usage: npm run bench -- [--quick] [--only=<substring>] [--json=<path>] [--reps=<n>]
+  --quick            short run (smaller sizes): a smoke check
+  --only=<substring> run only rows whose id contains the substring (e.g. latency, pinned, accept)
+  --json=<path>      write the JSON results there (default: bench/results/latest.json plus a
+                     timestamped copy)
+  --reps=<n>         repetitions of each measurement; the median is reported (default 5, quick 3)`;
+
+export function parseFlags(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      json: { type: 'string' },
+      reps: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const reps = values.reps === undefined ? (values.quick ? 3 : 5) : Number(values.reps);
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer; got ${values.reps}`);
+  return { quick: values.quick, only: values.only ?? null, json: values.json ?? null, reps, help: values.help };
+}

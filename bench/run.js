@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+// Benchmark harness: measures each primitive of interprocess side by side with Node core's
+// counterpart and a C baseline (compiled here), in the same run, and prints their ratios.
+// Every measurement runs its two sides in two fresh processes. See bench/README.md.
+// Usage: npm run bench -- [--quick] [--only=<substring>] [--json=<path>] [--reps=<n>]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { USAGE, parseFlags } from './lib/args.js';
+import { buildC } from './lib/c-build.js';
+import { killAllChildren, runPair } from './lib/children.js';
+import { machineInfo } from './lib/machine.js';
+import { median } from './lib/stats.js';
+import { formatRatio, formatValue, renderTable } from './lib/table.js';
+import localSocket from './suites/local-socket.js';
+
+// Add a suite here (see bench/README.md).
+const SUITES = [localSocket];
+
+const IMPLEMENTATIONS = [
+  { key: 'interprocess', title: 'interprocess' },
+  { key: 'node', title: 'node' },
+  { key: 'c', title: 'C' },
+];
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const root = path.join(benchDir, '..');
+
+let flags;
+try {
+  flags = parseFlags(process.argv.slice(2));
+} catch (error) {
+  console.error(`${error.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (!existsSync(path.join(root, 'dist', 'index.js'))) {
+  console.error('dist/index.js is missing: build first (npm run build, or npm run bench, which compiles the TypeScript).');
+  process.exit(1);
+}
+
+const allRows = SUITES.flatMap((suite) => suite.rows.map((row) => ({ ...row, suite })));
+const rows = allRows.filter((row) => flags.only === null || row.id.includes(flags.only));
+if (rows.length === 0) {
+  console.error(`No row id contains "${flags.only}". Rows: ${allRows.map((row) => row.id).join(', ')}`);
+  process.exit(2);
+}
+
+// Socket files live in a private temp dir, removed (with any child still running) however we exit.
+const tempDir = mkdtempSync(path.join(os.tmpdir(), 'interprocess-bench-'));
+process.on('exit', () => {
+  killAllChildren();
+  rmSync(tempDir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    process.stderr.write(`\n${signal}: stopping, children killed\n`);
+    process.exit(130);
+  });
+}
+
+/** Can we pin processes to CPU 0? Returns null if so, else why not. */
+function pinningUnavailable() {
+  const result = spawnSync('taskset', ['-c', '0', 'true'], { encoding: 'utf8' });
+  if (result.error) return result.error.code === 'ENOENT' ? 'taskset not found (install util-linux)' : `taskset: ${result.error.message}`;
+  if (result.status !== 0) return `taskset -c 0 failed: ${result.stderr.trim()}`;
+  return null;
+}
+
+const progress = (text) => process.stderr.write(`${text}\n`);
+const startedAt = new Date();
+const machine = machineInfo(root);
+const cBuild = buildC(path.join(benchDir, 'c'), path.join(benchDir, '.c-build'));
+const noPinning = rows.some((row) => row.pin) ? pinningUnavailable() : null;
+
+progress(`interprocess bench (${flags.quick ? 'quick' : 'full'}): node ${machine.node}, ${machine.kernel}, ${machine.cpus} CPUs (${machine.cpuModel}), median of ${flags.reps} run(s)`);
+// Other work on the machine skews every column; say so rather than let it pass unnoticed.
+if (machine.loadAverage[0] > 0.5) progress(`Note: load average ${machine.loadAverage[0].toFixed(2)} (other processes, or a run just before this one): expect noise.`);
+progress(cBuild.ok ? `C baseline: ${cBuild.compiler}, ${cBuild.flags}` : `C baseline unavailable: ${cBuild.reason}${cBuild.detail ? `\n${cBuild.detail}` : ''}`);
+if (noPinning) progress(`Skipping pinned rows: ${noPinning}`);
+
+const timeoutMs = flags.quick ? 60_000 : 180_000;
+let measurement = 0;
+let failures = 0;
+const totalMeasurements = rows.filter((row) => !(row.pin && noPinning)).length * IMPLEMENTATIONS.length * flags.reps;
+
+/** Runs one measurement; returns { metricKey: value }. */
+async function measure(row, impl) {
+  measurement += 1;
+  const socketPath = path.join(tempDir, `${measurement}.sock`);
+  const plan = row.plan(impl, { socketPath, quick: flags.quick, cBinary: (name) => cBuild.binaries[name] });
+  const pinned = (argv) => (row.pin ? ['taskset', '-c', '0', ...argv] : argv);
+  const result = await runPair({ server: pinned(plan.server), client: pinned(plan.client), reporter: plan.reporter, timeoutMs });
+  return Object.fromEntries(row.metrics.map((metric) => [metric.key, metric.from(result)]));
+}
+
+async function runRow(row) {
+  const record = { id: row.id, suite: row.suite.name, label: row.label, pinned: row.pin, params: row.params(flags.quick), skipped: null, errors: {}, metrics: {} };
+  const runs = Object.fromEntries(IMPLEMENTATIONS.map(({ key }) => [key, []]));
+  if (row.pin && noPinning) {
+    record.skipped = noPinning;
+    return record;
+  }
+  for (let rep = 0; rep < flags.reps; rep++) {
+    // Rotate the order each repetition, so drift in the machine's state hits every column alike.
+    const order = IMPLEMENTATIONS.map((_, i) => IMPLEMENTATIONS[(i + rep) % IMPLEMENTATIONS.length]);
+    for (const { key } of order) {
+      const tag = `[${measurement + 1}/${totalMeasurements}] ${row.id} ${key} run ${rep + 1}/${flags.reps}`;
+      if (key === 'c' && !cBuild.ok) {
+        record.errors.c = [cBuild.reason];
+        progress(`${tag}: skipped (${cBuild.reason})`);
+        measurement += 1;
+        continue;
+      }
+      const started = Date.now();
+      try {
+        const values = await measure(row, key);
+        runs[key].push(values);
+        const shown = row.metrics.map((metric) => `${formatValue(values[metric.key])} ${metric.unit}`).join(', ');
+        progress(`${tag}: ${shown} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      } catch (error) {
+        failures += 1;
+        (record.errors[key] ??= []).push(error.message);
+        progress(`${tag}: FAILED ${error.message}`);
+      }
+    }
+  }
+  for (const metric of row.metrics) {
+    const values = {};
+    for (const { key } of IMPLEMENTATIONS) {
+      const series = runs[key].map((run) => run[metric.key]);
+      const mid = series.length > 0 ? median(series) : null;
+      // Spread of the runs relative to their median: a ratio is only as good as this.
+      const spread = series.length > 1 && mid ? (Math.max(...series) - Math.min(...series)) / mid : null;
+      values[key] = { median: mid, spread, runs: series };
+    }
+    const ratio = (a, b) => (values[a].median !== null && values[b].median ? values[a].median / values[b].median : null);
+    const ratios = { interprocessToNode: ratio('interprocess', 'node'), interprocessToC: ratio('interprocess', 'c'), nodeToC: ratio('node', 'c') };
+    record.metrics[metric.key] = { unit: metric.unit, better: metric.better, target: targetOf(metric), values, ratios, status: statusOf(metric, ratios.interprocessToNode) };
+  }
+  return record;
+}
+
+/** The target on interprocess/node, as text (e.g. ">=0.90"), or null for none. */
+function targetOf(metric) {
+  if (metric.within === null) return null;
+  return metric.better === 'higher' ? `>=${(1 - metric.within).toFixed(2)}` : `<=${(1 + metric.within).toFixed(2)}`;
+}
+
+function statusOf(metric, ratio) {
+  if (metric.within === null) return null;
+  if (ratio === null) return 'unknown';
+  const ok = metric.better === 'higher' ? ratio >= 1 - metric.within : ratio <= 1 + metric.within;
+  return ok ? 'ok' : 'MISS';
+}
+
+function printTable(records) {
+  const columns = [
+    { title: 'row', align: 'left' },
+    { title: 'metric', align: 'left' },
+    ...IMPLEMENTATIONS.map(({ title }) => ({ title, align: 'right' })),
+    { title: 'ipc/node', align: 'right' },
+    { title: 'ipc/C', align: 'right' },
+    { title: 'node/C', align: 'right' },
+    { title: 'spread', align: 'right' },
+    { title: 'target (ipc/node)', align: 'left' },
+  ];
+  const lines = [];
+  for (const record of records) {
+    const name = record.id;
+    if (record.skipped) {
+      lines.push([name, 'skipped (see below)']);
+      continue;
+    }
+    Object.values(record.metrics).forEach((metric, i) => {
+      const cells = IMPLEMENTATIONS.map(({ key }) => {
+        if (metric.values[key].median !== null) return formatValue(metric.values[key].median);
+        return key === 'c' && !cBuild.ok ? cBuild.reason : 'failed';
+      });
+      const arrow = metric.better === 'higher' ? '(higher=better)' : '(lower=better)';
+      const target = metric.status === null ? '(info only)' : `${metric.status} ${metric.target}`;
+      const { interprocessToNode, interprocessToC, nodeToC } = metric.ratios;
+      const spreads = ['interprocess', 'node'].map((key) => metric.values[key].spread).filter((x) => x !== null);
+      const spread = spreads.length > 0 ? `${Math.round(Math.max(...spreads) * 100)}%` : '-';
+      lines.push([i === 0 ? name : '', `${metric.unit} ${arrow}`, ...cells, formatRatio(interprocessToNode), formatRatio(interprocessToC), formatRatio(nodeToC), spread, target]);
+    });
+  }
+  console.log(`\n${renderTable(columns, lines)}\n`);
+  for (const record of records) console.log(`${record.id}: ${record.label}${record.pinned ? ' (taskset -c 0)' : ''}`);
+  console.log();
+  for (const record of records.filter((r) => r.skipped)) console.log(`Skipped ${record.id}: ${record.skipped}`);
+  console.log(
+    [
+      'Ratios are plain value ratios of the medians shown (a/b). For GB/s and conn/s higher is better, so',
+      'ipc/node > 1 means interprocess is faster; for µs (latency) lower is better, so ipc/node < 1 means',
+      'interprocess is faster. Targets hold interprocess to node: throughput and p50 latency within 10%,',
+      'connection rate within 15%; p99 is shown for information only. spread: (max - min) / median of the',
+      'runs, the larger of interprocess\'s and node\'s; a ratio off by less than the spread may be noise.',
+      ...SUITES.map((suite) => `node column for ${suite.name}: ${suite.nodeCounterpart}.`),
+      `C column: ${cBuild.ok ? `the bench/c baseline, ${cBuild.flags}` : `unavailable (${cBuild.reason})`}. Median of ${flags.reps} run(s); each peer is a separate process.`,
+    ].join('\n'),
+  );
+}
+
+const records = [];
+for (const row of rows) records.push(await runRow(row));
+printTable(records);
+
+const finishedAt = new Date();
+const output = {
+  harness: 'interprocess bench',
+  startedAt: startedAt.toISOString(),
+  finishedAt: finishedAt.toISOString(),
+  durationSeconds: (finishedAt - startedAt) / 1000,
+  options: { quick: flags.quick, only: flags.only, reps: flags.reps },
+  machine,
+  cBaseline: cBuild.ok ? { compiler: cBuild.compiler, flags: cBuild.flags } : { unavailable: cBuild.reason },
+  pinning: noPinning === null ? 'taskset -c 0' : { unavailable: noPinning },
+  rows: records,
+};
+const json = `${JSON.stringify(output, null, 2)}\n`;
+const written = [];
+if (flags.json) {
+  mkdirSync(path.dirname(path.resolve(flags.json)), { recursive: true });
+  writeFileSync(flags.json, json);
+  written.push(flags.json);
+} else {
+  const resultsDir = path.join(benchDir, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  for (const name of ['latest.json', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`]) {
+    writeFileSync(path.join(resultsDir, name), json);
+    written.push(path.relative(process.cwd(), path.join(resultsDir, name)));
+  }
+}
+console.log(`\nResults: ${written.join(', ')} (${output.durationSeconds.toFixed(0)} s)`);
+if (failures > 0) {
+  console.error(`${failures} measurement(s) failed; see the errors above and in the JSON.`);
+  process.exit(1);
+}
