@@ -67,6 +67,14 @@ export function spawnFixture(t: TestContext, name: string, args: string[] = [], 
   };
 }
 
+/** Starts a server on `socketPath` in a child and SIGKILLs it, leaving its socket file behind. */
+export async function leaveStaleSocket(t: TestContext, socketPath: string): Promise<void> {
+  const server = spawnFixture(t, 'stale-server', [socketPath]);
+  await server.next('listening');
+  server.child.kill('SIGKILL');
+  await server.exited;
+}
+
 /** Deterministic pseudo-random bytes (so both processes can check them without sending a copy). */
 export function patternBytes(length: number, seed: number): Buffer {
   const out = Buffer.allocUnsafe(length);

@@ -35,59 +35,61 @@ static socklen_t abstract_address(napi_env env, napi_value value, struct sockadd
   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + length);
 }
 
-static int new_socket(void) {
-  return socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+/* Reads (name[, backlog]) and opens a non-blocking socket for that exact address; -1 if it threw. */
+static int open_for(napi_env env, napi_callback_info info, struct sockaddr_un* addr, socklen_t* len, int32_t* backlog) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    ipc_throw_napi_failure(env, "reading arguments");
+    return -1;
+  }
+  *len = argc >= 1 ? abstract_address(env, argv[0], addr) : 0;
+  if (*len == 0) return -1;
+  if (backlog != NULL && argc >= 2) napi_get_value_int32(env, argv[1], backlog);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) ipc_throw_errno(env, errno, "socket");
+  return fd;
+}
+
+/* Closes fd after a failed syscall and throws its error. */
+static napi_value fail(napi_env env, int fd, const char* syscall) {
+  int err = errno;
+  close(fd);
+  ipc_throw_errno(env, err, syscall);
+  return NULL;
+}
+
+static napi_value fd_value(napi_env env, int fd) {
+  napi_value result;
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    close(fd);
+    ipc_throw_napi_failure(env, "returning a descriptor");
+    return NULL;
+  }
+  return result;
 }
 
 napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct sockaddr_un addr;
-  socklen_t len = argc >= 1 ? abstract_address(env, argv[0], &addr) : 0;
-  if (len == 0) return NULL;
+  socklen_t len;
   int32_t backlog = 511;
-  if (argc >= 2) napi_get_value_int32(env, argv[1], &backlog);
-  int fd = new_socket();
-  if (fd < 0) {
-    ipc_throw_errno(env, errno, "socket");
-    return NULL;
-  }
-  if (bind(fd, (struct sockaddr*)&addr, len) != 0 || listen(fd, backlog) != 0) {
-    int err = errno;
-    close(fd);
-    ipc_throw_errno(env, err, err == EADDRINUSE ? "bind" : "listen");
-    return NULL;
-  }
-  napi_value result;
-  NAPI_CALL(env, napi_create_int32(env, fd, &result));
-  return result;
+  int fd = open_for(env, info, &addr, &len, &backlog);
+  if (fd < 0) return NULL;
+  if (bind(fd, (struct sockaddr*)&addr, len) != 0) return fail(env, fd, "bind");
+  if (listen(fd, backlog) != 0) return fail(env, fd, "listen");
+  return fd_value(env, fd);
 }
 
 napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct sockaddr_un addr;
-  socklen_t len = argc >= 1 ? abstract_address(env, argv[0], &addr) : 0;
-  if (len == 0) return NULL;
-  int fd = new_socket();
-  if (fd < 0) {
-    ipc_throw_errno(env, errno, "socket");
-    return NULL;
-  }
+  socklen_t len;
+  int fd = open_for(env, info, &addr, &len, NULL);
+  if (fd < 0) return NULL;
   int r;
   do r = connect(fd, (struct sockaddr*)&addr, len);
   while (r != 0 && errno == EINTR);
-  if (r != 0) {
-    int err = errno;
-    close(fd);
-    ipc_throw_errno(env, err, "connect");
-    return NULL;
-  }
-  napi_value result;
-  NAPI_CALL(env, napi_create_int32(env, fd, &result));
-  return result;
+  if (r != 0) return fail(env, fd, "connect");
+  return fd_value(env, fd);
 }
 #else
 static napi_value no_abstract(napi_env env) {

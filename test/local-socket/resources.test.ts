@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, listen, nsName } from 'interprocess';
-import { openFds, readAll, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
+import { leaveStaleSocket, openFds, readAll, scratchDir, uniqueName } from '../helpers.js';
 
 test('no descriptor leaks across listen, connect, errors and takeover', { timeout: 30_000 }, async (t) => {
   const dir = scratchDir(t);
@@ -33,10 +33,7 @@ test('no descriptor leaks across listen, connect, errors and takeover', { timeou
   await assert.rejects(listen(path.join(dir, 'missing-dir', 's.sock')), { code: 'ENOENT' });
 
   const stalePath = path.join(dir, 'stale.sock');
-  const dead = spawnFixture(t, 'stale-server', [stalePath]);
-  await dead.next('listening');
-  dead.child.kill('SIGKILL');
-  await dead.exited;
+  await leaveStaleSocket(t, stalePath);
   await (await listen(stalePath)).close();
 
   await sleep(50); // let closed handles finish closing

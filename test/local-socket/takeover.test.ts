@@ -6,14 +6,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect, listen } from 'interprocess';
-import { readAll, scratchDir, spawnFixture } from '../helpers.js';
+import { leaveStaleSocket, readAll, scratchDir, spawnFixture } from '../helpers.js';
 
 test('a stale socket file left by a SIGKILLed server is taken over', async (t) => {
   const socketPath = path.join(scratchDir(t), 'stale.sock');
-  const dead = spawnFixture(t, 'stale-server', [socketPath]);
-  await dead.next('listening');
-  dead.child.kill('SIGKILL');
-  await dead.exited;
+  await leaveStaleSocket(t, socketPath);
   assert.ok(fs.lstatSync(socketPath).isSocket(), 'the killed server left its socket file');
   await assert.rejects(connect(socketPath), { code: 'ECONNREFUSED' });
 
@@ -57,10 +54,7 @@ test('a regular file at the path is never removed', async (t) => {
 
 test('takeOver: false refuses even a stale socket file', async (t) => {
   const socketPath = path.join(scratchDir(t), 'keep.sock');
-  const dead = spawnFixture(t, 'stale-server', [socketPath]);
-  await dead.next('listening');
-  dead.child.kill('SIGKILL');
-  await dead.exited;
+  await leaveStaleSocket(t, socketPath);
   await assert.rejects(listen(socketPath, { takeOver: false }), { code: 'EADDRINUSE' });
   assert.ok(fs.lstatSync(socketPath).isSocket());
 });
@@ -87,10 +81,7 @@ test('servers in four processes starting at once on one stale name: exactly one 
   const socketPath = path.join(scratchDir(t), 'race.sock');
   for (let round = 0; round < 3; round++) {
     // A stale file to fight over (rounds > 0 also race past the previous winner's leftovers).
-    const dead = spawnFixture(t, 'stale-server', [socketPath]);
-    await dead.next('listening');
-    dead.child.kill('SIGKILL');
-    await dead.exited;
+    await leaveStaleSocket(t, socketPath);
     const racers = Array.from({ length: 4 }, () => spawnFixture(t, 'race-listen', [socketPath]));
     await Promise.all(racers.map((r) => r.next('ready')));
     for (const r of racers) r.send({ type: 'go' });
