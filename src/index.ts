@@ -7,3 +7,6 @@ export { InterprocessError } from './errors.js';
 export type { ErrorDetails } from './errors.js';
 export { nativeStatus } from './native/addon.js';
 export type { NativeStatus } from './native/addon.js';
+export * from './pipe/index.js';
+export * from './fifo/index.js';
+export * from './signal/index.js';

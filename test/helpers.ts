@@ -1,5 +1,5 @@
 /** Shared test helpers: scratch directories, unique names, child processes, descriptor counts. */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, type ForkOptions, fork } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,8 +38,8 @@ export interface Fixture {
 }
 
 /** Starts fixture `name` with `args`; the child is killed after the test if it still runs. */
-export function spawnFixture(t: TestContext, name: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Fixture {
-  const child = fork(path.join(here, 'fixtures', `${name}.js`), args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
+export function spawnFixture(t: TestContext, name: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, options: ForkOptions = {}): Fixture {
+  const child = fork(path.join(here, 'fixtures', `${name}.js`), args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env, ...options });
   const inbox: Array<Record<string, unknown>> = [];
   const waiting: Array<{ type: string; resolve: (m: never) => void; reject: (e: Error) => void }> = [];
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));

@@ -10,4 +10,12 @@ napi_value ipc_try_lock(napi_env env, napi_callback_info info);
  * abstract sockets with their exact address length (see abstract.c). */
 napi_value ipc_abstract_listen(napi_env env, napi_callback_info info);
 napi_value ipc_abstract_connect(napi_env env, napi_callback_info info);
+/* fd.c: pipes, FIFOs and descriptor flags. */
+napi_value ipc_pipe(napi_env env, napi_callback_info info);
+napi_value ipc_pipe_size(napi_env env, napi_callback_info info);
+napi_value ipc_mkfifo(napi_env env, napi_callback_info info);
+napi_value ipc_set_cloexec(napi_env env, napi_callback_info info);
+napi_value ipc_set_nonblocking(napi_env env, napi_callback_info info);
+napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info);
+napi_value ipc_wait_fd(napi_env env, napi_callback_info info);
 #endif

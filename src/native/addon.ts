@@ -26,6 +26,17 @@ export interface NativeBinding {
   abstractListen(name: Buffer, backlog: number): number;
   /** Linux: a socket connected to the abstract name with its exact length. */
   abstractConnect(name: Buffer): number;
+  /** A pipe pair [read, write], both close-on-exec and non-blocking. */
+  pipe(): number[];
+  /** Sets (if given) and returns a pipe's buffer size; -1 where the OS has no such control. */
+  pipeSize(fd: number, size?: number): number;
+  mkfifo(path: string, mode: number): void;
+  setCloexec(fd: number, on: boolean): void;
+  setNonblocking(fd: number, on: boolean): void;
+  /** A close-on-exec duplicate of fd. */
+  dupCloexec(fd: number): number;
+  /** Blocks until fd is readable (or writable), or the timeout passes (-1: none); false on timeout. */
+  waitFd(fd: number, writable: boolean, timeoutMs: number): boolean;
 }
 
 /** Whether the addon loaded, and if not, why. */

@@ -1,0 +1,188 @@
+/*
+ * Descriptor-level calls Node lacks: pipe pairs (pipe2 with close-on-exec and non-blocking),
+ * pipe buffer sizes, mkfifo, close-on-exec and blocking flags, a close-on-exec dup, and a
+ * blocking poll for the synchronous readSync/writeSync (which must wait without ever switching
+ * the descriptor to blocking mode under libuv's feet).
+ */
+#if defined(__linux__)
+#define _GNU_SOURCE /* pipe2, F_SETPIPE_SZ */
+#endif
+#include "unix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static napi_value int_value(napi_env env, int64_t v) {
+  napi_value result;
+  NAPI_CALL(env, napi_create_int64(env, v, &result));
+  return result;
+}
+
+static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    ipc_throw_napi_failure(env, "reading arguments");
+    return false;
+  }
+  if (argc < want) {
+    ipc_throw_type(env, "missing arguments");
+    return false;
+  }
+  return true;
+}
+
+static int set_flag(int fd, int get, int set, int flag, bool on) {
+  int flags = fcntl(fd, get);
+  if (flags < 0) return errno;
+  int wanted = on ? (flags | flag) : (flags & ~flag);
+  if (wanted != flags && fcntl(fd, set, wanted) != 0) return errno;
+  return 0;
+}
+
+/* pipe() -> [readFd, writeFd], both close-on-exec and non-blocking. */
+napi_value ipc_pipe(napi_env env, napi_callback_info info) {
+  int fds[2];
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || defined(__DragonFly__)
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    ipc_throw_errno(env, errno, "pipe2");
+    return NULL;
+  }
+#else /* macOS: no pipe2; nothing else in this process forks between these calls from JS */
+  if (pipe(fds) != 0) {
+    ipc_throw_errno(env, errno, "pipe");
+    return NULL;
+  }
+  for (int i = 0; i < 2; i++) {
+    int err = set_flag(fds[i], F_GETFD, F_SETFD, FD_CLOEXEC, true);
+    if (err == 0) err = set_flag(fds[i], F_GETFL, F_SETFL, O_NONBLOCK, true);
+    if (err != 0) {
+      close(fds[0]);
+      close(fds[1]);
+      ipc_throw_errno(env, err, "fcntl");
+      return NULL;
+    }
+  }
+#endif
+  napi_value result, r, w;
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, fds[0], &r) != napi_ok ||
+      napi_create_int32(env, fds[1], &w) != napi_ok || napi_set_element(env, result, 0, r) != napi_ok ||
+      napi_set_element(env, result, 1, w) != napi_ok) {
+    close(fds[0]);
+    close(fds[1]);
+    ipc_throw_napi_failure(env, "returning a pipe");
+    return NULL;
+  }
+  return result;
+}
+
+/* pipeSize(fd[, size]) -> the pipe's buffer size after setting it (Linux), or -1 where the OS has
+ * no such control. */
+napi_value ipc_pipe_size(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+#if defined(__linux__)
+  napi_valuetype type = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &type);
+  if (type == napi_number) {
+    int32_t size;
+    NAPI_CALL(env, napi_get_value_int32(env, argv[1], &size));
+    if (fcntl(fd, F_SETPIPE_SZ, size) < 0) {
+      ipc_throw_errno(env, errno, "fcntl(F_SETPIPE_SZ)");
+      return NULL;
+    }
+  }
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  if (size < 0) {
+    ipc_throw_errno(env, errno, "fcntl(F_GETPIPE_SZ)");
+    return NULL;
+  }
+  return int_value(env, size);
+#else
+  return int_value(env, -1);
+#endif
+}
+
+/* mkfifo(path, mode) */
+napi_value ipc_mkfifo(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char path[4096];
+  size_t length;
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], path, sizeof path, &length));
+  if (length >= sizeof path - 1) {
+    ipc_throw_errno(env, ENAMETOOLONG, "mkfifo");
+    return NULL;
+  }
+  int32_t mode;
+  NAPI_CALL(env, napi_get_value_int32(env, argv[1], &mode));
+  if (mkfifo(path, (mode_t)mode) != 0) {
+    ipc_throw_errno(env, errno, "mkfifo");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* setCloexec(fd, on) and setNonblocking(fd, on) */
+static napi_value flag_call(napi_env env, napi_callback_info info, int get, int set, int flag) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int fd;
+  bool on;
+  if (!ipc_get_fd(env, argv[0], &fd)) return NULL;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
+  int err = set_flag(fd, get, set, flag, on);
+  if (err != 0) ipc_throw_errno(env, err, "fcntl");
+  return NULL;
+}
+
+napi_value ipc_set_cloexec(napi_env env, napi_callback_info info) {
+  return flag_call(env, info, F_GETFD, F_SETFD, FD_CLOEXEC);
+}
+
+napi_value ipc_set_nonblocking(napi_env env, napi_callback_info info) {
+  return flag_call(env, info, F_GETFL, F_SETFL, O_NONBLOCK);
+}
+
+/* dupCloexec(fd) -> a new descriptor for the same open file, close-on-exec. */
+napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int fd;
+  if (!ipc_get_fd(env, argv[0], &fd)) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    ipc_throw_errno(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
+    return NULL;
+  }
+  return int_value(env, copy);
+}
+
+/* waitFd(fd, writable, timeoutMs) -> true when ready, false on timeout. Blocks this thread: it
+ * exists only for the synchronous calls, which are documented to block. */
+napi_value ipc_wait_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int fd;
+  bool writable;
+  int32_t timeout;
+  if (!ipc_get_fd(env, argv[0], &fd)) return NULL;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &writable));
+  NAPI_CALL(env, napi_get_value_int32(env, argv[2], &timeout));
+  struct pollfd p = {.fd = fd, .events = writable ? POLLOUT : POLLIN, .revents = 0};
+  int r;
+  do r = poll(&p, 1, timeout);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    ipc_throw_errno(env, errno, "poll");
+    return NULL;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_get_boolean(env, r > 0, &result));
+  return result;
+}

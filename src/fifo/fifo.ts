@@ -1,0 +1,127 @@
+/**
+ * FIFO files (named pipes on Unix). Opening one the ordinary way blocks until the other side
+ * opens too, and in Node that blocks a thread-pool thread (Node issue #23220: four such opens
+ * freeze all of `fs`). Here nothing blocks: a reader opens at once (O_NONBLOCK), and a writer,
+ * which the kernel refuses (ENXIO) until a reader exists, retries on a timer.
+ */
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { requireNative } from '../native/addon.js';
+import { isWindows } from '../platform.js';
+import { PipeReceiver, PipeSender } from '../pipe/end.js';
+
+const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
+
+export interface CreateFifoOptions {
+  /** Permissions of the FIFO (default 0o600), applied exactly, never wider while it is created. */
+  mode?: number;
+  /** If a FIFO is already at the path, use it (a file of another kind is still an error). */
+  reuse?: boolean;
+}
+
+function checkPath(path: unknown): asserts path is string {
+  if (typeof path !== 'string') throw invalidType('path', 'a string', path);
+  if (path.length === 0) throw invalidArgument('path', 'must not be empty');
+  if (path.includes('\0')) throw invalidArgument('path', 'must not contain a NUL character');
+  if (isWindows) throw unsupported('FIFO files', 'Windows has no FIFO files; use a named pipe (local sockets) instead.');
+}
+
+/** Creates a FIFO at `path` (mkfifo). Fails with EEXIST if something is there, unless `reuse` finds a FIFO. */
+export async function createFifo(path: string, options: CreateFifoOptions = {}): Promise<void> {
+  checkPath(path);
+  const { mode = 0o600, reuse = false } = options;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw invalidArgument('options.mode', `must be a permission mode from 0 to 0o777; got ${String(mode)}`);
+  const native = requireNative('createFifo()');
+  try {
+    native.mkfifo(path, mode); // the umask can only narrow it; chmod then makes it exact
+    fs.chmodSync(path, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(error, `Cannot create the FIFO ${path}`, undefined, { path });
+    const existing = fs.lstatSync(path, { throwIfNoEntry: false });
+    if (reuse && existing?.isFIFO()) return;
+    const what = existing?.isFIFO() ? 'a FIFO is already there (pass { reuse: true } to use it)' : 'something that is not a FIFO is already there';
+    throw new InterprocessError('EEXIST', `Cannot create the FIFO ${path}: ${what}`, { path, syscall: 'mkfifo' });
+  }
+}
+
+/** Opens `path` non-blocking, checking first that it is a FIFO (a regular file would "work" wrongly). */
+function openFifo(path: string, flags: number): number {
+  const fd = fs.openSync(path, flags | O_NONBLOCK);
+  if (!fs.fstatSync(fd).isFIFO()) {
+    fs.closeSync(fd);
+    throw new InterprocessError('ERR_INVALID_ARG_VALUE', `${path} is not a FIFO; create one with createFifo() or mkfifo(1)`, { path });
+  }
+  return fd;
+}
+
+export interface FifoReaderOptions {
+  /**
+   * Stay open across writers: hold a write end of our own, so the reader never sees end of
+   * stream when a writer closes and the next one can come (default false: end of stream once
+   * the last writer closes).
+   */
+  keepOpen?: boolean;
+}
+
+/**
+ * Opens the FIFO for reading, at once (no writer needed yet). The reader is a Readable stream; it
+ * ends when the last writer closes (after at least one has opened), unless `keepOpen`.
+ */
+export function openFifoReader(path: string, options: FifoReaderOptions = {}): PipeReceiver {
+  checkPath(path);
+  let fd: number;
+  try {
+    fd = openFifo(path, O_RDONLY);
+  } catch (error) {
+    throw fromSystemError(error, `Cannot open the FIFO ${path} for reading`, undefined, { path });
+  }
+  const reader = new PipeReceiver(fd);
+  if (options.keepOpen) {
+    // A reader exists now, so this non-blocking open for writing succeeds at once.
+    const keeper = fs.openSync(path, O_WRONLY | O_NONBLOCK);
+    reader.once('close', () => fs.closeSync(keeper));
+  }
+  return reader;
+}
+
+export interface FifoWriterOptions {
+  /** Wait for a reader to open the FIFO (default true); false fails at once with ENXIO if there is none. */
+  wait?: boolean;
+  /** Stop waiting after this many milliseconds, with ETIMEDOUT (default: no limit). */
+  timeout?: number;
+  /** Stop waiting with ABORT_ERR. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Opens the FIFO for writing once a reader has it open, without blocking any thread: retries
+ * every few milliseconds within `timeout`. The writer is a Writable stream with backpressure.
+ */
+export async function openFifoWriter(path: string, options: FifoWriterOptions = {}): Promise<PipeSender> {
+  checkPath(path);
+  const { wait = true, timeout, signal } = options;
+  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout))) {
+    throw invalidArgument('options.timeout', `must be a non-negative number of milliseconds; got ${String(timeout)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
+  const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
+  let delay = 1;
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    try {
+      return new PipeSender(openFifo(path, O_WRONLY));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw fromSystemError(error, `Cannot open the FIFO ${path} for writing`, undefined, { path });
+      if (!wait) throw fromSystemError(error, `Cannot open the FIFO ${path} for writing`, 'No reader has it open (ENXIO); pass { wait: true } to wait for one.', { path });
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw new InterprocessError('ETIMEDOUT', `No reader opened the FIFO ${path} within ${timeout} ms`, { path, syscall: 'open' });
+    try {
+      await sleep(Math.min(delay, left), undefined, { signal });
+    } catch {
+      throw abortError(signal!);
+    }
+    delay = Math.min(delay * 2, 25);
+  }
+}

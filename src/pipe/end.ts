@@ -1,0 +1,175 @@
+/**
+ * The two ends of a pipe as Node streams. Each is a `net.Socket` over the descriptor (Node's own
+ * libuv stream: non-blocking on the event loop, with backpressure), restricted to its direction,
+ * plus what Node lacks: synchronous reads and writes, blocking mode, and taking the descriptor out.
+ * FIFO ends are the same types.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
+import { optionalNative, requireNative } from '../native/addon.js';
+
+/** Options of the synchronous calls. */
+export interface SyncOptions {
+  /** Give up with ETIMEDOUT after this many milliseconds of waiting (default: wait as long as it takes). */
+  timeout?: number;
+}
+
+function checkFd(fd: unknown): asserts fd is number {
+  if (!Number.isInteger(fd) || (fd as number) < 0) throw invalidType('fd', 'a file descriptor (a non-negative integer)', fd);
+}
+
+/** Adopts an inherited or foreign descriptor: it must be a pipe, FIFO or socket. */
+function adoptFd(fd: number, what: string): void {
+  checkFd(fd);
+  let stats: fs.Stats;
+  try {
+    stats = fs.fstatSync(fd);
+  } catch (error) {
+    throw fromSystemError(error, `Cannot use descriptor ${fd} as ${what}`, 'Is it open in this process? A child gets it through spawn\'s stdio array, e.g. with spawnWith().');
+  }
+  if (!stats.isFIFO() && !stats.isSocket()) {
+    throw invalidArgument('fd', `must be a pipe, FIFO or socket to be used as ${what}; descriptor ${fd} is not`);
+  }
+  // An inherited descriptor is not close-on-exec: make it so, or it leaks into our own children.
+  optionalNative()?.setCloexec(fd, true);
+}
+
+function checkTimeout(options: SyncOptions): number {
+  const { timeout } = options;
+  if (timeout === undefined) return -1;
+  if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
+    throw invalidArgument('options.timeout', `must be a non-negative number of milliseconds; got ${String(timeout)}`);
+  }
+  return Math.ceil(timeout);
+}
+
+/** Waits until `fd` is ready for the direction, or throws ETIMEDOUT. */
+function waitReady(fd: number, writable: boolean, timeout: number): void {
+  if (!requireNative(writable ? 'writeSync' : 'readSync').waitFd(fd, writable, timeout)) {
+    throw new InterprocessError('ETIMEDOUT', `${writable ? 'writeSync' : 'readSync'} waited ${timeout} ms for the pipe to become ${writable ? 'writable' : 'readable'}`, { syscall: 'poll' });
+  }
+}
+
+/** What both ends share. */
+abstract class PipeEnd extends net.Socket {
+  /** The descriptor, while this end owns it (-1 once closed or taken out). */
+  get fd(): number {
+    const fd = (this as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    return typeof fd === 'number' ? fd : -1;
+  }
+
+  protected ownFd(): number {
+    const fd = this.fd;
+    if (fd < 0) throw new InterprocessError('ERR_SOCKET_CLOSED', 'This pipe end is closed (or its descriptor was taken out).');
+    return fd;
+  }
+
+  /**
+   * Puts the descriptor in blocking (true) or non-blocking (false) mode. The mode belongs to the
+   * open pipe, shared with every process holding it: make an end blocking before handing its
+   * descriptor to a program that expects ordinary blocking I/O (spawnWith() does this), not while
+   * reading from it through this stream.
+   */
+  setBlocking(blocking: boolean): this {
+    if (typeof blocking !== 'boolean') throw invalidType('blocking', 'a boolean', blocking);
+    requireNative('setBlocking').setNonblocking(this.ownFd(), !blocking);
+    return this;
+  }
+
+  /**
+   * Takes the descriptor out: returns a descriptor (close-on-exec) for the same pipe, which the
+   * caller now owns and must close, and closes this stream. Fails if data is still buffered in
+   * the stream, so none is lost. The number differs from `fd` (it is a duplicate).
+   */
+  intoFd(): number {
+    const fd = this.ownFd();
+    if (this.readableLength > 0 || this.writableLength > 0) {
+      throw new InterprocessError('ERR_INVALID_STATE', `Cannot take the descriptor out: ${this.readableLength + this.writableLength} bytes are still buffered in the stream. Read them, or wait for 'drain', first.`);
+    }
+    const copy = requireNative('intoFd').dupCloexec(fd);
+    this.destroy();
+    return copy;
+  }
+}
+
+/** The receiving end of a pipe or FIFO: a Readable stream (a `net.Socket` that only reads). */
+export class PipeReceiver extends PipeEnd {
+  /** @internal Use pipe(), openFifoReader() or PipeReceiver.fromFd(). */
+  constructor(fd: number) {
+    // manualStart: read nothing until the user does, so an end handed to a child loses nothing.
+    super({ fd, readable: true, writable: false, manualStart: true } as net.SocketConstructorOpts);
+  }
+
+  /** Wraps an inherited or existing pipe, FIFO or socket descriptor; the stream then owns it. */
+  static fromFd(fd: number): PipeReceiver {
+    adoptFd(fd, 'a pipe receiver');
+    return new PipeReceiver(fd);
+  }
+
+  /**
+   * Reads synchronously into `buffer`, blocking this thread until at least one byte arrives.
+   * Returns the number of bytes read; 0 means end of stream (every sender closed). Data already
+   * buffered in the stream comes first. Do not mix with reading through the stream.
+   */
+  readSync(buffer: NodeJS.ArrayBufferView, options: SyncOptions = {}): number {
+    if (!ArrayBuffer.isView(buffer)) throw invalidType('buffer', 'a Buffer, TypedArray or DataView', buffer);
+    const timeout = checkTimeout(options);
+    const target = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    if (this.readableLength > 0) {
+      const chunk = this.read(Math.min(target.length, this.readableLength)) as Buffer | null;
+      if (chunk) return chunk.copy(target);
+    }
+    const fd = this.ownFd();
+    for (;;) {
+      try {
+        return fs.readSync(fd, target, 0, target.length, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw fromSystemError(error, 'readSync failed');
+      }
+      waitReady(fd, false, timeout);
+    }
+  }
+}
+
+/** The sending end of a pipe or FIFO: a Writable stream (a `net.Socket` that only writes). */
+export class PipeSender extends PipeEnd {
+  /** @internal Use pipe(), openFifoWriter() or PipeSender.fromFd(). */
+  constructor(fd: number) {
+    super({ fd, readable: false, writable: true });
+  }
+
+  /** Wraps an inherited or existing pipe, FIFO or socket descriptor; the stream then owns it. */
+  static fromFd(fd: number): PipeSender {
+    adoptFd(fd, 'a pipe sender');
+    return new PipeSender(fd);
+  }
+
+  /**
+   * Writes all of `data` synchronously, blocking this thread while the pipe is full. Returns the
+   * byte count. Fails with ERR_INVALID_STATE while asynchronous writes are still queued (they
+   * would come after), with EPIPE when no receiver is left.
+   */
+  writeSync(data: string | NodeJS.ArrayBufferView, options: SyncOptions = {}): number {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : null;
+    if (bytes === null) throw invalidType('data', 'a string, Buffer, TypedArray or DataView', data);
+    const timeout = checkTimeout(options);
+    if (this.writableLength > 0) {
+      throw new InterprocessError('ERR_INVALID_STATE', `writeSync would overtake ${this.writableLength} bytes still queued by write(); wait for 'drain' first.`);
+    }
+    const fd = this.ownFd();
+    let written = 0;
+    while (written < bytes.length) {
+      try {
+        written += fs.writeSync(fd, bytes, written, bytes.length - written);
+        continue;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EPIPE') throw fromSystemError(error, 'writeSync failed', 'No receiver is left: every read end of the pipe is closed.');
+        if (code !== 'EAGAIN') throw fromSystemError(error, 'writeSync failed');
+      }
+      waitReady(fd, true, timeout);
+    }
+    return written;
+  }
+}

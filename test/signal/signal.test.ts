@@ -1,0 +1,119 @@
+// Signals across real processes: handlers, process groups, errors.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { onSignal, sendSignal, sendSignalToGroup, signals } from 'interprocess';
+import { spawnFixture } from '../helpers.js';
+
+test('SIGUSR2 and SIGTERM reach a child\'s handlers; untrapped, SIGTERM terminates it', async (t) => {
+  const child = spawnFixture(t, 'signal-child');
+  const { pid } = await child.next<{ pid: number }>('ready');
+  sendSignal(pid, 'SIGUSR2');
+  assert.equal((await child.next<{ signal: string }>('signal')).signal, 'SIGUSR2');
+  sendSignal(pid, 'SIGTERM');
+  assert.equal((await child.next<{ signal: string }>('signal')).signal, 'SIGTERM');
+  child.send({ type: 'untrap' });
+  await child.next('untrapped');
+  sendSignal(pid, 'SIGTERM');
+  assert.deepEqual(await child.exited, { code: null, signal: 'SIGTERM' });
+});
+
+test('a signal to a process group reaches every process in it', async (t) => {
+  const leader = spawnFixture(t, 'signal-child', ['group'], process.env, { detached: true });
+  const first = await leader.next<{ role: string; pid: number }>('ready');
+  const second = await leader.next<{ role: string; pid: number }>('ready');
+  assert.deepEqual([first.role, second.role].sort(), ['grandchild', 'group']);
+  sendSignalToGroup(leader.child.pid!, 'SIGUSR2');
+  const got = [await leader.next<{ role: string }>('signal'), await leader.next<{ role: string }>('signal')];
+  assert.deepEqual(got.map((m) => m.role).sort(), ['grandchild', 'group']);
+  sendSignalToGroup(leader.child.pid!, 'SIGKILL');
+  await leader.exited;
+});
+
+test('bad names and pids are clear errors', async () => {
+  assert.throws(() => sendSignal(process.pid, 'SIGNOPE' as never), { code: 'ERR_UNKNOWN_SIGNAL', message: /SIGTERM/ });
+  assert.throws(() => sendSignal(process.pid, 15 as never), { code: 'ERR_INVALID_ARG_TYPE' });
+  for (const pid of [0, -1, 1.5, Number.NaN, '1' as never]) {
+    assert.throws(() => sendSignal(pid, 'SIGTERM'), { code: 'ERR_INVALID_ARG_VALUE' }, String(pid));
+  }
+  assert.throws(() => sendSignalToGroup(0, 'SIGTERM'), { code: 'ERR_INVALID_ARG_VALUE' });
+  // A process that has exited (and been reaped) is gone: ESRCH.
+  const gone = spawn('true');
+  await once(gone, 'exit');
+  assert.throws(() => sendSignal(gone.pid!, 'SIGTERM'), { code: 'ESRCH', message: /No such process/ });
+});
+
+/** Can any user run this file (every directory on its path searchable, the file executable)? */
+function runnableByEveryone(file: string): boolean {
+  try {
+    if ((fs.statSync(file).mode & 0o001) === 0) return false;
+    for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      if ((fs.statSync(dir).mode & 0o001) === 0) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('no permission: EPERM when another user signals us', async (t) => {
+  if (process.getuid!() !== 0) {
+    // As a normal user, signalling init (pid 1) is the same refusal.
+    assert.throws(() => sendSignal(1, 'SIGUSR2'), { code: 'EPERM' });
+    return;
+  }
+  const trap = onSignal('SIGUSR2', () => assert.fail('the unprivileged child must not reach us'));
+  t.after(trap);
+  const fixture = fileURLToPath(new URL('../fixtures/kill-as.js', import.meta.url));
+  const node = [process.execPath, '/usr/bin/node', '/usr/local/bin/node'].find(runnableByEveryone);
+  assert.ok(node, 'a node binary that an unprivileged user may run');
+  const { stdout } = await promisify(execFile)(node, [fixture, String(process.pid)], { uid: 65534, gid: 65534 });
+  const result = JSON.parse(stdout) as { code: string; message: string };
+  assert.equal(result.code, 'EPERM');
+  assert.match(result.message, /may not signal/);
+});
+
+test('what can be caught, and why not', () => {
+  const list = signals();
+  const byName = new Map(list.map((s) => [s.name, s]));
+  assert.equal(byName.get('SIGTERM')?.number, 15);
+  assert.equal(byName.get('SIGTERM')?.canCatch, true);
+  assert.equal(byName.get('SIGKILL')?.canCatch, false);
+  assert.match(byName.get('SIGKILL')!.reason!, /never lets a process catch it/);
+  assert.match(byName.get('SIGUSR1')!.reason!, /inspector/);
+  assert.ok(list.every((s) => s.canSend));
+  assert.throws(() => onSignal('SIGKILL', () => {}), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
+  assert.throws(() => onSignal('SIGSTOP', () => {}), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
+  assert.throws(() => onSignal('SIGUSR1', () => {}), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
+  assert.throws(() => onSignal('SIGTERM', 'nope' as never), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+test('a handler in this process, and its disposer', async () => {
+  // SIGWINCH: harmless if it ever arrives unhandled (the test runner of Node 24+ uses SIGUSR2 here).
+  const listenersBefore = process.listenerCount('SIGWINCH');
+  const seen: string[] = [];
+  {
+    using _subscription = onSignal('SIGWINCH', (name) => seen.push(name));
+    sendSignal(process.pid, 'SIGWINCH');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(seen, ['SIGWINCH']);
+  assert.equal(process.listenerCount('SIGWINCH'), listenersBefore, 'disposed');
+});
+
+test('worker threads cannot catch signals, and say so', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(
+    `import('interprocess').then(({ onSignal }) => { try { onSignal('SIGTERM', () => {}); postMessage('no error'); } catch (e) { postMessage(e.code + ': ' + e.message); } }).catch((e) => postMessage(String(e)));
+     const { parentPort } = require('node:worker_threads'); function postMessage(m) { parentPort.postMessage(m); }`,
+    { eval: true },
+  );
+  const [message] = await once(worker, 'message');
+  assert.match(message, /^ERR_INTERPROCESS_UNSUPPORTED: .*worker threads/);
+  await worker.terminate();
+});
