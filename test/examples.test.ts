@@ -10,6 +10,8 @@ import { promisify } from 'node:util';
 const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
 const expected: Record<string, RegExp[]> = {
   'local-socket-echo.js': [/^listening on /m, /^connection from pid \d+$/m, /^client got: hello over a local socket$/m],
+  'pipe-to-child.js': [/^child read: a pipe made by interprocess$/m, /^child exited with 0$/m],
+  'fifo.js': [/^read: hello from the shell$/m],
 };
 
 test('every example has its expected output listed here', () => {
