@@ -200,3 +200,28 @@ test('blocking mode can be switched', () => {
   receiver.destroy();
   assert.throws(() => sender.setBlocking(true), { code: 'ERR_SOCKET_CLOSED' });
 });
+
+test('no descriptor leaks across pipes, hand-overs, take-outs and failures', async () => {
+  const warm = pipe(); // let lazily opened descriptors (e.g. /proc/sys/fs/pipe-max-size reads) settle
+  warm.sender.destroy();
+  warm.receiver.destroy();
+  await new Promise((resolve) => setImmediate(resolve));
+  const before = openFds();
+  for (let i = 0; i < 20; i++) {
+    const { sender, receiver } = pipe();
+    const writer = node(['write', `round ${i}`], { 3: sender });
+    assert.equal(String(await readAll(receiver)), `round ${i}`);
+    await once(writer, 'exit');
+    const second = pipe();
+    fs.closeSync(second.sender.intoFd());
+    assert.equal(second.receiver.readSync(Buffer.alloc(8)), 0);
+    second.receiver.destroy();
+    const third = pipe();
+    third.receiver.destroy();
+    assert.throws(() => third.sender.writeSync('x'), { code: 'EPIPE' });
+    third.sender.destroy();
+    assert.throws(() => PipeReceiver.fromFd(987_654), { code: 'EBADF' });
+  }
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(openFds(), before);
+});
