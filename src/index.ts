@@ -10,3 +10,4 @@ export type { NativeStatus } from './native/addon.js';
 export * from './pipe/index.js';
 export * from './fifo/index.js';
 export * from './signal/index.js';
+export * from './channel/index.js';

@@ -1,0 +1,54 @@
+/**
+ * Codecs turn messages into frame payloads and back. The channel adds nothing else to the wire,
+ * so what a codec produces is exactly what a peer in another language must read.
+ */
+import v8 from 'node:v8';
+import { invalidType } from '../errors.js';
+
+/** Turns messages of type T into bytes and back. `decode` throws on a malformed payload. */
+export interface Codec<T> {
+  encode(message: T): Uint8Array;
+  decode(payload: Buffer): T;
+}
+
+/** Bytes as they are: a Buffer, TypedArray or DataView out, a Buffer in. */
+export const rawCodec: Codec<Buffer> = {
+  encode(message: NodeJS.ArrayBufferView) {
+    if (!ArrayBuffer.isView(message)) throw invalidType('message', 'a Buffer, TypedArray or DataView (raw codec)', message);
+    return message instanceof Uint8Array ? message : new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+  },
+  decode: (payload) => payload,
+};
+
+/** UTF-8 JSON text: what a peer in any language reads. */
+export const jsonCodec: Codec<unknown> = {
+  encode(message) {
+    const text = JSON.stringify(message);
+    if (text === undefined) throw invalidType('message', 'a JSON-serialisable value (json codec)', message);
+    return Buffer.from(text);
+  },
+  decode: (payload) => JSON.parse(payload.toString('utf8')),
+};
+
+/** Node's structured clone (`v8.serialize`): Maps, Sets, Dates, typed arrays, cycles; Node peers only. */
+export const v8Codec: Codec<unknown> = {
+  encode: (message) => v8.serialize(message),
+  decode: (payload) => v8.deserialize(payload),
+};
+
+/** The codecs by name. */
+export const codecs = { raw: rawCodec, json: jsonCodec, v8: v8Codec } as const;
+
+export type CodecName = keyof typeof codecs;
+
+export function toCodec<T>(codec: CodecName | Codec<T> | undefined, fallback: CodecName): Codec<T> {
+  const chosen = codec ?? fallback;
+  if (typeof chosen === 'string') {
+    if (!(chosen in codecs)) throw invalidType('options.codec', `'raw', 'json', 'v8' or an object with encode and decode`, chosen);
+    return codecs[chosen] as Codec<T>;
+  }
+  if (chosen === null || typeof chosen !== 'object' || typeof chosen.encode !== 'function' || typeof chosen.decode !== 'function') {
+    throw invalidType('options.codec', "'raw', 'json', 'v8' or an object with encode and decode", chosen);
+  }
+  return chosen;
+}

@@ -1,0 +1,10 @@
+/** Message channels: whole messages over any byte stream, requests and events on top. */
+export { Channel } from './channel.js';
+export type { ChannelOptions, StreamPair } from './channel.js';
+export { codecs, jsonCodec, rawCodec, v8Codec } from './codec.js';
+export type { Codec, CodecName } from './codec.js';
+export { DEFAULT_MAX_FRAME } from './frame.js';
+export { RpcChannel } from './rpc.js';
+export type { RequestHandler, RequestOptions, RpcOptions } from './rpc.js';
+export { RpcServer, connectRpc, serveRpc } from './server.js';
+export type { RpcServerOptions } from './server.js';

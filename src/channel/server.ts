@@ -1,0 +1,75 @@
+/**
+ * A server of RPC channels on a local socket name: every connection becomes an RpcChannel with the
+ * server's handlers; events can be broadcast to all of them. One misbehaving client ends its own
+ * channel, never the server.
+ */
+import { EventEmitter } from 'node:events';
+import { connect, type ConnectOptions } from '../local-socket/connect.js';
+import { type ListenOptions, type LocalSocketListener, listen } from '../local-socket/listener.js';
+import type { LocalSocketName } from '../local-socket/name.js';
+import { type RequestHandler, RpcChannel, type RpcOptions } from './rpc.js';
+
+export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions {}
+
+/** Serves RPC channels. Events: 'channel' (each new RpcChannel), 'error' (the listener's). */
+export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposable {
+  readonly listener: LocalSocketListener;
+  readonly #channels = new Set<RpcChannel<T>>();
+  readonly #handlers = new Map<string, RequestHandler<T>>();
+
+  /** @internal Use serveRpc(). */
+  constructor(listener: LocalSocketListener, options: RpcOptions<T>) {
+    super();
+    this.listener = listener;
+    listener.on('error', (error) => this.emit('error', error));
+    listener.on('connection', (socket) => {
+      socket.on('error', () => {}); // the channel reports stream errors as its own
+      const channel = new RpcChannel<T>(socket, options);
+      for (const [method, handler] of this.#handlers) channel.handle(method, handler);
+      this.#channels.add(channel);
+      channel.on('close', () => this.#channels.delete(channel));
+      this.emit('channel', channel);
+    });
+  }
+
+  /** The open channels. */
+  get channels(): ReadonlySet<RpcChannel<T>> {
+    return this.#channels;
+  }
+
+  /** Answers `method` on every channel, present and future. */
+  handle(method: string, handler: RequestHandler<T>): void {
+    this.#handlers.set(method, handler);
+    for (const channel of this.#channels) channel.handle(method, handler);
+  }
+
+  /** Sends an event to every open channel; resolves with how many it reached. */
+  async broadcast(event: string, body?: T): Promise<number> {
+    const results = await Promise.allSettled([...this.#channels].map((channel) => channel.notify(event, body)));
+    return results.filter((r) => r.status === 'fulfilled').length;
+  }
+
+  /** Stops accepting and closes every channel in order. */
+  async close(): Promise<void> {
+    await this.listener.close();
+    await Promise.allSettled([...this.#channels].map((channel) => channel.close()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Listens on `name` and serves an RpcChannel per connection. */
+export async function serveRpc<T = unknown>(name: string | LocalSocketName, options: RpcServerOptions<T> = {}): Promise<RpcServer<T>> {
+  const { codec, maxFrameSize, highWaterMark, requestTimeout, ...listenOptions } = options;
+  const listener = await listen(name, listenOptions);
+  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, requestTimeout } as RpcOptions<T>);
+}
+
+/** Connects to an RPC server at `name`. */
+export async function connectRpc<T = unknown>(name: string | LocalSocketName, options: RpcOptions<T> & ConnectOptions = {}): Promise<RpcChannel<T>> {
+  const { codec, maxFrameSize, highWaterMark, requestTimeout, ...connectOptions } = options;
+  const socket = await connect(name, connectOptions);
+  return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, requestTimeout } as RpcOptions<T>);
+}

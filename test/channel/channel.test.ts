@@ -1,0 +1,217 @@
+// Message channels across real processes and transports, and every way a peer can misbehave.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Channel, type CodecName, connect, createFifo, listen, nsName, openFifoReader, openFifoWriter, pipe, spawnWith } from 'interprocess';
+import { patternBytes, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
+
+const MiB = 1024 * 1024;
+const peerScript = fileURLToPath(new URL('../fixtures/channel-peer.js', import.meta.url));
+
+/** Opens a channel to an echoing child over `transport`. */
+async function echoPeer(t: import('node:test').TestContext, transport: 'socket' | 'pipe' | 'fifo', codec: CodecName, max: number): Promise<Channel<any>> {
+  if (transport === 'socket') {
+    const name = uniqueName();
+    const listener = await listen(nsName(name));
+    t.after(() => listener.close());
+    spawnFixture(t, 'channel-peer', ['socket', name, codec, String(max)]);
+    const [socket] = await once(listener, 'connection');
+    return new Channel(socket, { codec, maxFrameSize: max });
+  }
+  if (transport === 'pipe') {
+    const out = pipe();
+    const back = pipe();
+    const child = spawnWith(process.execPath, [peerScript, 'pipe', codec, String(max)], { fds: { 3: out.receiver, 4: back.sender }, stdio: 'inherit' });
+    t.after(() => child.kill());
+    return new Channel({ readable: back.receiver, writable: out.sender }, { codec, maxFrameSize: max });
+  }
+  const dir = scratchDir(t);
+  const [toPeer, fromPeer] = [path.join(dir, 'to'), path.join(dir, 'from')];
+  await createFifo(toPeer);
+  await createFifo(fromPeer);
+  spawnFixture(t, 'channel-peer', ['fifo', toPeer, fromPeer, codec, String(max)]);
+  const writable = await openFifoWriter(toPeer, { timeout: 10_000 });
+  const readable = openFifoReader(fromPeer);
+  return new Channel({ readable, writable }, { codec, maxFrameSize: max });
+}
+
+const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+for (const transport of ['socket', 'pipe', 'fifo'] as const) {
+  test(`raw codec over a ${transport}: 0 bytes to 64 MiB, boundaries and bytes intact`, { timeout: 120_000 }, async (t) => {
+    const channel = await echoPeer(t, transport, 'raw', 65 * MiB);
+    const sizes = [0, 1, 1000, 65536, MiB, 64 * MiB];
+    const sent = sizes.map((size, i) => patternBytes(size, i + 1));
+    await Promise.all(sent.map((message) => channel.send(message)));
+    const received: Buffer[] = [];
+    for await (const message of channel) {
+      received.push(message);
+      if (received.length === sent.length) break;
+    }
+    assert.deepEqual(received.map((m) => m.length), sizes);
+    assert.deepEqual(received.map(digest), sent.map(digest));
+  });
+
+  test(`json and v8 codecs over a ${transport}: values round-trip`, { timeout: 60_000 }, async (t) => {
+    for (const codec of ['json', 'v8'] as const) {
+      const channel = await echoPeer(t, transport, codec, 16 * MiB);
+      const values: unknown[] = [null, 0, 'text', [1, 'two', { three: 3 }], { nested: { deep: [true, false] } }, 'é'.repeat(MiB / 2)];
+      if (codec === 'v8') values.push(new Map([[1, new Set(['a'])]]), new Date(0), new Uint8Array([1, 2, 3]), 10n ** 30n);
+      for (const value of values) await channel.send(value);
+      const received: unknown[] = [];
+      for await (const message of channel) {
+        received.push(message);
+        if (received.length === values.length) break;
+      }
+      assert.deepEqual(received, values);
+    }
+  });
+}
+
+test('a custom codec is one object with encode and decode', async (t) => {
+  const { sender, receiver } = pipe();
+  const upper = { encode: (s: string) => Buffer.from(s.toUpperCase()), decode: (b: Buffer) => `<${b}>` };
+  const left = new Channel<string>({ readable: pipe().receiver, writable: sender }, { codec: upper });
+  const right = new Channel<string>({ readable: receiver, writable: pipe().sender }, { codec: upper });
+  await left.send('shout');
+  const [message] = await once(right, 'message');
+  assert.equal(message, '<SHOUT>');
+  left.destroy();
+  right.destroy();
+  t.diagnostic('custom codecs are used as given');
+});
+
+/** A channel server in this process fed raw bytes from a plain net client. */
+async function feed(bytes: Buffer, maxFrameSize: number): Promise<{ messages: number; error: string | undefined }> {
+  const name = nsName(uniqueName());
+  await using listener = await listen(name);
+  const accepted = once(listener, 'connection');
+  const client = await connect(name); // not net.connect: Node 20 pads abstract names
+  client.on('error', () => {});
+  const [socket] = (await accepted) as [net.Socket];
+  const channel = new Channel<Buffer>(socket, { codec: 'raw', maxFrameSize });
+  let messages = 0;
+  channel.on('message', () => messages++);
+  const closed = new Promise<[unknown]>((resolve) => channel.on('close', (error) => resolve([error]))); // events.once would reject on 'error'
+  client.end(bytes);
+  const [error] = (await closed) as [{ code: string } | undefined];
+  client.destroy();
+  return { messages, error: error?.code };
+}
+
+test('fuzzed frames: random lengths, truncations and garbage end only that channel', { timeout: 60_000 }, async () => {
+  const max = 64 * 1024;
+  const baseline = process.memoryUsage().arrayBuffers;
+  let peak = 0;
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < 300; i++) {
+    const parts: Buffer[] = [];
+    for (let f = 0; f < 1 + (i % 5); f++) {
+      const kind = (i * 7 + f) % 4;
+      const header = Buffer.alloc(4);
+      if (kind === 0) {
+        header.writeUInt32BE(Math.floor(Math.random() * 2 ** 32), 0); // mostly far over the limit
+        parts.push(header, randomBytes(16));
+      } else if (kind === 1) {
+        const length = Math.floor(Math.random() * 2000);
+        header.writeUInt32BE(length, 0);
+        parts.push(header, randomBytes(Math.floor(length * Math.random()))); // truncated
+      } else if (kind === 2) {
+        parts.push(randomBytes(1 + Math.floor(Math.random() * 64))); // garbage
+      } else {
+        const body = randomBytes(Math.floor(Math.random() * 500));
+        header.writeUInt32BE(body.length, 0);
+        parts.push(header, body); // a good frame
+      }
+    }
+    const { error } = await feed(Buffer.concat(parts), max);
+    outcomes.set(error ?? 'clean', (outcomes.get(error ?? 'clean') ?? 0) + 1);
+    peak = Math.max(peak, process.memoryUsage().arrayBuffers - baseline);
+  }
+  for (const code of outcomes.keys()) {
+    assert.ok(['clean', 'ERR_INTERPROCESS_FRAME_TOO_LARGE', 'ERR_INTERPROCESS_TRUNCATED'].includes(code), code);
+  }
+  assert.ok(outcomes.get('ERR_INTERPROCESS_FRAME_TOO_LARGE')! > 0 && outcomes.get('ERR_INTERPROCESS_TRUNCATED')! > 0, JSON.stringify([...outcomes]));
+  assert.ok(peak < 64 * MiB, `memory stayed bounded (peak ${Math.round(peak / MiB)} MiB over baseline)`);
+});
+
+test('a 4 GiB length is refused before anything is allocated', async () => {
+  const before = process.memoryUsage().arrayBuffers;
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(0xffffffff, 0);
+  const { error } = await feed(header, 16 * MiB);
+  assert.equal(error, 'ERR_INTERPROCESS_FRAME_TOO_LARGE');
+  assert.ok(process.memoryUsage().arrayBuffers - before < 16 * MiB);
+});
+
+test('a malformed JSON payload ends the channel with ERR_INTERPROCESS_DECODE', async () => {
+  const name = nsName(uniqueName());
+  await using listener = await listen(name);
+  const accepted = once(listener, 'connection');
+  const client = await connect(name);
+  const [socket] = (await accepted) as [net.Socket];
+  const channel = new Channel(socket, { codec: 'json' });
+  const closed = new Promise<[unknown]>((resolve) => channel.on('close', (error) => resolve([error]))); // events.once would reject on 'error'
+  client.end(Buffer.concat([Buffer.from([0, 0, 0, 5]), Buffer.from('{nope')]));
+  const [error] = (await closed) as [{ code: string; message: string }];
+  assert.equal(error.code, 'ERR_INTERPROCESS_DECODE');
+  assert.equal(channel.error?.code, 'ERR_INTERPROCESS_DECODE');
+  await assert.rejects(channel.send('after'), { code: 'ERR_INTERPROCESS_DECODE' });
+});
+
+test('sending: too large is refused and the channel stays usable; encode errors reject', async () => {
+  const a = pipe();
+  const b = pipe();
+  const channel = new Channel<unknown>({ readable: b.receiver, writable: a.sender }, { maxFrameSize: 100 });
+  const peer = new Channel<unknown>({ readable: a.receiver, writable: b.sender }, { maxFrameSize: 100 });
+  await assert.rejects(channel.send('x'.repeat(200)), { code: 'ERR_INTERPROCESS_FRAME_TOO_LARGE' });
+  await assert.rejects(channel.send(undefined), { code: 'ERR_INVALID_ARG_TYPE' });
+  await channel.send('still fine');
+  const [message] = await once(peer, 'message');
+  assert.equal(message, 'still fine');
+  channel.destroy();
+  peer.destroy();
+  await assert.rejects(channel.send('closed'), { code: 'ERR_INTERPROCESS_CLOSED' });
+});
+
+test('orderly close: every message sent before close() arrives, even from a peer that leaves at once', { timeout: 60_000 }, async (t) => {
+  const child = spawnFixture(t, 'channel-burst', [uniqueName()]);
+  const { name } = await child.next<{ name: string }>('listening');
+  const channel = new Channel<number>(await connect(nsName(name)), { codec: 'json' });
+  let expected = 0;
+  for await (const n of channel) {
+    assert.equal(n, expected++);
+  }
+  assert.equal(expected, 10_000, 'all 10 000 messages, in order');
+  assert.equal(channel.error, null);
+});
+
+test('backpressure: a slow reader makes the sender wait, memory stays bounded', { timeout: 60_000 }, async () => {
+  const a = pipe({ size: 65536 });
+  const b = pipe({ size: 65536 });
+  const sender = new Channel<Buffer>({ readable: b.receiver, writable: a.sender }, { codec: 'raw' });
+  const reader = new Channel<Buffer>({ readable: a.receiver, writable: b.sender }, { codec: 'raw', highWaterMark: 4 });
+  const chunk = Buffer.alloc(256 * 1024);
+  let received = 0;
+  const reading = (async () => {
+    for await (const message of reader) {
+      received += message.length;
+      await new Promise((resolve) => setTimeout(resolve, 1)); // a slow consumer
+      if (received >= 200 * chunk.length) break;
+    }
+  })();
+  let maxQueued = 0;
+  for (let i = 0; i < 200; i++) {
+    await sender.send(chunk);
+    maxQueued = Math.max(maxQueued, a.sender.writableLength);
+  }
+  await reading;
+  assert.equal(received, 200 * chunk.length);
+  assert.ok(maxQueued <= 2 * chunk.length + 65536, `the sender's queue stayed small (${maxQueued} bytes)`);
+  sender.destroy();
+  reader.destroy();
+});
