@@ -1,0 +1,229 @@
+/**
+ * The `interprocess` command: info, listen, connect, bench. Exit codes: 0 success, 1 failure
+ * (the message says what and why), 2 bad usage.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { InterprocessError } from '../errors.js';
+import { createFifo, openFifoReader, openFifoWriter } from '../fifo/fifo.js';
+import { connect } from '../local-socket/connect.js';
+import { listen } from '../local-socket/listener.js';
+import { supportedNameKinds } from '../local-socket/name.js';
+import { nativeStatus } from '../native/addon.js';
+import { signals } from '../signal/signal.js';
+import { ADDRESS_HELP, parseAddress } from './address.js';
+import { renderSvg } from './svg.js';
+
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+const HELP: Record<string, string> = {
+  main: `Usage: interprocess <command> [options]
+
+Commands:
+  info                 what this platform supports, and whether the native addon loaded
+  listen ADDRESS       wait for one peer, then copy stdin to it and it to stdout
+  connect ADDRESS      connect to a peer, then copy stdin to it and it to stdout
+  bench                run the benchmarks (from a source checkout)
+
+Run 'interprocess <command> --help' for a command's options.
+
+${ADDRESS_HELP}`,
+  info: `Usage: interprocess info [--json]
+
+Prints the platform, the local socket name kinds, the native addon's status, and which signals
+can be caught here.`,
+  listen: `Usage: interprocess listen ADDRESS [--mode OCTAL]
+
+Local socket: listens, takes the first connection, copies stdin to it and it to stdout, and exits
+when the peer ends. FIFO: creates it if missing (mode default 600), copies what writers send to
+stdout until the last writer closes.
+
+  --mode OCTAL   permissions of the socket file or FIFO, e.g. 600
+
+${ADDRESS_HELP}`,
+  connect: `Usage: interprocess connect ADDRESS [--wait] [--timeout MS]
+
+Local socket: connects, copies stdin to the peer and the peer to stdout, and exits when both are
+done. FIFO: opens it for writing (waiting for a reader) and copies stdin into it.
+
+  --wait         keep trying until a listener (or FIFO reader) appears
+  --timeout MS   give up after MS milliseconds
+
+${ADDRESS_HELP}`,
+  bench: `Usage: interprocess bench [--quick] [--only TEXT] [--json FILE] [--svg FILE]
+
+Runs the benchmark rows on this machine with a progress bar and prints the table. Needs a source
+checkout of interprocess (the published package does not ship the benchmarks).
+
+  --quick        short runs, a smoke check
+  --only TEXT    only rows whose id contains TEXT
+  --json FILE    also write the results as JSON
+  --svg FILE     also write a chart of interprocess against Node core as SVG`,
+};
+
+class UsageError extends Error {}
+
+function options(args: string[], spec: Record<string, { type: 'string' | 'boolean' }>): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    return parseArgs({ args, options: { ...spec, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function parseMode(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[0-7]{3,4}$/.test(text)) throw new UsageError(`--mode takes an octal mode such as 600; got ${JSON.stringify(text)}`);
+  return Number.parseInt(text, 8);
+}
+
+function parseTimeout(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new UsageError(`--timeout takes milliseconds; got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function oneAddress(positionals: string[], command: string) {
+  if (positionals.length !== 1) throw new UsageError(`${command} takes exactly one ADDRESS\n\n${HELP[command]}`);
+  return parseAddress(positionals[0]!);
+}
+
+/**
+ * Copies stdin to `writable` and `readable` to stdout. Resolves once both directions are done:
+ * the peer has ended (or, for a write-only peer, taken all of stdin) and all of stdin has been
+ * sent; a peer that goes away entirely ends it too.
+ */
+function shuttle(readable: NodeJS.ReadableStream | null, writable: NodeJS.WritableStream | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = (readable ?? writable) as NodeJS.EventEmitter;
+    stream.on('error', reject);
+    stream.on('close', () => {
+      process.stdin.unpipe();
+      process.stdin.destroy(); // nothing left to send to
+      resolve();
+    });
+    if (readable) readable.pipe(process.stdout, { end: false });
+    if (writable) process.stdin.pipe(writable);
+  });
+}
+
+async function info(args: string[]): Promise<void> {
+  const { values } = options(args, { json: { type: 'boolean' } });
+  if (values.help) return void console.log(HELP.info);
+  const report = {
+    platform: `${process.platform}-${process.arch}`,
+    node: process.version,
+    native: nativeStatus(),
+    localSocketNames: supportedNameKinds(),
+    uncatchableSignals: signals().filter((s) => !s.canCatch).map((s) => ({ name: s.name, reason: s.reason })),
+  };
+  if (values.json) return void console.log(JSON.stringify(report, null, 2));
+  const native = report.native.loaded ? 'loaded' : `not loaded: ${report.native.reason}`;
+  console.log(`platform       ${report.platform}, Node ${report.node}`);
+  console.log(`native addon   ${native}`);
+  console.log(`local sockets  filesystem names; namespaced names (${report.localSocketNames.namespaceStyle}), up to ${report.localSocketNames.maxLength} bytes`);
+  console.log(`unnamed pipes  ${process.platform === 'win32' ? 'not yet on Windows' : report.native.loaded ? 'yes' : 'needs the native addon'}`);
+  console.log(`FIFO files     ${process.platform === 'win32' ? 'no (Windows has none)' : 'yes'}`);
+  console.log('signals        catchable except:');
+  for (const s of report.uncatchableSignals) console.log(`                 ${s.name.padEnd(8)} ${s.reason}`);
+}
+
+async function listenCommand(args: string[]): Promise<void> {
+  const { values, positionals } = options(args, { mode: { type: 'string' } });
+  if (values.help) return void console.log(HELP.listen);
+  const address = oneAddress(positionals, 'listen');
+  const mode = parseMode(values.mode as string | undefined);
+  if (address.kind === 'fifo') {
+    await createFifo(address.path, { mode: mode ?? 0o600, reuse: true });
+    return shuttle(openFifoReader(address.path), null);
+  }
+  const listener = await listen(address.name, { ...(mode === undefined ? {} : { mode }), allowHalfOpen: true });
+  process.stderr.write(`listening on ${address.name}\n`);
+  const [conn] = await new Promise<[import('../local-socket/stream.js').LocalSocket]>((resolve) => listener.once('connection', (c) => resolve([c])));
+  await listener.close();
+  await shuttle(conn, conn);
+}
+
+async function connectCommand(args: string[]): Promise<void> {
+  const { values, positionals } = options(args, { wait: { type: 'boolean' }, timeout: { type: 'string' } });
+  if (values.help) return void console.log(HELP.connect);
+  const address = oneAddress(positionals, 'connect');
+  const timeout = parseTimeout(values.timeout as string | undefined);
+  const wait = Boolean(values.wait);
+  if (address.kind === 'fifo') {
+    const writer = await openFifoWriter(address.path, { wait, ...(timeout === undefined ? {} : { timeout }) });
+    return shuttle(null, writer);
+  }
+  const conn = await connect(address.name, { wait, allowHalfOpen: true, ...(timeout === undefined ? {} : { timeout }) });
+  await shuttle(conn, conn);
+}
+
+async function bench(args: string[]): Promise<void> {
+  const { values } = options(args, { quick: { type: 'boolean' }, only: { type: 'string' }, json: { type: 'string' }, svg: { type: 'string' } });
+  if (values.help) return void console.log(HELP.bench);
+  const runner = path.join(packageRoot, 'bench', 'run.js');
+  if (!fs.existsSync(runner)) {
+    throw new InterprocessError('ERR_INTERPROCESS_UNSUPPORTED', 'The benchmarks are not part of the published package: run this from a clone of the interprocess repository (npm install, then npx interprocess bench).');
+  }
+  const json = path.resolve((values.json as string | undefined) ?? path.join(packageRoot, 'bench', 'results', 'latest.json'));
+  const benchArgs = [runner, `--json=${json}`, ...(values.quick ? ['--quick'] : []), ...(values.only ? [`--only=${values.only}`] : [])];
+  const child = spawn(process.execPath, benchArgs, { stdio: ['ignore', 'inherit', 'pipe'] });
+  let line = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    for (const char of text) {
+      if (char !== '\n') {
+        line += char;
+        continue;
+      }
+      const step = /^\[(\d+)\/(\d+)\]\s*(.*)$/.exec(line);
+      if (step) {
+        const [done, total] = [Number(step[1]), Number(step[2])];
+        const width = 30;
+        const filled = Math.round((done / total) * width);
+        process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${step[3]!.slice(0, 60).padEnd(60)}`);
+        if (done === total) process.stderr.write('\n');
+      } else if (line.trim()) {
+        process.stderr.write(`\n${line}\n`);
+      }
+      line = '';
+    }
+  });
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  if (code !== 0) throw new InterprocessError('ERR_INTERPROCESS_BENCH', `The benchmark run failed (exit code ${code})`);
+  if (values.svg) {
+    fs.writeFileSync(values.svg as string, renderSvg(JSON.parse(fs.readFileSync(json, 'utf8'))));
+    process.stderr.write(`chart: ${values.svg}\n`);
+  }
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { info, listen: listenCommand, connect: connectCommand, bench };
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP.main);
+    return command === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    console.error(`interprocess: unknown command '${command}'\n\n${HELP.main}`);
+    return 2;
+  }
+  try {
+    await run(rest);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`interprocess ${command}: ${error.message}`);
+      return 2;
+    }
+    const e = error as { code?: string; message?: string };
+    console.error(`interprocess ${command}: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(error)}`);
+    return 1;
+  }
+}
