@@ -86,7 +86,10 @@ export function openFifoReader(path: string, options: FifoReaderOptions = {}): P
 }
 
 export interface FifoWriterOptions {
-  /** Wait for a reader to open the FIFO (default true); false fails at once with ENXIO if there is none. */
+  /**
+   * Wait for a reader to open the FIFO, and for the FIFO to exist (default true); false fails at
+   * once with ENXIO if there is no reader (ENOENT if there is no FIFO).
+   */
   wait?: boolean;
   /** Stop waiting after this many milliseconds, with ETIMEDOUT (default: no limit). */
   timeout?: number;
@@ -112,8 +115,12 @@ export async function openFifoWriter(path: string, options: FifoWriterOptions = 
     try {
       return new PipeSender(openFifo(path, O_WRONLY));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw fromSystemError(error, `Cannot open the FIFO ${path} for writing`, undefined, { path });
-      if (!wait) throw fromSystemError(error, `Cannot open the FIFO ${path} for writing`, 'No reader has it open (ENXIO); pass { wait: true } to wait for one.', { path });
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENXIO' && code !== 'ENOENT') throw fromSystemError(error, `Cannot open the FIFO ${path} for writing`, undefined, { path });
+      if (!wait) {
+        const hint = code === 'ENXIO' ? 'No reader has it open (ENXIO); pass { wait: true } to wait for one.' : 'There is no FIFO there yet; create it with createFifo(), or pass { wait: true } to wait for it.';
+        throw fromSystemError(error, `Cannot open the FIFO ${path} for writing`, hint, { path });
+      }
     }
     const left = deadline - Date.now();
     if (left <= 0) throw new InterprocessError('ETIMEDOUT', `No reader opened the FIFO ${path} within ${timeout} ms`, { path, syscall: 'open' });

@@ -75,7 +75,10 @@ for (const kind of ['filesystem', 'namespaced', 'fifo'] as const) {
     const received = readAll(listener.stdout);
     const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
     const [connectorCode, listenerCode] = await Promise.all([
-      new Promise((resolve) => connector.on('exit', resolve)),
+      new Promise((resolve) => connector.on('exit', (code) => {
+        if (code !== 0) listener.kill(); // don't wait forever for a peer that gave up
+        resolve(code);
+      })),
       new Promise((resolve) => listener.on('exit', resolve)),
     ]);
     assert.equal(connectorCode, 0);

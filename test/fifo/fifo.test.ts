@@ -63,6 +63,17 @@ test('a writer with no reader: ETIMEDOUT, ENXIO without wait, ABORT_ERR', async 
   await assert.rejects(openFifoWriter(fifo, { signal: AbortSignal.abort() }), { code: 'ABORT_ERR' });
 });
 
+test('with wait, a writer also waits for the FIFO to be created', async (t) => {
+  const fifo = path.join(scratchDir(t), 'later');
+  const opening = openFifoWriter(fifo, { timeout: 10_000 });
+  await sleep(50);
+  await createFifo(fifo);
+  const reader = openFifoReader(fifo);
+  (await opening).end('created late');
+  assert.equal(String(await readAll(reader)), 'created late');
+  await assert.rejects(openFifoWriter(path.join(path.dirname(fifo), 'never'), { timeout: 30 }), { code: 'ETIMEDOUT' });
+});
+
 test('not a FIFO, or missing: clear errors', async (t) => {
   const dir = scratchDir(t);
   const file = path.join(dir, 'regular');
@@ -70,6 +81,7 @@ test('not a FIFO, or missing: clear errors', async (t) => {
   assert.throws(() => openFifoReader(file), { code: 'ERR_INVALID_ARG_VALUE', message: /is not a FIFO/ });
   await assert.rejects(openFifoWriter(file, { wait: false }), { code: 'ERR_INVALID_ARG_VALUE' });
   assert.throws(() => openFifoReader(path.join(dir, 'missing')), { code: 'ENOENT' });
+  await assert.rejects(openFifoWriter(path.join(dir, 'missing'), { wait: false }), { code: 'ENOENT', message: /createFifo/ });
 });
 
 test('the shell: mkfifo and printf write, we read; we write, cat reads', async (t) => {
