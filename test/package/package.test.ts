@@ -126,6 +126,17 @@ for (const major of majors) {
   });
 }
 
+test('the shipped examples run from the installed package', { timeout: 180_000 }, async (t) => {
+  if (!ready(t)) return;
+  const examples = path.join(project, 'node_modules', 'interprocess', 'examples');
+  const files = fs.readdirSync(examples).filter((f) => /\.[cm]?js$/.test(f));
+  assert.ok(files.length > 0);
+  for (const file of files) {
+    const result = await runToFile(process.execPath, [path.join(examples, file)], { cwd: project, env: cleanEnv({ PATH: noCompiler }) });
+    assert.equal(result.code, 0, `${file}:\n${result.output}`);
+  }
+});
+
 test('a missing or broken binary degrades to ERR_INTERPROCESS_NATIVE, never a crash at import', { timeout: 180_000 }, async (t) => {
   if (!ready(t)) return;
   const missing = path.join(work, 'no-binary');
