@@ -126,6 +126,34 @@ for (const major of majors) {
   });
 }
 
+test('the shipped types check for TypeScript users, from ESM and from CommonJS (module nodenext)', { timeout: 180_000 }, async (t) => {
+  if (!ready(t)) return;
+  const dir = path.join(project, 'types');
+  fs.mkdirSync(dir);
+  const use = `
+    async function use(api: typeof ipc): Promise<void> {
+      const options: ListenOptions = { mode: 0o600, takeOver: true };
+      const listener: LocalSocketListener = await api.listen(api.nsName('types-check'), options);
+      const conn: LocalSocket = await api.connect(api.fsName('/tmp/types-check.sock'), { wait: true, timeout: 10 });
+      const credentials: PeerCredentials = conn.peerCredentials();
+      const status: NativeStatus = api.nativeStatus();
+      const error: InterprocessError | null = status.loaded ? null : new api.InterprocessError('ERR_INTERPROCESS_NATIVE', String(credentials.pid));
+      await listener.close();
+      void error;
+    }
+    void use;`;
+  const types = 'ListenOptions, LocalSocket, LocalSocketListener, PeerCredentials, NativeStatus, InterprocessError';
+  fs.writeFileSync(path.join(dir, 'esm.mts'), `import * as ipc from 'interprocess';\nimport type { ${types} } from 'interprocess';\n${use}\n`);
+  fs.writeFileSync(path.join(dir, 'cjs.cts'), `import ipc = require('interprocess');\nimport type { ${types} } from 'interprocess';\n${use}\n`);
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], lib: ['es2022', 'esnext.disposable'] },
+    files: ['esm.mts', 'cjs.cts'],
+  }));
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const result = await runToFile(process.execPath, [tsc, '-p', dir], { cwd: dir, env: cleanEnv({ PATH: noCompiler }) });
+  assert.equal(result.code, 0, result.output);
+});
+
 test('the shipped examples run from the installed package', { timeout: 180_000 }, async (t) => {
   if (!ready(t)) return;
   const examples = path.join(project, 'node_modules', 'interprocess', 'examples');
