@@ -21,7 +21,7 @@ const targets: Target[] = JSON.parse(execFileSync(process.execPath, [path.join(r
 const target = (id: string): Target => targets.find((t) => t.id === id)!;
 const prebuilt = (id: string): string => path.join(root, target(id).file);
 
-/** The tarball may hold these and nothing else: no tests, benchmarks, sources maps or build junk. */
+/** The tarball may hold these and nothing else: no tests, benchmarks, source maps or build junk. */
 const allowed = [
   /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^binding\.gyp$/, /^scripts\/install\.cjs$/,
   /^dist\/.+\.(js|d\.ts)$/, /^native\/.+\.[ch]$/, /^prebuilds\/[^/]+\/[^/]+\.node$/, /^docs\/[^/]+\.md$/, /^examples\/[^/]+\.[cm]?js$/,
