@@ -40,7 +40,7 @@ if (flags.help) {
   process.exit(0);
 }
 if (!existsSync(path.join(root, 'dist', 'index.js'))) {
-  console.error('dist/index.js is missing: build first (npm run build:ts, or npm run bench, which compiles the TypeScript).');
+  console.error('dist/index.js is missing: build first (npm run build, or npm run bench, which compiles the TypeScript).');
   process.exit(1);
 }
 
