@@ -6,10 +6,15 @@
 
 /** Extra fields of a system error, as on Node's own errors. */
 export interface ErrorDetails {
+  /** libuv's (negative) error number. */
   errno?: number;
+  /** The system call that failed. */
   syscall?: string;
+  /** The filesystem path involved. */
   path?: string;
+  /** The socket address involved. */
   address?: string;
+  /** The underlying error, kept as the error's `cause`. */
   cause?: unknown;
 }
 

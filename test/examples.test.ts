@@ -12,10 +12,12 @@ const expected: Record<string, RegExp[]> = {
   'local-socket-echo.js': [/^listening on /m, /^connection from pid \d+$/m, /^client got: hello over a local socket$/m],
   'pipe-to-child.js': [/^child read: a pipe made by interprocess$/m, /^child exited with 0$/m],
   'fifo.js': [/^read: hello from the shell$/m],
+  'local-socket-file.js': [/^socket file mode: 600$/m, /^client got: welcome$/m, /^socket file removed: true$/m],
+  'local-socket-commonjs.cjs': [/^commonjs client got: pong$/m],
 };
 
 test('every example has its expected output listed here', () => {
-  assert.deepEqual(readdirSync(examples).filter((f) => f.endsWith('.js')).sort(), Object.keys(expected).sort());
+  assert.deepEqual(readdirSync(examples).filter((f) => /\.[cm]?js$/.test(f)).sort(), Object.keys(expected).sort());
 });
 
 for (const [file, patterns] of Object.entries(expected)) {

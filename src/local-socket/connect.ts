@@ -8,6 +8,7 @@ import { type LocalSocketName, toName } from './name.js';
 import { LocalSocket, setSocketName } from './stream.js';
 import { connectAbstract } from './unix/abstract.js';
 
+/** Options of {@link connect}. */
 export interface ConnectOptions {
   /** Keep retrying while there is no listener (or its backlog is full), until `timeout`. */
   wait?: boolean;

@@ -13,6 +13,7 @@ import { listenOn } from './listen-on.js';
 import { listenTarget } from './unix/abstract.js';
 import { type SocketFile, bindSocketFile, ensurePrivateDirectory, releaseSocketFile } from './unix/socket-file.js';
 
+/** Options of {@link listen}. */
 export interface ListenOptions {
   /**
    * Permissions of the socket file (e.g. 0o600), in force before anyone can connect. Unix

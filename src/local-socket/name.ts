@@ -40,8 +40,11 @@ export interface LocalSocketName {
 
 /** Which kinds of names this platform supports, and where namespaced names live. */
 export interface NameSupport {
+  /** Whether filesystem names ({@link fsName}) are supported. */
   readonly filesystem: boolean;
+  /** Whether namespaced names ({@link nsName}) are supported. */
   readonly namespaced: boolean;
+  /** Where namespaced names live: the abstract namespace, the pipe namespace, or a private directory. */
   readonly namespaceStyle: NamespaceStyle;
   /** The longest socket path or abstract name, in bytes (UTF-8); for pipes, in characters. */
   readonly maxLength: number;

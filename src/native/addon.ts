@@ -41,6 +41,7 @@ export interface NativeBinding {
 
 /** Whether the addon loaded, and if not, why. */
 export interface NativeStatus {
+  /** True when the addon loaded in this thread. */
   readonly loaded: boolean;
   /** Why it did not load (absent when it did). */
   readonly reason?: string;
