@@ -18,6 +18,7 @@ import { InterprocessError, fromSystemError, invalidArgument, invalidType } from
 import { type Codec, type CodecName, toCodec } from './codec.js';
 import { DEFAULT_MAX_FRAME, FrameReader, MAX_FRAME_LIMIT, frameHeader, frameTooLarge } from './frame.js';
 
+/** Options of a {@link Channel}. */
 export interface ChannelOptions<T> {
   /** How messages become bytes: 'json' (default), 'raw' (Buffers), 'v8' (structured clone), or your own. */
   codec?: CodecName | Codec<T>;
@@ -29,7 +30,9 @@ export interface ChannelOptions<T> {
 
 /** Separate streams for each direction, e.g. the ends of two pipes or two FIFOs. */
 export interface StreamPair {
+  /** Where the peer's messages come from. */
   readable: Readable;
+  /** Where our messages go. */
   writable: Writable;
 }
 

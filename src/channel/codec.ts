@@ -7,7 +7,9 @@ import { invalidType } from '../errors.js';
 
 /** Turns messages of type T into bytes and back. `decode` throws on a malformed payload. */
 export interface Codec<T> {
+  /** A message to the bytes of its frame payload. */
   encode(message: T): Uint8Array;
+  /** A frame payload back to a message; throws if it is malformed. */
   decode(payload: Buffer): T;
 }
 
@@ -37,8 +39,16 @@ export const v8Codec: Codec<unknown> = {
 };
 
 /** The codecs by name. */
-export const codecs = { raw: rawCodec, json: jsonCodec, v8: v8Codec } as const;
+export const codecs: {
+  /** {@link rawCodec} */
+  readonly raw: Codec<Buffer>;
+  /** {@link jsonCodec} */
+  readonly json: Codec<unknown>;
+  /** {@link v8Codec} */
+  readonly v8: Codec<unknown>;
+} = { raw: rawCodec, json: jsonCodec, v8: v8Codec };
 
+/** The built-in codecs' names: 'raw', 'json', 'v8'. */
 export type CodecName = keyof typeof codecs;
 
 export function toCodec<T>(codec: CodecName | Codec<T> | undefined, fallback: CodecName): Codec<T> {

@@ -20,11 +20,13 @@ const REPLY = 2;
 const FAILURE = 3;
 const EVENT = 4;
 
+/** Options of an {@link RpcChannel}. */
 export interface RpcOptions<T> extends ChannelOptions<T> {
   /** Default timeout of request(), in milliseconds (default: none). */
   requestTimeout?: number;
 }
 
+/** Options of {@link RpcChannel.request}. */
 export interface RequestOptions {
   /** Reject with ETIMEDOUT after this many milliseconds (overrides the channel's requestTimeout). */
   timeout?: number;
@@ -217,6 +219,7 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     this.channel.destroy(error);
   }
 
+  /** `await using rpc = ...` closes it in order at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close().catch(() => {});
   }

@@ -9,10 +9,12 @@ import { type ListenOptions, type LocalSocketListener, listen } from '../local-s
 import type { LocalSocketName } from '../local-socket/name.js';
 import { type RequestHandler, RpcChannel, type RpcOptions } from './rpc.js';
 
+/** Options of {@link serveRpc}: the channel's and the listener's. */
 export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions {}
 
 /** Serves RPC channels. Events: 'channel' (each new RpcChannel), 'error' (the listener's). */
 export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposable {
+  /** The local socket listener it serves on. */
   readonly listener: LocalSocketListener;
   readonly #channels = new Set<RpcChannel<T>>();
   readonly #handlers = new Map<string, RequestHandler<T>>();
@@ -55,6 +57,7 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
     await Promise.allSettled([...this.#channels].map((channel) => channel.close()));
   }
 
+  /** `await using server = ...` closes it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

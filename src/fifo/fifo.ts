@@ -13,6 +13,7 @@ import { PipeReceiver, PipeSender } from '../pipe/end.js';
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
 
+/** Options of {@link createFifo}. */
 export interface CreateFifoOptions {
   /** Permissions of the FIFO (default 0o600), applied exactly, never wider while it is created. */
   mode?: number;
@@ -55,6 +56,7 @@ function openFifo(path: string, flags: number): number {
   return fd;
 }
 
+/** Options of {@link openFifoReader}. */
 export interface FifoReaderOptions {
   /**
    * Stay open across writers: hold a write end of our own, so the reader never sees end of
@@ -85,6 +87,7 @@ export function openFifoReader(path: string, options: FifoReaderOptions = {}): P
   return reader;
 }
 
+/** Options of {@link openFifoWriter}. */
 export interface FifoWriterOptions {
   /**
    * Wait for a reader to open the FIFO, and for the FIFO to exist (default true); false fails at

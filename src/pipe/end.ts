@@ -59,6 +59,7 @@ abstract class PipeEnd extends net.Socket {
     return typeof fd === 'number' ? fd : -1;
   }
 
+  /** @internal The descriptor, or ERR_SOCKET_CLOSED. */
   protected ownFd(): number {
     const fd = this.fd;
     if (fd < 0) throw new InterprocessError('ERR_SOCKET_CLOSED', 'This pipe end is closed (or its descriptor was taken out).');

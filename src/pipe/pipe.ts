@@ -15,6 +15,7 @@ import { PipeReceiver, PipeSender } from './end.js';
  */
 export const DEFAULT_PIPE_SIZE = 1024 * 1024;
 
+/** Options of {@link pipe}. */
 export interface PipeOptions {
   /**
    * Linux: the pipe's buffer size in bytes (rounded up by the kernel to a power-of-two number of
@@ -27,7 +28,9 @@ export interface PipeOptions {
 
 /** A connected pipe: what is written to `sender` comes out of `receiver`. */
 export interface Pipe {
+  /** The end to write to. */
   readonly sender: PipeSender;
+  /** The end to read from. */
   readonly receiver: PipeReceiver;
 }
 
@@ -78,6 +81,7 @@ export function pipeSize(end: PipeSender | PipeReceiver): number | null {
   return size < 0 ? null : size;
 }
 
+/** Options of {@link spawnWith}: those of `child_process.spawn()`, plus `fds`. */
 export interface SpawnWithOptions extends SpawnOptions {
   /**
    * Descriptors for the child: `{ 3: receiver, 4: sender }` puts those pipe ends at fd 3 and fd 4

@@ -14,9 +14,13 @@ export type SignalName = NodeJS.Signals;
 
 /** What this platform and this Node can do with one signal. */
 export interface SignalInfo {
+  /** Its name, e.g. 'SIGTERM'. */
   readonly name: SignalName;
+  /** Its number on this platform. */
   readonly number: number;
+  /** Whether sendSignal() can send it (on Windows, sending any signal terminates the target). */
   readonly canSend: boolean;
+  /** Whether onSignal() can listen for it here. */
   readonly canCatch: boolean;
   /** Why it cannot be caught (or sent), when it cannot. */
   readonly reason?: string;
@@ -87,7 +91,9 @@ export function sendSignalToGroup(pgid: number, signal: SignalName): void {
 
 /** A handler's disposer: call it (or `using` it) to stop listening. */
 export interface SignalSubscription {
+  /** Removes the handler. */
   (): void;
+  /** The same, for `using`. */
   [Symbol.dispose](): void;
 }
 
