@@ -23,7 +23,7 @@ const prebuilt = (id: string): string => path.join(root, target(id).file);
 
 /** The tarball may hold these and nothing else: no tests, benchmarks, source maps or build junk. */
 const allowed = [
-  /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^binding\.gyp$/, /^scripts\/install\.cjs$/,
+  /^package\.json$/, /^README\.md$/, /^bin\/interprocess\.js$/, /^LICENSE$/, /^binding\.gyp$/, /^scripts\/install\.cjs$/,
   /^dist\/.+\.(js|d\.ts)$/, /^native\/.+\.[ch]$/, /^prebuilds\/[^/]+\/[^/]+\.node$/, /^docs\/[^/]+\.md$/, /^examples\/[^/]+\.[cm]?js$/,
 ];
 /** Kept small: fail when the tarball outgrows this, and look at what grew. */

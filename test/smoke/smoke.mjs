@@ -45,9 +45,13 @@ if (process.argv[2] === '--child') {
     uniqueName(prefix) {
       return `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
     },
+    /** How to start a node process here: [command, ...leading args]. */
+    launcher: process.env.INTERPROCESS_SMOKE_LAUNCHER ? JSON.parse(process.env.INTERPROCESS_SMOKE_LAUNCHER) : [process.execPath],
+    /** The arguments that run `child(args)` of `file` (after the launcher). */
+    childArgs: (file, args) => [self, '--child', file, ...args],
     /** Starts `child(args)` of `file` in a new process; resolves with { pid, exited: Promise<code> }. */
     spawnChild(file, args) {
-      const launcher = process.env.INTERPROCESS_SMOKE_LAUNCHER ? JSON.parse(process.env.INTERPROCESS_SMOKE_LAUNCHER) : [process.execPath];
+      const launcher = smoke.launcher;
       const child = spawn(launcher[0], [...launcher.slice(1), self, '--child', file, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
       const exited = new Promise((resolve, reject) => {
         child.once('error', reject);

@@ -1,0 +1,26 @@
+// Message channels: an RPC server and a client over a local socket, and the command line.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { connectRpc, nsName, serveRpc } from 'interprocess';
+
+export const title = 'message channels and the command line';
+
+export async function run(smoke) {
+  await smoke.check('serveRpc and connectRpc: a request and its reply', async () => {
+    const name = nsName(smoke.uniqueName('smoke-rpc'));
+    const server = await serveRpc(name);
+    server.handle('add', ([a, b]) => a + b);
+    const client = await connectRpc(name, { requestTimeout: 10_000 });
+    assert.equal(await client.request('add', [2, 3]), 5);
+    await client.close();
+    await server.close();
+  });
+  await smoke.check('the interprocess command runs: info --json', () => {
+    const bin = createRequire(import.meta.url).resolve('interprocess/package.json').replace(/package\.json$/, 'bin/interprocess.js');
+    const [command, ...lead] = smoke.launcher;
+    const report = JSON.parse(execFileSync(command, [...lead, bin, 'info', '--json'], { encoding: 'utf8' }));
+    assert.equal(report.native.loaded, true);
+    return report.platform;
+  });
+}
