@@ -12,6 +12,8 @@ const expected: Record<string, RegExp[]> = {
   'local-socket-echo.js': [/^listening on /m, /^connection from pid \d+$/m, /^client got: hello over a local socket$/m],
   'pipe-to-child.js': [/^child read: a pipe made by interprocess$/m, /^child exited with 0$/m],
   'fifo.js': [/^read: hello from the shell$/m],
+  'rpc.js': [/^client: 2 \+ 3 = 5$/m, /^client got event news: hello to every client$/m, /^server closed$/m],
+  'signals.js': [/^child: got SIGTERM, shutting down cleanly$/m, /^parent: child exited with code 0, signal null$/m],
   'local-socket-file.js': [/^socket file mode: 600$/m, /^client got: welcome$/m, /^socket file removed: true$/m],
   'local-socket-commonjs.cjs': [/^commonjs client got: pong$/m],
 };
