@@ -67,6 +67,16 @@ export function spawnFixture(t: TestContext, name: string, args: string[] = [], 
   };
 }
 
+/**
+ * Resolves with a child's exit code (or signal name) once it has exited, including when it
+ * already has: `once(child, 'exit')` attached late would wait forever.
+ */
+export function exitOf(child: ChildProcess): Promise<number | string | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  if (child.signalCode !== null) return Promise.resolve(child.signalCode);
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+}
+
 /** Starts a server on `socketPath` in a child and SIGKILLs it, leaving its socket file behind. */
 export async function leaveStaleSocket(t: TestContext, socketPath: string): Promise<void> {
   const server = spawnFixture(t, 'stale-server', [socketPath]);

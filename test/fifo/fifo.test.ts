@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { createFifo, openFifoReader, openFifoWriter } from 'interprocess';
-import { openFds, readAll, scratchDir } from '../helpers.js';
+import { openFds, readAll, scratchDir, exitOf } from '../helpers.js';
 
 test('createFifo: exact mode, EEXIST, and reuse of a FIFO only', async (t) => {
   const dir = scratchDir(t);
@@ -91,7 +91,7 @@ test('the shell: mkfifo and printf write, we read; we write, cat reads', async (
   const reader = openFifoReader(fifo);
   const printf = spawn('sh', ['-c', `printf 'from the shell' > '${fifo}'`]);
   assert.equal(String(await readAll(reader)), 'from the shell');
-  await once(printf, 'exit');
+  await exitOf(printf);
 
   const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
   const writer = await openFifoWriter(fifo, { timeout: 10_000 });

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PIPE_SIZE, PipeReceiver, PipeSender, pipe, pipeSize, spawnWith } from 'interprocess';
-import { openFds, patternBytes, readAll, scratchDir } from '../helpers.js';
+import { openFds, patternBytes, readAll, scratchDir, exitOf } from '../helpers.js';
 
 const child = fileURLToPath(new URL('../fixtures/pipe-child.js', import.meta.url));
 // The IPC channel, when wanted, goes at fd 5, clear of the pipe ends at 3 and 4.
@@ -46,7 +46,7 @@ test('256 MiB to a child through one pipe and back through another, checksummed'
   await ended;
   assert.equal(length, total * 1024 * 1024);
   assert.equal(received.digest('hex'), sent.digest('hex'));
-  const [code] = await once(echo, 'exit');
+  const code = await exitOf(echo);
   assert.equal(code, 0);
   back.receiver.destroy();
   await new Promise((resolve) => setImmediate(resolve));
@@ -62,7 +62,7 @@ test('end of stream once the last copy of the sender closes', async () => {
   assert.equal(String(await readAll(receiver)), 'from the child');
   ends.push(receiver.readableEnded);
   assert.deepEqual(ends, [false, true]);
-  await once(writer, 'exit');
+  await exitOf(writer);
 });
 
 test('close-on-exec: a child that inherited nothing does not hold our ends open', async (t) => {
@@ -116,7 +116,7 @@ test('synchronous reads and writes between two processes', { timeout: 60_000 }, 
   }
   out.sender.destroy();
   assert.equal(back.receiver.readSync(buffer, { timeout: 10_000 }), 0, 'end of stream reads as 0');
-  const [code] = await once(echo, 'exit');
+  const code = await exitOf(echo);
   assert.equal(code, 0);
   back.receiver.destroy();
 });
@@ -211,7 +211,7 @@ test('no descriptor leaks across pipes, hand-overs, take-outs and failures', asy
     const { sender, receiver } = pipe();
     const writer = node(['write', `round ${i}`], { 3: sender });
     assert.equal(String(await readAll(receiver)), `round ${i}`);
-    await once(writer, 'exit');
+    await exitOf(writer);
     const second = pipe();
     fs.closeSync(second.sender.intoFd());
     assert.equal(second.receiver.readSync(Buffer.alloc(8)), 0);

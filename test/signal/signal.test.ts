@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { onSignal, sendSignal, sendSignalToGroup, signals } from 'interprocess';
-import { spawnFixture } from '../helpers.js';
+import { spawnFixture, exitOf } from '../helpers.js';
 
 test('SIGUSR2 and SIGTERM reach a child\'s handlers; untrapped, SIGTERM terminates it', async (t) => {
   const child = spawnFixture(t, 'signal-child');
@@ -44,7 +44,7 @@ test('bad names and pids are clear errors', async () => {
   assert.throws(() => sendSignalToGroup(0, 'SIGTERM'), { code: 'ERR_INVALID_ARG_VALUE' });
   // A process that has exited (and been reaped) is gone: ESRCH.
   const gone = spawn('true');
-  await once(gone, 'exit');
+  await exitOf(gone);
   assert.throws(() => sendSignal(gone.pid!, 'SIGTERM'), { code: 'ESRCH', message: /No such process/ });
 });
 
