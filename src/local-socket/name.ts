@@ -101,7 +101,8 @@ export function fsName(socketPath: string, platform: Platform = process.platform
     }
     return makeName('filesystem', socketPath, socketPath, null, null, socketPath);
   }
-  const absolute = path.resolve(socketPath);
+  // A Unix name resolved on Windows (an explicit platform) keeps Unix path rules.
+  const absolute = (process.platform === 'win32' ? path.posix : path).resolve(socketPath);
   const bytes = Buffer.byteLength(absolute);
   const max = sunPathMax(platform);
   if (bytes > max) {

@@ -9,9 +9,18 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { createFifo, openFifoReader, openFifoWriter } from 'interprocess';
-import { openFds, readAll, scratchDir, exitOf } from '../helpers.js';
+import { notOnWindows, openFds, readAll, scratchDir, exitOf } from '../helpers.js';
 
-test('createFifo: exact mode, EEXIST, and reuse of a FIFO only', async (t) => {
+test('on Windows, every FIFO call fails with ERR_INTERPROCESS_UNSUPPORTED, saying why', { skip: process.platform !== 'win32' && 'Windows behaviour (FIFOs are tested below on this platform)' }, async () => {
+  const unsupported = { code: 'ERR_INTERPROCESS_UNSUPPORTED', message: /Windows has no FIFO files/ };
+  await assert.rejects(createFifo('C:\\fifo'), unsupported);
+  assert.throws(() => openFifoReader('C:\\fifo'), unsupported);
+  await assert.rejects(openFifoWriter('C:\\fifo'), unsupported);
+  // Bad arguments are still reported as such first.
+  await assert.rejects(createFifo(''), { code: 'ERR_INVALID_ARG_VALUE' });
+});
+
+test('createFifo: exact mode, EEXIST, and reuse of a FIFO only', { skip: notOnWindows.fifo }, async (t) => {
   const dir = scratchDir(t);
   const fifo = path.join(dir, 'f');
   await createFifo(fifo, { mode: 0o640 });
@@ -29,7 +38,7 @@ test('createFifo: exact mode, EEXIST, and reuse of a FIFO only', async (t) => {
   await assert.rejects(createFifo(fifo, { mode: 0o1000 }), { code: 'ERR_INVALID_ARG_VALUE' });
 });
 
-test('reader first, then the writer: data flows, and the reader ends when the writer closes', async (t) => {
+test('reader first, then the writer: data flows, and the reader ends when the writer closes', { skip: notOnWindows.fifo }, async (t) => {
   const fifo = path.join(scratchDir(t), 'f');
   await createFifo(fifo);
   const reader = openFifoReader(fifo);
@@ -41,7 +50,7 @@ test('reader first, then the writer: data flows, and the reader ends when the wr
   assert.equal(String(await received), 'reader first');
 });
 
-test('writer first: it waits for a reader, then data flows', async (t) => {
+test('writer first: it waits for a reader, then data flows', { skip: notOnWindows.fifo }, async (t) => {
   const fifo = path.join(scratchDir(t), 'f');
   await createFifo(fifo);
   const opening = openFifoWriter(fifo, { timeout: 10_000 });
@@ -52,7 +61,7 @@ test('writer first: it waits for a reader, then data flows', async (t) => {
   assert.equal(String(await readAll(reader)), 'writer first');
 });
 
-test('a writer with no reader: ETIMEDOUT, ENXIO without wait, ABORT_ERR', async (t) => {
+test('a writer with no reader: ETIMEDOUT, ENXIO without wait, ABORT_ERR', { skip: notOnWindows.fifo }, async (t) => {
   const fifo = path.join(scratchDir(t), 'f');
   await createFifo(fifo);
   await assert.rejects(openFifoWriter(fifo, { timeout: 50 }), { code: 'ETIMEDOUT', message: /No reader opened the FIFO/ });
@@ -63,7 +72,7 @@ test('a writer with no reader: ETIMEDOUT, ENXIO without wait, ABORT_ERR', async 
   await assert.rejects(openFifoWriter(fifo, { signal: AbortSignal.abort() }), { code: 'ABORT_ERR' });
 });
 
-test('with wait, a writer also waits for the FIFO to be created', async (t) => {
+test('with wait, a writer also waits for the FIFO to be created', { skip: notOnWindows.fifo }, async (t) => {
   const fifo = path.join(scratchDir(t), 'later');
   const opening = openFifoWriter(fifo, { timeout: 10_000 });
   await sleep(50);
@@ -74,7 +83,7 @@ test('with wait, a writer also waits for the FIFO to be created', async (t) => {
   await assert.rejects(openFifoWriter(path.join(path.dirname(fifo), 'never'), { timeout: 30 }), { code: 'ETIMEDOUT' });
 });
 
-test('not a FIFO, or missing: clear errors', async (t) => {
+test('not a FIFO, or missing: clear errors', { skip: notOnWindows.fifo }, async (t) => {
   const dir = scratchDir(t);
   const file = path.join(dir, 'regular');
   fs.writeFileSync(file, '');
@@ -84,7 +93,7 @@ test('not a FIFO, or missing: clear errors', async (t) => {
   await assert.rejects(openFifoWriter(path.join(dir, 'missing'), { wait: false }), { code: 'ENOENT', message: /createFifo/ });
 });
 
-test('the shell: mkfifo and printf write, we read; we write, cat reads', async (t) => {
+test('the shell: mkfifo and printf write, we read; we write, cat reads', { skip: notOnWindows.fifo }, async (t) => {
   const dir = scratchDir(t);
   const fifo = path.join(dir, 'shell');
   await promisify(execFile)('mkfifo', [fifo]);
@@ -99,7 +108,7 @@ test('the shell: mkfifo and printf write, we read; we write, cat reads', async (
   assert.equal(String(await readAll(cat.stdout)), 'to cat');
 });
 
-test('keepOpen: the reader stays open across writers in turn', async (t) => {
+test('keepOpen: the reader stays open across writers in turn', { skip: notOnWindows.fifo }, async (t) => {
   const fifo = path.join(scratchDir(t), 'f');
   await createFifo(fifo);
   const reader = openFifoReader(fifo, { keepOpen: true });
@@ -116,7 +125,7 @@ test('keepOpen: the reader stays open across writers in turn', async (t) => {
   reader.destroy();
 });
 
-test('no thread-pool starvation: 10 writers wait on 10 FIFOs while fs still works', { timeout: 30_000 }, async (t) => {
+test('no thread-pool starvation: 10 writers wait on 10 FIFOs while fs still works', { skip: notOnWindows.fifo, timeout: 30_000 }, async (t) => {
   const dir = scratchDir(t);
   const controller = new AbortController();
   const fifos = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
@@ -142,7 +151,7 @@ test('no thread-pool starvation: 10 writers wait on 10 FIFOs while fs still work
   controller.abort();
 });
 
-test('no descriptor leaks across FIFO use and failures', async (t) => {
+test('no descriptor leaks across FIFO use and failures', { skip: notOnWindows.fifo }, async (t) => {
   const dir = scratchDir(t);
   const fifo = path.join(dir, 'f');
   await createFifo(fifo);

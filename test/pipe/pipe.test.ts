@@ -11,14 +11,18 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PIPE_SIZE, PipeReceiver, PipeSender, pipe, pipeSize, spawnWith } from 'interprocess';
-import { openFds, patternBytes, readAll, scratchDir, exitOf } from '../helpers.js';
+import { notOnWindows, openFds, patternBytes, readAll, scratchDir, exitOf } from '../helpers.js';
 
 const child = fileURLToPath(new URL('../fixtures/pipe-child.js', import.meta.url));
 // The IPC channel, when wanted, goes at fd 5, clear of the pipe ends at 3 and 4.
 const node = (args: string[], fds: Record<number, PipeSender | PipeReceiver>, ipc = false) =>
   spawnWith(process.execPath, [child, ...args], { fds, stdio: ['ignore', 'inherit', 'inherit', ...(ipc ? (['ignore', 'ignore', 'ipc'] as const) : [])] });
 
-test('256 MiB to a child through one pipe and back through another, checksummed', { timeout: 120_000 }, async () => {
+test('on Windows, pipe() fails with ERR_INTERPROCESS_UNSUPPORTED, saying why', { skip: process.platform !== 'win32' && 'Windows behaviour (pipes are tested below on this platform)' }, () => {
+  assert.throws(() => pipe(), { code: 'ERR_INTERPROCESS_UNSUPPORTED', message: /pipe\(\) is not supported on win32/ });
+});
+
+test('256 MiB to a child through one pipe and back through another, checksummed', { skip: notOnWindows.pipe, timeout: 120_000 }, async () => {
   const before = openFds();
   const out = pipe();
   const back = pipe();
@@ -53,7 +57,7 @@ test('256 MiB to a child through one pipe and back through another, checksummed'
   assert.equal(openFds(), before, 'no descriptor leaked');
 });
 
-test('end of stream once the last copy of the sender closes', async () => {
+test('end of stream once the last copy of the sender closes', { skip: notOnWindows.pipe }, async () => {
   const { sender, receiver } = pipe();
   const ends = [receiver.readableEnded];
   const writer = node(['write', 'from the child'], { 3: sender });
@@ -65,7 +69,7 @@ test('end of stream once the last copy of the sender closes', async () => {
   await exitOf(writer);
 });
 
-test('close-on-exec: a child that inherited nothing does not hold our ends open', async (t) => {
+test('close-on-exec: a child that inherited nothing does not hold our ends open', { skip: notOnWindows.pipe }, async (t) => {
   const { sender, receiver } = pipe();
   const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
   t.after(() => sleeper.kill('SIGKILL'));
@@ -75,7 +79,7 @@ test('close-on-exec: a child that inherited nothing does not hold our ends open'
   assert.equal(sleeper.exitCode, null, 'the child still runs');
 });
 
-test('close-on-exec: a child holding its own end does not hold ours', async (t) => {
+test('close-on-exec: a child holding its own end does not hold ours', { skip: notOnWindows.pipe }, async (t) => {
   const ours = pipe();
   const its = pipe();
   const lingering = node(['linger'], { 3: its.sender }, true);
@@ -86,7 +90,7 @@ test('close-on-exec: a child holding its own end does not hold ours', async (t) 
   its.receiver.destroy();
 });
 
-test('data written before the receiver is handed to a child all reaches the child', async () => {
+test('data written before the receiver is handed to a child all reaches the child', { skip: notOnWindows.pipe }, async () => {
   const { sender, receiver } = pipe();
   sender.write('written early, ');
   await new Promise((resolve) => setTimeout(resolve, 50)); // time for a careless receiver to read it
@@ -96,7 +100,7 @@ test('data written before the receiver is handed to a child all reaches the chil
   assert.equal(message.text, 'written early, and late');
 });
 
-test('synchronous reads and writes between two processes', { timeout: 60_000 }, async () => {
+test('synchronous reads and writes between two processes', { skip: notOnWindows.pipe, timeout: 60_000 }, async () => {
   const out = pipe();
   const back = pipe();
   const echo = node(['sync'], { 3: out.receiver, 4: back.sender });
@@ -121,7 +125,7 @@ test('synchronous reads and writes between two processes', { timeout: 60_000 }, 
   back.receiver.destroy();
 });
 
-test('synchronous calls: timeout, EPIPE, and no overtaking queued writes', () => {
+test('synchronous calls: timeout, EPIPE, and no overtaking queued writes', { skip: notOnWindows.pipe }, () => {
   const { sender, receiver } = pipe({ size: 65536 });
   assert.throws(() => receiver.readSync(Buffer.alloc(10), { timeout: 20 }), { code: 'ETIMEDOUT' });
   while (sender.write(Buffer.alloc(65536))); // queue more than the pipe holds
@@ -134,7 +138,7 @@ test('synchronous calls: timeout, EPIPE, and no overtaking queued writes', () =>
   receiver.destroy();
 });
 
-test('descriptors out and in: intoFd() hands over ownership, fromFd() takes it back', async () => {
+test('descriptors out and in: intoFd() hands over ownership, fromFd() takes it back', { skip: notOnWindows.pipe }, async () => {
   const { sender, receiver } = pipe();
   const raw = sender.intoFd();
   assert.equal(sender.destroyed, true);
@@ -153,7 +157,7 @@ test('descriptors out and in: intoFd() hands over ownership, fromFd() takes it b
   second.receiver.destroy();
 });
 
-test('spawnWith refuses a descriptor that stdio already uses', () => {
+test('spawnWith refuses a descriptor that stdio already uses', { skip: notOnWindows.pipe }, () => {
   const { sender, receiver } = pipe();
   assert.throws(() => spawnWith(process.execPath, ['-e', ''], { fds: { 3: receiver }, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }), {
     code: 'ERR_INVALID_ARG_VALUE',
@@ -164,7 +168,7 @@ test('spawnWith refuses a descriptor that stdio already uses', () => {
   receiver.destroy();
 });
 
-test('fromFd refuses what is not a pipe', (t) => {
+test('fromFd refuses what is not a pipe', { skip: notOnWindows.pipe }, (t) => {
   const file = path.join(scratchDir(t), 'regular');
   fs.writeFileSync(file, '');
   const fd = fs.openSync(file, 'r');
@@ -177,7 +181,7 @@ test('fromFd refuses what is not a pipe', (t) => {
   assert.throws(() => PipeSender.fromFd(987_654), { code: 'EBADF' });
 });
 
-test('pipe size: the default, and a chosen one', () => {
+test('pipe size: the default, and a chosen one', { skip: notOnWindows.pipe }, () => {
   const max = Number(fs.readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
   const first = pipe();
   assert.equal(pipeSize(first.sender), Math.min(DEFAULT_PIPE_SIZE, max));
@@ -190,7 +194,7 @@ test('pipe size: the default, and a chosen one', () => {
   }
 });
 
-test('blocking mode can be switched', () => {
+test('blocking mode can be switched', { skip: notOnWindows.pipe }, () => {
   const { sender, receiver } = pipe();
   sender.setBlocking(true);
   assert.equal(sender.writeSync('blocking write'), 14);
@@ -201,7 +205,7 @@ test('blocking mode can be switched', () => {
   assert.throws(() => sender.setBlocking(true), { code: 'ERR_SOCKET_CLOSED' });
 });
 
-test('no descriptor leaks across pipes, hand-overs, take-outs and failures', async () => {
+test('no descriptor leaks across pipes, hand-overs, take-outs and failures', { skip: notOnWindows.pipe }, async () => {
   const warm = pipe(); // let lazily opened descriptors (e.g. /proc/sys/fs/pipe-max-size reads) settle
   warm.sender.destroy();
   warm.receiver.destroy();
