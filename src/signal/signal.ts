@@ -1,7 +1,7 @@
 /**
  * Signals: a typed API over what each OS really offers. On Unix, real signals to processes and
- * process groups. On Windows they are emulated by Node: sending SIGINT, SIGTERM or SIGKILL (and
- * any other name) terminates the process; only SIGINT, SIGBREAK, SIGHUP and SIGWINCH can be
+ * process groups. On Windows they are emulated by Node: sending SIGINT, SIGTERM, SIGKILL or SIGQUIT
+ * terminates the process (others fail with ENOSYS); only SIGINT, SIGBREAK, SIGHUP and SIGWINCH can be
  * caught, from the console; there are no process groups.
  */
 import os from 'node:os';
@@ -18,7 +18,7 @@ export interface SignalInfo {
   readonly name: SignalName;
   /** Its number on this platform. */
   readonly number: number;
-  /** Whether sendSignal() can send it (on Windows, sending any signal terminates the target). */
+  /** Whether sendSignal() can send it (on Windows: SIGINT, SIGTERM, SIGKILL and SIGQUIT, each terminating the target). */
   readonly canSend: boolean;
   /** Whether onSignal() can listen for it here. */
   readonly canCatch: boolean;
@@ -28,6 +28,10 @@ export interface SignalInfo {
 
 const numbers = os.constants.signals as Record<string, number>;
 const WINDOWS_CATCHABLE = new Set(['SIGINT', 'SIGBREAK', 'SIGHUP', 'SIGWINCH']);
+// What Node (libuv's uv_kill) can send on Windows: each ends the target (TerminateProcess, exit
+// code 1) without running its handlers; any other signal fails with ENOSYS.
+const WINDOWS_SENDABLE = new Set(['SIGINT', 'SIGTERM', 'SIGKILL', 'SIGQUIT']);
+const WINDOWS_SEND_REASON = 'on Windows Node can only send SIGINT, SIGTERM, SIGKILL and SIGQUIT (each terminates the target); sending another signal fails with ENOSYS';
 
 function whyNotCatchable(name: string): string | undefined {
   if (name === 'SIGKILL' || name === 'SIGSTOP') return 'the OS never lets a process catch it';
@@ -44,8 +48,10 @@ export function signals(): SignalInfo[] {
   return Object.entries(numbers)
     .sort(([, a], [, b]) => a - b)
     .map(([name, number]) => {
-      const reason = whyNotCatchable(name);
-      return Object.freeze({ name: name as SignalName, number, canSend: true, canCatch: reason === undefined, ...(reason ? { reason } : {}) });
+      const catchReason = whyNotCatchable(name);
+      const canSend = !isWindows || WINDOWS_SENDABLE.has(name);
+      const reason = [catchReason, !canSend && WINDOWS_SEND_REASON].filter(Boolean).join('; ');
+      return Object.freeze({ name: name as SignalName, number, canSend, canCatch: catchReason === undefined, ...(reason ? { reason } : {}) });
     });
 }
 
@@ -67,7 +73,11 @@ function deliver(target: number, signal: SignalName, what: string): void {
     process.kill(target, signal);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const hint = code === 'ESRCH' ? `No such ${what} (it may have exited).` : code === 'EPERM' ? `This process may not signal that ${what} (it belongs to another user).` : undefined;
+    const hint =
+      code === 'ESRCH' ? `No such ${what} (it may have exited).`
+      : code === 'EPERM' ? `This process may not signal that ${what} (it belongs to another user).`
+      : code === 'ENOSYS' && isWindows ? `${WINDOWS_SEND_REASON[0]!.toUpperCase()}${WINDOWS_SEND_REASON.slice(1)}.`
+      : undefined;
     throw fromSystemError(error, `Cannot send ${signal} to ${what} ${Math.abs(target)}`, hint);
   }
 }
