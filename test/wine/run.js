@@ -15,7 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 // The test files that run on Windows. A file joins this list once it passes there; tests inside
 // it that cannot hold on Windows skip themselves with the reason (they still run on Linux).
-const windowsFiles = ['channel/channel.test.js', 'fifo/fifo.test.js', 'local-socket/name.test.js', 'pipe/pipe.test.js', 'signal/signal.test.js'];
+const windowsFiles = ['channel/channel.test.js', 'channel/rpc.test.js', 'fifo/fifo.test.js', 'local-socket/name.test.js', 'pipe/pipe.test.js', 'signal/signal.test.js'];
 
 const base = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'interprocess-ci');
 const nodeCache = process.env.INTERPROCESS_NODE_CACHE || path.join(base, 'nodes');
