@@ -1,7 +1,8 @@
 /** A small SVG bar chart of benchmark results: interprocess relative to Node core per metric. */
 
+/** The parts of bench/results/*.json that the chart reads. */
 interface BenchResults {
-  rows?: Array<{ id: string; metrics?: Array<{ key: string; unit?: string; better?: string; ratios?: Record<string, number | null> }> }>;
+  rows?: Array<{ id: string; metrics?: Record<string, { better?: string; ratios?: { interprocessToNode?: number | null } }> }>;
 }
 
 const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -9,12 +10,12 @@ const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;',
 export function renderSvg(results: BenchResults): string {
   const bars: Array<{ label: string; value: number }> = [];
   for (const row of results.rows ?? []) {
-    for (const metric of row.metrics ?? []) {
-      const ratio = metric.ratios?.['ipc/node'];
-      if (typeof ratio !== 'number' || !Number.isFinite(ratio)) continue;
+    for (const [key, metric] of Object.entries(row.metrics ?? {})) {
+      const ratio = metric.ratios?.interprocessToNode;
+      if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio <= 0) continue;
       // Speed-up over Node core, whatever the unit: > 1 means interprocess is better.
       const value = metric.better === 'lower' ? 1 / ratio : ratio;
-      bars.push({ label: `${row.id} ${metric.key}`, value });
+      bars.push({ label: `${row.id} ${key}`, value });
     }
   }
   const width = 720;

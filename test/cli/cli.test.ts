@@ -88,3 +88,18 @@ for (const kind of ['filesystem', 'namespaced', 'fifo'] as const) {
     assert.equal(sha(got), sha(payload));
   });
 }
+
+test('the benchmark chart: one bar per metric, interprocess relative to Node core', async () => {
+  const { renderSvg } = await import('#internal/cli/svg.js');
+  const svg = renderSvg({
+    rows: [
+      { id: 'local-socket/throughput', metrics: { throughput: { better: 'higher', ratios: { interprocessToNode: 1.02 } } } },
+      { id: 'local-socket/latency', metrics: { p50: { better: 'lower', ratios: { interprocessToNode: 2 } }, p99: { better: 'lower', ratios: { interprocessToNode: null } } } },
+    ],
+  });
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.equal((svg.match(/<rect /g) ?? []).length, 2, 'a bar per metric with a ratio');
+  assert.match(svg, /local-socket\/throughput throughput<\/text>/);
+  assert.match(svg, />1\.02x</);
+  assert.match(svg, />0\.50x</, 'latency twice as high is half as good');
+});
