@@ -2,7 +2,7 @@
 // Benchmark harness: measures each primitive of interprocess side by side with Node core's
 // counterpart and a C baseline (compiled here), in the same run, and prints their ratios.
 // Every measurement runs its two sides in two fresh processes. See bench/README.md.
-// Usage: npm run bench -- [--quick] [--only=<substring>] [--json=<path>] [--reps=<n>]
+// Usage: npm run bench -- [--quick] [--only=<substring>] [--json=<path>] [--reps=<n>] [--pipe-size=<bytes>]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,14 +10,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { USAGE, parseFlags } from './lib/args.js';
 import { buildC } from './lib/c-build.js';
-import { killAllChildren, runPair } from './lib/children.js';
+import { killAllChildren, runPair, runParent } from './lib/children.js';
 import { machineInfo } from './lib/machine.js';
 import { median } from './lib/stats.js';
 import { formatRatio, formatValue, renderTable } from './lib/table.js';
-import localSocket from './suites/local-socket.js';
 
-// Add a suite here (see bench/README.md).
-const SUITES = [localSocket];
+// Add a suite here (bench/suites/<name>.js; see bench/README.md).
+const SUITE_NAMES = ['local-socket', 'pipe', 'fifo'];
 
 const IMPLEMENTATIONS = [
   { key: 'interprocess', title: 'interprocess' },
@@ -44,6 +43,8 @@ if (!existsSync(path.join(root, 'dist', 'index.js'))) {
   process.exit(1);
 }
 
+// Loaded once dist/ is known to exist: a suite may read interprocess's defaults from it.
+const SUITES = await Promise.all(SUITE_NAMES.map(async (name) => (await import(`./suites/${name}.js`)).default));
 const allRows = SUITES.flatMap((suite) => suite.rows.map((row) => ({ ...row, suite })));
 const rows = allRows.filter((row) => flags.only === null || row.id.includes(flags.only));
 if (rows.length === 0) {
@@ -51,7 +52,7 @@ if (rows.length === 0) {
   process.exit(2);
 }
 
-// Socket files live in a private temp dir, removed (with any child still running) however we exit.
+// Socket files and FIFOs live in a private temp dir, removed (with any child still running) however we exit.
 const tempDir = mkdtempSync(path.join(os.tmpdir(), 'interprocess-bench-'));
 process.on('exit', () => {
   killAllChildren();
@@ -92,15 +93,18 @@ const totalMeasurements = rows.filter((row) => !(row.pin && noPinning)).length *
 /** Runs one measurement; returns { metricKey: value }. */
 async function measure(row, impl) {
   measurement += 1;
-  const socketPath = path.join(tempDir, `${measurement}.sock`);
-  const plan = row.plan(impl, { socketPath, quick: flags.quick, cBinary: (name) => cBuild.binaries[name] });
+  const tempPath = path.join(tempDir, String(measurement)); // nothing there yet: a row adds a suffix
+  const plan = row.plan(impl, { tempPath, quick: flags.quick, pipeSize: flags.pipeSize, cBinary: (name) => cBuild.binaries[name] });
+  // A pinned parent's peer inherits its CPU affinity.
   const pinned = (argv) => (row.pin ? ['taskset', '-c', '0', ...argv] : argv);
-  const result = await runPair({ server: pinned(plan.server), client: pinned(plan.client), reporter: plan.reporter, timeoutMs });
+  const result = plan.parent
+    ? await runParent({ parent: pinned(plan.parent), timeoutMs })
+    : await runPair({ server: pinned(plan.server), client: pinned(plan.client), reporter: plan.reporter, timeoutMs });
   return Object.fromEntries(row.metrics.map((metric) => [metric.key, metric.from(result)]));
 }
 
 async function runRow(row) {
-  const record = { id: row.id, suite: row.suite.name, label: row.label, pinned: row.pin, params: row.params(flags.quick), skipped: null, errors: {}, metrics: {} };
+  const record = { id: row.id, suite: row.suite.name, label: row.label, pinned: row.pin, params: row.params(flags.quick, { pipeSize: flags.pipeSize }), skipped: null, errors: {}, metrics: {} };
   const runs = Object.fromEntries(IMPLEMENTATIONS.map(({ key }) => [key, []]));
   if (row.pin && noPinning) {
     record.skipped = noPinning;
@@ -198,9 +202,10 @@ function printTable(records) {
     [
       'Ratios are plain value ratios of the medians shown (a/b). For GB/s and conn/s higher is better, so',
       'ipc/node > 1 means interprocess is faster; for µs (latency) lower is better, so ipc/node < 1 means',
-      'interprocess is faster. Targets hold interprocess to node: throughput and p50 latency within 10%,',
-      'connection rate within 15%; p99 is shown for information only. spread: (max - min) / median of the',
-      'runs, the larger of interprocess\'s and node\'s; a ratio off by less than the spread may be noise.',
+      'interprocess is faster. Targets hold interprocess to node (target column): local sockets within 10%',
+      '(connection rate 15%); pipes and FIFOs at least node\'s throughput, p50 latency within 10%; p99 is',
+      'information only. spread: (max - min) / median of the runs, the larger of interprocess\'s and',
+      'node\'s; a ratio off by less than the spread may be noise.',
       ...SUITES.map((suite) => `node column for ${suite.name}: ${suite.nodeCounterpart}.`),
       `C column: ${cBuild.ok ? `the bench/c baseline, ${cBuild.flags}` : `unavailable (${cBuild.reason})`}. Median of ${flags.reps} run(s); each peer is a separate process.`,
     ].join('\n'),
@@ -217,7 +222,7 @@ const output = {
   startedAt: startedAt.toISOString(),
   finishedAt: finishedAt.toISOString(),
   durationSeconds: (finishedAt - startedAt) / 1000,
-  options: { quick: flags.quick, only: flags.only, reps: flags.reps },
+  options: { quick: flags.quick, only: flags.only, reps: flags.reps, pipeSize: flags.pipeSize },
   machine,
   cBaseline: cBuild.ok ? { compiler: cBuild.compiler, flags: cBuild.flags } : { unavailable: cBuild.reason },
   pinning: noPinning === null ? 'taskset -c 0' : { unavailable: noPinning },

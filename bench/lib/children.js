@@ -1,4 +1,5 @@
-// Runs the two processes of a measurement (server, then client) and collects the result.
+// Runs the processes of a measurement (server, then client; or one parent that spawns its own
+// peer) and collects the result.
 // Every child is tracked so that any exit path of the harness can kill what is left.
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
@@ -86,25 +87,24 @@ class Child {
 }
 
 /**
- * Starts `server`, waits for its {"ready":true}, starts `client`, and returns the first
- * message of the `reporter` side. Both must then exit 0. Throws (with both command lines and
- * their stderr) on failure or after `timeoutMs`; never leaves either process running.
+ * Runs `body(start, withinDeadline)`, where `start(argv, role)` starts a tracked child, within
+ * `timeoutMs`; then every child must exit 0. Returns body's result. Throws (with every command line and its stderr)
+ * on failure or timeout; never leaves a child running.
  */
-export async function runPair({ server, client, reporter, timeoutMs }) {
+async function supervise(timeoutMs, body) {
   const children = [];
   let timer;
   const deadline = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
   });
   const withinDeadline = (promise) => Promise.race([promise, deadline]);
+  const start = (argv, role) => {
+    const child = new Child(argv, role);
+    children.push(child);
+    return child;
+  };
   try {
-    const serverChild = new Child(server, 'server');
-    children.push(serverChild);
-    const ready = await withinDeadline(serverChild.next());
-    if (!ready?.ready) throw new Error(`server sent ${JSON.stringify(ready)} instead of {"ready":true}`);
-    const clientChild = new Child(client, 'client');
-    children.push(clientChild);
-    const result = await withinDeadline((reporter === 'server' ? serverChild : clientChild).next());
+    const result = await withinDeadline(body(start, withinDeadline));
     const exits = await withinDeadline(Promise.all(children.map((child) => child.exited)));
     exits.forEach((exit, i) => {
       if (exit.code !== 0) throw new Error(`${children[i].role} exited with ${exit.error?.message ?? exit.signal ?? `code ${exit.code}`}`);
@@ -117,4 +117,27 @@ export async function runPair({ server, client, reporter, timeoutMs }) {
     for (const child of children) child.kill();
     await Promise.all(children.map((child) => child.exited));
   }
+}
+
+/**
+ * Starts `server`, waits for its {"ready":true}, starts `client`, and returns the first
+ * message of the `reporter` side. Both must then exit 0.
+ */
+export function runPair({ server, client, reporter, timeoutMs }) {
+  return supervise(timeoutMs, async (start, withinDeadline) => {
+    const serverChild = start(server, 'server');
+    const ready = await withinDeadline(serverChild.next());
+    if (!ready?.ready) throw new Error(`server sent ${JSON.stringify(ready)} instead of {"ready":true}`);
+    const clientChild = start(client, 'client');
+    return (reporter === 'server' ? serverChild : clientChild).next();
+  });
+}
+
+/**
+ * Starts `parent`, a process that makes the channel and spawns its own peer (unnamed pipes can
+ * only be handed down), and returns its first message (the peer may print it on the shared
+ * stdout). It must then exit 0, which it does once its peer has.
+ */
+export function runParent({ parent, timeoutMs }) {
+  return supervise(timeoutMs, (start) => start(parent, 'parent').next());
 }

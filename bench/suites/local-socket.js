@@ -29,7 +29,8 @@ function row({ id, label, test, reporter, params, metrics, pin = false }) {
     metrics,
     params: (quick) => params(quick ? SIZES.quick : SIZES.full),
     // The two commands for one measurement with implementation `impl`.
-    plan(impl, { socketPath, quick, cBinary }) {
+    plan(impl, { tempPath, quick, cBinary }) {
+      const socketPath = `${tempPath}.sock`;
       const numbers = Object.values(this.params(quick)).map(String);
       const command = (role) => {
         const args = [test, role, socketPath, ...numbers];
