@@ -11,7 +11,7 @@ import { type LocalSocketName, toName } from './name.js';
 import { LocalSocket, adoptAccepted } from './stream.js';
 import { listenOn } from './listen-on.js';
 import { listenTarget } from './unix/abstract.js';
-import { type SocketFile, bindSocketFile, ensurePrivateDirectory, releaseSocketFile } from './unix/socket-file.js';
+import { type SocketFile, bindSocketFile, ensurePrivateDirectory, netServerBinder, releaseSocketFile } from './unix/socket-file.js';
 
 export interface ListenOptions {
   /**
@@ -178,7 +178,7 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
   let file: SocketFile | null = null;
   if (resolved.path !== null) {
     if (resolved.privateDirectory !== null) await ensurePrivateDirectory(resolved.privateDirectory, resolved.path);
-    file = await bindSocketFile(server, resolved.path, options);
+    file = await bindSocketFile(resolved.path, options, netServerBinder(server, options.backlog));
   } else {
     try {
       await listenOn(server, listenTarget(resolved, options.backlog));
