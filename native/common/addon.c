@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -69,7 +70,32 @@ napi_status ipc_set_fn(napi_env env, napi_value obj, const char* key, napi_callb
   return napi_set_named_property(env, obj, key, v);
 }
 
+static void free_instance(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  ipc_instance_t* instance = data;
+  if (instance->message_arena != NULL && instance->free_message_arena != NULL) {
+    instance->free_message_arena(instance->message_arena);
+  }
+  free(instance);
+}
+
+ipc_instance_t* ipc_instance(napi_env env) {
+  void* data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok || data == NULL) {
+    ipc_throw_napi_failure(env, "reading the environment's state");
+    return NULL;
+  }
+  return data;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  ipc_instance_t* instance = calloc(1, sizeof *instance);
+  if (instance == NULL || napi_set_instance_data(env, instance, free_instance, NULL) != napi_ok) {
+    free(instance);
+    ipc_throw_napi_failure(env, "creating the environment's state");
+    return NULL;
+  }
   napi_value abi;
   NAPI_CALL(env, napi_create_int32(env, NAPI_VERSION, &abi));
   NAPI_CALL(env, napi_set_named_property(env, exports, "napiVersion", abi));

@@ -7,5 +7,6 @@ napi_value ipc_os_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, exports, "tryLock", ipc_try_lock));
   NAPI_CALL(env, ipc_set_fn(env, exports, "abstractListen", ipc_abstract_listen));
   NAPI_CALL(env, ipc_set_fn(env, exports, "abstractConnect", ipc_abstract_connect));
+  if (ipc_usocket_init(env, exports) == NULL) return NULL;
   return exports;
 }

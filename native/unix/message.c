@@ -1,0 +1,549 @@
+/*
+ * Moving messages on Unix domain sockets in batches: one call from JS sends or receives many
+ * messages (sendmmsg/recvmmsg on Linux, a loop until EAGAIN elsewhere), with descriptors
+ * (SCM_RIGHTS) and, on Linux, the sender's credentials (SCM_CREDENTIALS). JS owns the queues; this
+ * file only does the syscalls when the Watcher says the socket is ready.
+ *
+ * send(fd, type, datas, head, count, addresses, fdLists, progress) -> messages sent
+ *   Sends datas[head .. head+count) (Uint8Arrays, straight from JS memory: no copy), each to
+ *   addresses[i] (a Buffer of sun_path bytes) if given, with the descriptors in fdLists[i] (an
+ *   Int32Array) if given. Returns how many went; 0 when the socket would block. An error on the
+ *   first message throws; an error after some were sent ends the batch, and the next call throws
+ *   it (sendmmsg's own rule). Stream sockets may take part of a message: progress[0] is then the
+ *   bytes of datas[head + result] already sent (its descriptors went with the first byte).
+ *
+ * receive(fd, type, meta, fds, maxFds) -> Buffer | undefined
+ *   Receives what is waiting (up to RECV_SLOTS messages) into a per-environment arena and returns
+ *   one new Buffer holding each message's data followed by its sender's address; undefined when
+ *   nothing waits. meta (Int32Array): [count, eof, then per message META_STRIDE ints: data length,
+ *   real length, address length, descriptor count, flags, pid, uid, gid]. Received descriptors go
+ *   to `fds` in order, close-on-exec. A message whose descriptors did not all fit (MSG_CTRUNC) has
+ *   all that did arrive closed here and is flagged, never leaked. Nothing is ever truncated
+ *   silently: the head message's size is peeked first (Linux) and a message larger than a slot is
+ *   received alone into a buffer of its size; one that still did not fit is flagged truncated with
+ *   its real length.
+ */
+#if defined(__linux__)
+#define _GNU_SOURCE /* sendmmsg, recvmmsg, struct ucred, MSG_CMSG_CLOEXEC */
+#endif
+#include "unix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define RECV_SLOTS 64
+#define SEND_BATCH 64
+/* More than the largest datagram a Linux sender can send with default limits (212,960 bytes). */
+#define SLOT_SIZE (256 * 1024)
+/* Beyond this, a slot's pages are given back after use (big messages are rare, pages are not free). */
+#define SLOT_KEEP (64 * 1024)
+#define META_HEADER 2
+#define META_STRIDE 8
+#define MAX_FDS 253 /* SCM_MAX_FD on Linux */
+
+enum { FLAG_TRUNCATED = 1, FLAG_CTRUNC = 2, FLAG_CREDENTIALS = 4 };
+
+#if defined(__linux__)
+#define RECV_FLAGS (MSG_DONTWAIT | MSG_CMSG_CLOEXEC)
+#define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL)
+#define CRED_SPACE CMSG_SPACE(sizeof(struct ucred))
+#else
+#define RECV_FLAGS MSG_DONTWAIT
+#define SEND_FLAGS MSG_DONTWAIT
+#define CRED_SPACE 0
+#endif
+
+typedef struct {
+  char* data; /* RECV_SLOTS * SLOT_SIZE, mapped lazily: only the pages messages touch are resident */
+  char* control;
+  size_t control_per_slot;
+  struct sockaddr_un names[RECV_SLOTS];
+  struct iovec iov[RECV_SLOTS];
+  struct msghdr msgs[RECV_SLOTS];
+  size_t lengths[RECV_SLOTS];
+  struct sockaddr_un send_names[SEND_BATCH];
+  struct iovec send_iov[SEND_BATCH];
+  struct msghdr send_msgs[SEND_BATCH];
+  char* send_control;
+  size_t send_control_size;
+} arena_t;
+
+static void free_arena(void* data) {
+  arena_t* arena = data;
+  if (arena->data != NULL) munmap(arena->data, (size_t)RECV_SLOTS * SLOT_SIZE);
+  free(arena->control);
+  free(arena->send_control);
+  free(arena);
+}
+
+static arena_t* get_arena(napi_env env) {
+  ipc_instance_t* instance = ipc_instance(env);
+  if (instance == NULL) return NULL;
+  if (instance->message_arena != NULL) return instance->message_arena;
+  arena_t* arena = calloc(1, sizeof *arena);
+  if (arena == NULL) goto no_memory;
+  int flags = MAP_PRIVATE | MAP_ANON;
+#ifdef MAP_NORESERVE
+  flags |= MAP_NORESERVE;
+#endif
+  arena->data = mmap(NULL, (size_t)RECV_SLOTS * SLOT_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (arena->data == MAP_FAILED) {
+    arena->data = NULL;
+    free_arena(arena);
+    goto no_memory;
+  }
+  arena->control_per_slot = CMSG_SPACE(MAX_FDS * sizeof(int)) + CRED_SPACE;
+  arena->control = malloc(arena->control_per_slot * RECV_SLOTS);
+  if (arena->control == NULL) {
+    free_arena(arena);
+    goto no_memory;
+  }
+  instance->message_arena = arena;
+  instance->free_message_arena = free_arena;
+  return arena;
+no_memory:
+  ipc_throw_errno(env, ENOMEM, "mmap");
+  return NULL;
+}
+
+/* ---- sending ---- */
+
+static bool get_bytes(napi_env env, napi_value value, void** data, size_t* length) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
+    ipc_throw_type(env, "each message must be a Uint8Array");
+    return false;
+  }
+  return true;
+}
+
+/* An element of an optional array: NULL when the array or the element is null/undefined. */
+static napi_value optional_element(napi_env env, napi_value array, uint32_t index) {
+  if (array == NULL) return NULL;
+  napi_value value;
+  napi_valuetype type;
+  if (napi_get_element(env, array, index, &value) != napi_ok || napi_typeof(env, value, &type) != napi_ok) return NULL;
+  return type == napi_undefined || type == napi_null ? NULL : value;
+}
+
+/* Sends msgs[0..count); returns how many went, 0 if it would block, -1 (errno set) on an error at the first. */
+static int send_some(int fd, int type, arena_t* arena, int count, int32_t* progress) {
+#if defined(__linux__)
+  if (type != IPC_STREAM) {
+    struct mmsghdr msgs[SEND_BATCH];
+    for (int i = 0; i < count; i++) {
+      msgs[i].msg_hdr = arena->send_msgs[i];
+      msgs[i].msg_len = 0;
+    }
+    int r;
+    do r = sendmmsg(fd, msgs, (unsigned)count, SEND_FLAGS);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return r;
+  }
+#endif
+  for (int i = 0; i < count; i++) {
+    ssize_t r;
+    do r = sendmsg(fd, &arena->send_msgs[i], SEND_FLAGS);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return i;
+      return i > 0 ? i : -1;
+    }
+    size_t length = arena->send_iov[i].iov_len;
+    if (type == IPC_STREAM && (size_t)r < length) {
+      *progress = (int32_t)r; /* a stream took part of it: JS resends the rest */
+      return i;
+    }
+  }
+  return count;
+}
+
+static napi_value msg_send(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  int32_t type = 0, head = 0, count = 0;
+  if (argc < 8 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  napi_get_value_int32(env, argv[1], &type);
+  napi_get_value_int32(env, argv[3], &head);
+  napi_get_value_int32(env, argv[4], &count);
+  napi_valuetype t;
+  napi_value addresses = NULL, fd_lists = NULL;
+  if (napi_typeof(env, argv[5], &t) == napi_ok && t == napi_object) addresses = argv[5];
+  if (napi_typeof(env, argv[6], &t) == napi_ok && t == napi_object) fd_lists = argv[6];
+  int32_t* progress;
+  size_t progress_length;
+  napi_typedarray_type progress_type;
+  napi_value ignored;
+  size_t ignored_offset;
+  if (napi_get_typedarray_info(env, argv[7], &progress_type, &progress_length, (void**)&progress, &ignored, &ignored_offset) != napi_ok ||
+      progress_type != napi_int32_array || progress_length < 1) {
+    ipc_throw_type(env, "progress must be an Int32Array");
+    return NULL;
+  }
+  *progress = 0;
+  if (count <= 0) return NULL;
+  if (count > SEND_BATCH) count = SEND_BATCH;
+  arena_t* arena = get_arena(env);
+  if (arena == NULL) return NULL;
+
+  /* First pass: descriptors, to size the control buffer. */
+  int32_t* fd_data[SEND_BATCH];
+  size_t fd_counts[SEND_BATCH];
+  size_t control_total = 0;
+  for (int i = 0; i < count; i++) {
+    fd_data[i] = NULL;
+    fd_counts[i] = 0;
+    napi_value list = optional_element(env, fd_lists, (uint32_t)(head + i));
+    if (list == NULL) continue;
+    napi_typedarray_type list_type;
+    napi_value buffer;
+    size_t offset;
+    if (napi_get_typedarray_info(env, list, &list_type, &fd_counts[i], (void**)&fd_data[i], &buffer, &offset) != napi_ok ||
+        list_type != napi_int32_array) {
+      ipc_throw_type(env, "descriptors must be given as an Int32Array");
+      return NULL;
+    }
+    if (fd_counts[i] > MAX_FDS) {
+      ipc_throw_errno(env, EINVAL, "sendmsg"); /* the kernel's own limit (SCM_MAX_FD) */
+      return NULL;
+    }
+    if (fd_counts[i] > 0) control_total += CMSG_SPACE(fd_counts[i] * sizeof(int));
+  }
+  if (control_total > arena->send_control_size) {
+    char* grown = realloc(arena->send_control, control_total);
+    if (grown == NULL) {
+      ipc_throw_errno(env, ENOMEM, "sendmsg");
+      return NULL;
+    }
+    arena->send_control = grown;
+    arena->send_control_size = control_total;
+  }
+  /* Second pass: the message headers, pointing straight at JS memory. */
+  char* control = arena->send_control;
+  for (int i = 0; i < count; i++) {
+    struct msghdr* msg = &arena->send_msgs[i];
+    memset(msg, 0, sizeof *msg);
+    napi_value data;
+    NAPI_CALL(env, napi_get_element(env, argv[2], (uint32_t)(head + i), &data));
+    if (!get_bytes(env, data, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len)) return NULL;
+    msg->msg_iov = &arena->send_iov[i];
+    msg->msg_iovlen = 1;
+    napi_value address = optional_element(env, addresses, (uint32_t)(head + i));
+    if (address != NULL) {
+      socklen_t len = ipc_sockaddr_un(env, address, &arena->send_names[i], "sendmsg");
+      if (len == 0) return NULL;
+      msg->msg_name = &arena->send_names[i];
+      msg->msg_namelen = len;
+    }
+    if (fd_counts[i] > 0) {
+      size_t space = CMSG_SPACE(fd_counts[i] * sizeof(int));
+      memset(control, 0, space);
+      msg->msg_control = control;
+      msg->msg_controllen = space;
+      struct cmsghdr* cmsg = CMSG_FIRSTHDR(msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN(fd_counts[i] * sizeof(int));
+      memcpy(CMSG_DATA(cmsg), fd_data[i], fd_counts[i] * sizeof(int));
+      control += space;
+    }
+  }
+  int sent = send_some(fd, type, arena, count, progress);
+  if (sent < 0) {
+    ipc_throw_errno(env, errno, "sendmsg");
+    return NULL;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, sent, &result));
+  return result;
+}
+
+/* ---- receiving ---- */
+
+typedef struct {
+  int32_t* meta;
+  size_t meta_length;
+  int32_t* fds;
+  size_t fds_length;
+  size_t fds_used;
+} out_t;
+
+static bool get_int32_array(napi_env env, napi_value value, int32_t** data, size_t* length) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, value, &type, length, (void**)data, &buffer, &offset) != napi_ok || type != napi_int32_array) {
+    ipc_throw_type(env, "receive needs Int32Arrays for its metadata and descriptors");
+    return false;
+  }
+  return true;
+}
+
+static void close_fds(const int* fds, size_t count) {
+  for (size_t i = 0; i < count; i++) close(fds[i]);
+}
+
+/*
+ * Records message i's metadata (its data length is `length`, its real length `real`): takes its
+ * descriptors and credentials out of the control data. Returns its address length.
+ */
+static size_t finish(out_t* out, int i, struct msghdr* msg, size_t length, size_t real) {
+  int32_t* m = out->meta + META_HEADER + (size_t)i * META_STRIDE;
+  int32_t flags = real > length ? FLAG_TRUNCATED : 0;
+  int32_t fd_count = 0;
+  bool ctrunc = (msg->msg_flags & MSG_CTRUNC) != 0;
+  m[5] = m[6] = m[7] = -1;
+  if (msg->msg_controllen > 0) {
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_RIGHTS) {
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int received[MAX_FDS];
+        if (n > MAX_FDS) n = MAX_FDS;
+        memcpy(received, CMSG_DATA(c), n * sizeof(int));
+#if !defined(MSG_CMSG_CLOEXEC) || !defined(__linux__)
+        for (size_t k = 0; k < n; k++) fcntl(received[k], F_SETFD, FD_CLOEXEC);
+#endif
+        if (ctrunc || out->fds_used + n > out->fds_length) {
+          close_fds(received, n); /* never leak what did arrive of a cut list */
+          ctrunc = true;
+          continue;
+        }
+        memcpy(out->fds + out->fds_used, received, n * sizeof(int));
+        out->fds_used += n;
+        fd_count += (int32_t)n;
+      }
+#if defined(__linux__)
+      else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+        struct ucred cred;
+        memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        m[5] = cred.pid;
+        m[6] = (int32_t)cred.uid;
+        m[7] = (int32_t)cred.gid;
+        flags |= FLAG_CREDENTIALS;
+      }
+#endif
+    }
+  }
+  if (ctrunc) {
+    /* Descriptors already taken for this message: close them too, and report the cut. */
+    out->fds_used -= (size_t)fd_count;
+    close_fds(out->fds + out->fds_used, (size_t)fd_count);
+    fd_count = 0;
+    flags |= FLAG_CTRUNC;
+  }
+  size_t address_length = ipc_sun_path_length(msg->msg_name, msg->msg_namelen);
+  m[0] = (int32_t)length;
+  m[1] = (int32_t)real;
+  m[2] = (int32_t)address_length;
+  m[3] = fd_count;
+  m[4] = flags;
+  return address_length;
+}
+
+static void prepare(struct msghdr* msg, struct iovec* iov, struct sockaddr_un* name, char* control, size_t control_length) {
+  memset(msg, 0, sizeof *msg);
+  msg->msg_iov = iov;
+  msg->msg_iovlen = 1;
+  msg->msg_name = name;
+  msg->msg_namelen = sizeof *name;
+  msg->msg_control = control_length > 0 ? control : NULL;
+  msg->msg_controllen = control_length;
+}
+
+/* Receives into the slots; returns how many messages, 0 if none waits, -1 (errno set) on error. */
+static int receive_some(int fd, int type, arena_t* arena, int vlen, size_t control_length) {
+  for (int i = 0; i < vlen; i++) {
+    arena->iov[i].iov_base = arena->data + (size_t)i * SLOT_SIZE;
+    arena->iov[i].iov_len = SLOT_SIZE;
+    prepare(&arena->msgs[i], &arena->iov[i], &arena->names[i], arena->control + (size_t)i * arena->control_per_slot, control_length);
+  }
+  int flags = RECV_FLAGS;
+#if defined(__linux__)
+  if (type != IPC_STREAM) flags |= MSG_TRUNC; /* report the real length of a datagram */
+  struct mmsghdr msgs[RECV_SLOTS];
+  for (int i = 0; i < vlen; i++) {
+    msgs[i].msg_hdr = arena->msgs[i];
+    msgs[i].msg_len = 0;
+  }
+  int r;
+  do r = recvmmsg(fd, msgs, (unsigned)vlen, flags, NULL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+  for (int i = 0; i < r; i++) {
+    arena->msgs[i] = msgs[i].msg_hdr;
+    arena->lengths[i] = msgs[i].msg_len;
+  }
+  return r;
+#else
+  (void)type;
+  for (int i = 0; i < vlen; i++) {
+    ssize_t r;
+    do r = recvmsg(fd, &arena->msgs[i], flags);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return i;
+      return i > 0 ? i : -1;
+    }
+    arena->lengths[i] = (size_t)r;
+    if (r == 0 && type == IPC_STREAM) return i + 1; /* end of stream */
+  }
+  return vlen;
+#endif
+}
+
+/*
+ * Where the messages end for stream and seqpacket sockets: a zero-length read is the end of the
+ * stream. A seqpacket socket can also carry empty messages; while the peer has not hung up
+ * (POLLRDHUP), an empty read is one of those. Returns the number of real messages; sets *eof.
+ */
+static int find_end(int fd, int type, arena_t* arena, int n, bool* eof) {
+  *eof = false;
+  if (type == IPC_DATAGRAM) return n;
+  int first_empty = -1;
+  for (int i = n - 1; i >= 0 && arena->lengths[i] == 0 && arena->msgs[i].msg_controllen == 0; i--) first_empty = i;
+  if (first_empty < 0) return n;
+  if (type == IPC_SEQPACKET) {
+#if defined(POLLRDHUP)
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP, .revents = 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
+#else
+    (void)fd;
+#endif
+  } else {
+    for (int i = 0; i < n; i++) {
+      if (arena->lengths[i] == 0) {
+        first_empty = i;
+        break;
+      }
+    }
+  }
+  *eof = true;
+  return first_empty;
+}
+
+static napi_value msg_receive(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  int32_t type = 0, max_fds = 0;
+  out_t out = {0};
+  if (argc < 5 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  napi_get_value_int32(env, argv[1], &type);
+  if (!get_int32_array(env, argv[2], &out.meta, &out.meta_length) || !get_int32_array(env, argv[3], &out.fds, &out.fds_length)) return NULL;
+  napi_get_value_int32(env, argv[4], &max_fds);
+  if (max_fds < 0) max_fds = 0;
+  if (max_fds > MAX_FDS) max_fds = MAX_FDS;
+  arena_t* arena = get_arena(env);
+  if (arena == NULL) return NULL;
+  int vlen = type == IPC_STREAM ? 1 : RECV_SLOTS;
+  if ((size_t)vlen > (out.meta_length - META_HEADER) / META_STRIDE) vlen = (int)((out.meta_length - META_HEADER) / META_STRIDE);
+  if (max_fds > 0 && (size_t)vlen * (size_t)max_fds > out.fds_length) vlen = (int)(out.fds_length / (size_t)max_fds);
+  if (vlen < 1) {
+    ipc_throw_type(env, "receive's metadata or descriptor array is too small");
+    return NULL;
+  }
+  size_t control_length = (max_fds > 0 ? CMSG_SPACE((size_t)max_fds * sizeof(int)) : 0) + CRED_SPACE;
+  out.meta[0] = 0;
+  out.meta[1] = 0;
+
+#if defined(__linux__)
+  if (type != IPC_STREAM) {
+    /* Peek the size of the next message: one larger than a slot is received alone, whole. */
+    ssize_t next;
+    do next = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    while (next < 0 && errno == EINTR);
+    if (next < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return NULL;
+      ipc_throw_errno(env, errno, "recvmsg");
+      return NULL;
+    }
+    if (next > SLOT_SIZE) {
+      const size_t room = sizeof(struct sockaddr_un);
+      void* data;
+      napi_value result;
+      NAPI_CALL(env, napi_create_buffer(env, (size_t)next + room, &data, &result));
+      struct iovec iov = {.iov_base = data, .iov_len = (size_t)next};
+      prepare(&arena->msgs[0], &iov, &arena->names[0], arena->control, control_length);
+      ssize_t r;
+      do r = recvmsg(fd, &arena->msgs[0], RECV_FLAGS | MSG_TRUNC);
+      while (r < 0 && errno == EINTR);
+      if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return NULL;
+        ipc_throw_errno(env, errno, "recvmsg");
+        return NULL;
+      }
+      size_t length = (size_t)r < (size_t)next ? (size_t)r : (size_t)next;
+      size_t address_length = finish(&out, 0, &arena->msgs[0], length, (size_t)r);
+      memcpy((char*)data + length, arena->names[0].sun_path, address_length);
+      out.meta[0] = 1;
+      return result;
+    }
+  }
+#endif
+
+  int n = receive_some(fd, type, arena, vlen, control_length);
+  if (n < 0) {
+    ipc_throw_errno(env, errno, "recvmsg");
+    return NULL;
+  }
+  bool eof = false;
+  n = find_end(fd, type, arena, n, &eof);
+  if (n == 0 && !eof) return NULL;
+  size_t total = 0;
+  size_t address_lengths[RECV_SLOTS];
+  for (int i = 0; i < n; i++) {
+    size_t real = arena->lengths[i];
+    size_t length = real < SLOT_SIZE ? real : SLOT_SIZE;
+    arena->lengths[i] = length;
+    address_lengths[i] = finish(&out, i, &arena->msgs[i], length, real);
+    total += length + address_lengths[i];
+  }
+  void* data;
+  napi_value result;
+  if (napi_create_buffer(env, total, &data, &result) != napi_ok) {
+    close_fds(out.fds, out.fds_used);
+    ipc_throw_napi_failure(env, "creating the received messages' buffer");
+    return NULL;
+  }
+  char* cursor = data;
+  for (int i = 0; i < n; i++) {
+    memcpy(cursor, arena->iov[i].iov_base, arena->lengths[i]);
+    cursor += arena->lengths[i];
+    memcpy(cursor, arena->names[i].sun_path, address_lengths[i]);
+    cursor += address_lengths[i];
+#if defined(MADV_DONTNEED)
+    if (arena->lengths[i] > SLOT_KEEP) madvise((char*)arena->iov[i].iov_base + SLOT_KEEP, SLOT_SIZE - SLOT_KEEP, MADV_DONTNEED);
+#endif
+  }
+  out.meta[0] = n;
+  out.meta[1] = eof ? 1 : 0;
+  return result;
+}
+
+napi_value ipc_message_init(napi_env env, napi_value sockets) {
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "send", msg_send));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "receive", msg_receive));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "RECEIVE_BATCH", RECV_SLOTS));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "SEND_BATCH", SEND_BATCH));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "META_HEADER", META_HEADER));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "META_STRIDE", META_STRIDE));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "MAX_FDS", MAX_FDS));
+  return sockets;
+}
