@@ -1,0 +1,211 @@
+/**
+ * Listeners for connection-oriented Unix sockets (seqpacket and stream), on the same names as
+ * the foundation's local sockets. The native Watcher says when connections wait; one native call
+ * accepts them all. Each connection is a UnixSocket (messages, descriptors, credentials).
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
+import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
+import type { LocalSocketName } from '../local-socket/name.js';
+import { type SocketFile, releaseSocketFile } from '../local-socket/unix/socket-file.js';
+import { resolveName } from './address.js';
+import { type HasDescriptor, descriptorOf } from './descriptors.js';
+import { type BindOptions, bindTo, checkPlatform, checkType, openSocket } from './open.js';
+import { UnixSocket, type UnixSocketOptions, unixNative } from './socket.js';
+
+/** Options of listenUnix(). */
+export interface ListenUnixOptions extends UnixSocketOptions, BindOptions {
+  /** Length of the kernel's queue of connections not yet accepted (default 511). */
+  backlog?: number;
+  /** Closes the listener when aborted; aborting before it listens fails with ABORT_ERR. */
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  resolve(result: IteratorResult<UnixSocket>): void;
+  reject(error: unknown): void;
+}
+
+const ACCEPT_BATCH = 64;
+
+/**
+ * Accepts seqpacket or stream connections on a name. Each goes to the `'connection'` event if it
+ * has listeners, otherwise to async iteration, queued until taken. close() stops accepting and
+ * removes the socket file; connections already taken stay open. Events: `'connection'`,
+ * `'error'`, `'close'`.
+ */
+export class UnixListener extends EventEmitter implements AsyncIterable<UnixSocket>, AsyncDisposable, HasDescriptor {
+  /** The name it listens on. */
+  readonly name: LocalSocketName;
+  /** 'seqpacket' or 'stream'. */
+  readonly type: 'seqpacket' | 'stream';
+  readonly #fd: number;
+  readonly #native: NativeUnixSockets;
+  readonly #watcher: NativeWatcher;
+  readonly #file: SocketFile | null;
+  readonly #options: UnixSocketOptions;
+  readonly #queue: UnixSocket[] = [];
+  #waiter: Waiter | null = null;
+  #closed = false;
+
+  /** @internal Use {@link listenUnix}. */
+  constructor(fd: number, type: 'seqpacket' | 'stream', name: LocalSocketName, file: SocketFile | null, options: UnixSocketOptions) {
+    super();
+    this.name = name;
+    this.type = type;
+    this.#fd = fd;
+    this.#native = unixNative('Unix listeners');
+    this.#file = file;
+    this.#options = { maxFds: options.maxFds, passCredentials: options.passCredentials, sendQueueLimit: options.sendQueueLimit, receiveQueueLimit: options.receiveQueueLimit };
+    const { Watcher, pollEvents } = requireNative('Unix listeners');
+    this.#watcher = new Watcher(fd, (status) => this.#accept(status), true);
+    this.#watcher.start(pollEvents.READABLE);
+  }
+
+  /** @internal The descriptor, to hand this listener to another process. */
+  [descriptorOf](): number {
+    if (this.#closed) throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot send a closed listener');
+    return this.#fd;
+  }
+
+  /** True until close(). */
+  get listening(): boolean {
+    return !this.#closed;
+  }
+
+  #accept(status: number): void {
+    if (this.#closed) return;
+    let fds: number[];
+    try {
+      if (status < 0) throw new InterprocessError('ERR_INTERPROCESS_POLL', `Waiting for connections failed (libuv error ${status})`);
+      fds = this.#native.accept(this.#fd, ACCEPT_BATCH);
+    } catch (error) {
+      this.#fail(fromSystemError(error, `The listener on ${this.name} failed to accept`, (error as NodeJS.ErrnoException).code === 'EMFILE' ? 'The process is out of descriptors: close some, or raise its limit (ulimit -n).' : undefined));
+      return;
+    }
+    for (const fd of fds) {
+      let socket: UnixSocket;
+      try {
+        socket = new UnixSocket(fd, this.type, this.#options, true);
+      } catch (error) {
+        fs.closeSync(fd);
+        this.#fail(fromSystemError(error, 'Cannot set up an accepted connection'));
+        continue;
+      }
+      socket.adoptFile(null, this.name);
+      this.#deliver(socket);
+    }
+  }
+
+  #deliver(socket: UnixSocket): void {
+    if (this.listenerCount('connection') > 0) {
+      this.emit('connection', socket);
+    } else if (this.#waiter) {
+      const waiter = this.#waiter;
+      this.#waiter = null;
+      waiter.resolve({ value: socket, done: false });
+    } else {
+      this.#queue.push(socket);
+    }
+  }
+
+  #fail(error: InterprocessError): void {
+    if (this.#waiter && this.listenerCount('error') === 0) {
+      const waiter = this.#waiter;
+      this.#waiter = null;
+      waiter.reject(error);
+    } else {
+      this.emit('error', error);
+    }
+  }
+
+  /** Stops accepting, removes the socket file (if still ours), ends iteration; queued connections are closed. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#watcher.close(); // and the descriptor with it
+    if (this.#file) releaseSocketFile(this.#file);
+    for (const socket of this.#queue.splice(0)) void socket.close();
+    if (this.#waiter) {
+      this.#waiter.resolve({ value: undefined, done: true });
+      this.#waiter = null;
+    }
+    return new Promise((resolve) => {
+      process.nextTick(() => {
+        this.emit('close');
+        resolve();
+      });
+    });
+  }
+
+  /** Lets the process exit while this listener is open. */
+  unref(): this {
+    if (!this.#closed) this.#watcher.ref(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    if (!this.#closed) this.#watcher.ref(true);
+    return this;
+  }
+
+  /** Accepted connections, in order. Leaving the loop (break, return, throw) closes the listener. */
+  [Symbol.asyncIterator](): AsyncIterator<UnixSocket> {
+    return {
+      next: () => {
+        const queued = this.#queue.shift();
+        if (queued) return Promise.resolve({ value: queued, done: false });
+        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+        if (this.#waiter) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This listener is already being iterated; take connections from one loop at a time.'));
+        return new Promise((resolve, reject) => {
+          this.#waiter = { resolve, reject };
+        });
+      },
+      return: async () => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  /** `await using listener = await listenUnix(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Listens for seqpacket or stream connections on `name` (a path string, or a name from
+ * fsName()/nsName()), with the same safe socket files as listen(): mode, takeover of stale files,
+ * EADDRINUSE for a live one. A stream listener accepts the foundation's connect() clients too.
+ */
+export async function listenUnix(type: 'seqpacket' | 'stream', name: string | LocalSocketName, options: ListenUnixOptions = {}): Promise<UnixListener> {
+  checkPlatform(`A Unix ${type} listener`);
+  checkType(type, ['seqpacket', 'stream']);
+  const resolved = resolveName(name);
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const { backlog = 511, signal } = options;
+  if (!Number.isInteger(backlog) || backlog < 0) throw invalidArgument('options.backlog', `must be a non-negative integer; got ${String(backlog)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
+  if (signal?.aborted) throw abortError(signal);
+  const native = unixNative(`Unix ${type} listeners`);
+  const fd = openSocket(native, type);
+  let file: SocketFile | null;
+  try {
+    file = await bindTo(native, fd, type, resolved, options, backlog);
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  const listener = new UnixListener(fd, type, resolved, file, options);
+  if (signal) {
+    if (signal.aborted) {
+      await listener.close();
+      throw abortError(signal);
+    }
+    signal.addEventListener('abort', () => void listener.close(), { once: true });
+  }
+  return listener;
+}
