@@ -421,7 +421,7 @@ static int find_end(int fd, int type, arena_t* arena, int n, bool* eof) {
   if (type == IPC_SEQPACKET) {
 #if defined(POLLRDHUP)
     struct pollfd p = {.fd = fd, .events = POLLRDHUP, .revents = 0};
-    if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
+    if (poll(&p, 1, 0) >= 0 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
 #else
     (void)fd;
 #endif

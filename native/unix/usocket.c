@@ -319,6 +319,15 @@ static napi_value us_pass_credentials(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* adopt(fd): makes a descriptor we were handed (stdio, a received one) non-blocking and close-on-exec. */
+static napi_value us_adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!fd_args(env, info, 1, argv, &fd)) return NULL;
+  if (ipc_nonblocking_cloexec(fd) != 0) return fail(env, "fcntl");
+  return NULL;
+}
+
 static const char* kind_of(mode_t mode) {
   switch (mode & S_IFMT) {
     case S_IFSOCK: return "socket";
@@ -381,6 +390,7 @@ napi_value ipc_usocket_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, sockets, "address", us_address));
   NAPI_CALL(env, ipc_set_fn(env, sockets, "setPassCredentials", us_pass_credentials));
   NAPI_CALL(env, ipc_set_fn(env, sockets, "describe", us_describe));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "adopt", us_adopt));
   if (ipc_message_init(env, sockets) == NULL) return NULL;
   NAPI_CALL(env, napi_set_named_property(env, exports, "unixSockets", sockets));
   return exports;

@@ -43,6 +43,8 @@ export interface NativeUnixSockets {
   address(fd: number, peer: boolean): Buffer;
   setPassCredentials(fd: number, on: boolean): void;
   describe(fd: number): NativeDescription;
+  /** Makes a descriptor we were handed non-blocking and close-on-exec. */
+  adopt(fd: number): void;
   /** Sends datas[head .. head+count); returns how many went (0: would block). See message.c. */
   send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array): number;
   /** Receives what waits; undefined when nothing does. See message.c for meta's layout. */

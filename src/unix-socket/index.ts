@@ -3,7 +3,7 @@ export { UnixSocket } from './socket.js';
 export type { MessageCredentials, SendOptions, UnixMessage, UnixSocketOptions, UnixSocketType } from './socket.js';
 export { UnixListener, listenUnix } from './listener.js';
 export type { ListenUnixOptions } from './listener.js';
-export { bindDatagram, connectUnix, unixSocketPair } from './open.js';
+export { bindDatagram, connectUnix, unixSocketFromFd, unixSocketPair } from './open.js';
 export type { BindOptions as UnixBindOptions, ConnectUnixOptions, DatagramOptions } from './open.js';
 export { ReceivedDescriptor } from './descriptors.js';
 export type { DescriptorKind, Sendable } from './descriptors.js';

@@ -11,7 +11,7 @@ import type { LocalSocketName } from '../local-socket/name.js';
 import { type ProbeResult, type SocketFile, type SocketFileBinder, bindSocketFile, ensurePrivateDirectory, probeOutcome } from '../local-socket/unix/socket-file.js';
 import { isWindows } from '../platform.js';
 import { addressOf, resolveName } from './address.js';
-import { TYPE_NUMBER, UnixSocket, type UnixSocketOptions, type UnixSocketType, unixNative } from './socket.js';
+import { TYPE_NUMBER, UnixSocket, type UnixSocketOptions, type UnixSocketType, adoptUnixSocket, unixNative } from './socket.js';
 
 /** Throws on Windows, which has no Unix socket types to offer here. */
 export function checkPlatform(what: string): void {
@@ -214,4 +214,25 @@ export function unixSocketPair(type: UnixSocketType, options: UnixSocketOptions 
     fds.forEach(closeQuietly);
     throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
   }
+}
+
+/**
+ * Adopts a Unix socket descriptor this process was handed (a socket-pair end in a child's stdio,
+ * say): it becomes non-blocking and close-on-exec, and the returned socket owns it. Its type is
+ * read from the descriptor.
+ */
+export function unixSocketFromFd(fd: number, options: UnixSocketOptions = {}): UnixSocket {
+  checkPlatform('A Unix socket');
+  if (!Number.isInteger(fd) || fd < 0) throw invalidArgument('fd', `must be a descriptor (a non-negative integer); got ${String(fd)}`);
+  const native = unixNative('Unix sockets');
+  let description;
+  try {
+    description = native.describe(fd);
+  } catch (error) {
+    throw fromSystemError(error, `Cannot adopt descriptor ${fd}`);
+  }
+  if (!description.unix || description.socketType === 0 || description.listening) {
+    throw invalidArgument('fd', `is a ${description.kind}${description.listening ? ' (listening)' : ''}, not a connected or datagram Unix socket`);
+  }
+  return adoptUnixSocket(fd, description.socketType, options);
 }
