@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 void ipc_throw_napi_failure(napi_env env, const char* what) {
   bool pending = false;
@@ -77,6 +80,11 @@ static void free_instance(napi_env env, void* data, void* hint) {
   if (instance->message_arena != NULL && instance->free_message_arena != NULL) {
     instance->free_message_arena(instance->message_arena);
   }
+#ifndef _WIN32
+  /* A worker torn down with received descriptors nobody took: they die with it, never leak. */
+  for (size_t i = 0; i < instance->held_count; i++) close(instance->held_fds[i]);
+#endif
+  free(instance->held_fds);
   free(instance);
 }
 

@@ -37,6 +37,9 @@ napi_status ipc_set_fn(napi_env env, napi_value obj, const char* key, napi_callb
 typedef struct {
   void* message_arena; /* unix/message.c: receive buffers reused by every socket of the environment */
   void (*free_message_arena)(void* arena);
+  /* Descriptors received and handed to JS but not yet claimed there: closed with the environment. */
+  int* held_fds;
+  size_t held_count, held_capacity;
 } ipc_instance_t;
 
 /* This environment's state, created with the module; NULL (with an exception thrown) on failure. */

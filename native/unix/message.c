@@ -21,7 +21,8 @@
  *   all that did arrive closed here and is flagged, never leaked. Nothing is ever truncated
  *   silently: the head message's size is peeked first (Linux) and a message larger than a slot is
  *   received alone into a buffer of its size; one that still did not fit is flagged truncated with
- *   its real length.
+ *   its real length. Received descriptors are held for the environment until JS release()s them
+ *   (taken, converted or closed): a worker torn down with some unclaimed closes them.
  */
 #if defined(__linux__)
 #define _GNU_SOURCE /* sendmmsg, recvmmsg, struct ucred, MSG_CMSG_CLOEXEC */
@@ -437,6 +438,44 @@ static int find_end(int fd, int type, arena_t* arena, int n, bool* eof) {
   return first_empty;
 }
 
+/* Records descriptors handed to JS, so that the environment's teardown closes any never claimed. */
+static bool hold(napi_env env, const int* fds, size_t count) {
+  if (count == 0) return true;
+  ipc_instance_t* instance = ipc_instance(env);
+  if (instance == NULL) return false;
+  if (instance->held_count + count > instance->held_capacity) {
+    size_t capacity = (instance->held_count + count) * 2;
+    int* grown = realloc(instance->held_fds, capacity * sizeof(int));
+    if (grown == NULL) {
+      ipc_throw_errno(env, ENOMEM, "recvmsg");
+      return false;
+    }
+    instance->held_fds = grown;
+    instance->held_capacity = capacity;
+  }
+  memcpy(instance->held_fds + instance->held_count, fds, count * sizeof(int));
+  instance->held_count += count;
+  return true;
+}
+
+/* release(fd): JS has claimed a received descriptor (taken, converted or closed it). */
+static napi_value msg_release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  ipc_instance_t* instance = ipc_instance(env);
+  if (instance == NULL) return NULL;
+  for (size_t i = instance->held_count; i-- > 0;) {
+    if (instance->held_fds[i] == fd) {
+      instance->held_fds[i] = instance->held_fds[--instance->held_count];
+      break;
+    }
+  }
+  return NULL;
+}
+
 static napi_value msg_receive(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -493,6 +532,10 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
       size_t address_length = finish(&out, 0, &arena->msgs[0], length, (size_t)r);
       memcpy((char*)data + length, arena->names[0].sun_path, address_length);
       out.meta[0] = 1;
+      if (!hold(env, out.fds, out.fds_used)) {
+        close_fds(out.fds, out.fds_used);
+        return NULL;
+      }
       return result;
     }
   }
@@ -534,12 +577,17 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   }
   out.meta[0] = n;
   out.meta[1] = eof ? 1 : 0;
+  if (!hold(env, out.fds, out.fds_used)) {
+    close_fds(out.fds, out.fds_used);
+    return NULL;
+  }
   return result;
 }
 
 napi_value ipc_message_init(napi_env env, napi_value sockets) {
   NAPI_CALL(env, ipc_set_fn(env, sockets, "send", msg_send));
   NAPI_CALL(env, ipc_set_fn(env, sockets, "receive", msg_receive));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "release", msg_release));
   NAPI_CALL(env, ipc_set_int(env, sockets, "RECEIVE_BATCH", RECV_SLOTS));
   NAPI_CALL(env, ipc_set_int(env, sockets, "SEND_BATCH", SEND_BATCH));
   NAPI_CALL(env, ipc_set_int(env, sockets, "META_HEADER", META_HEADER));

@@ -49,6 +49,8 @@ export interface NativeUnixSockets {
   send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array): number;
   /** Receives what waits; undefined when nothing does. See message.c for meta's layout. */
   receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number): Buffer | undefined;
+  /** A received descriptor is claimed by JS (taken, converted or closed): teardown no longer closes it. */
+  release(fd: number): void;
   readonly RECEIVE_BATCH: number;
   readonly SEND_BATCH: number;
   readonly META_HEADER: number;

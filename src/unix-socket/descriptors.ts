@@ -52,9 +52,11 @@ export function toDescriptor(value: unknown, argument: string): number {
   throw invalidType(argument, 'a descriptor number, a net.Socket, net.Server, FileHandle, or a socket of interprocess', value);
 }
 
-// A descriptor nobody took is closed when its wrapper is collected, so none is ever leaked.
+// A descriptor nobody took is closed when its wrapper is collected, so none is ever leaked (and
+// when a worker's environment is torn down, the addon closes those it still holds).
 const unclaimed = new FinalizationRegistry<{ fd: number }>((cell) => {
   if (cell.fd >= 0) {
+    release(cell.fd);
     try {
       fs.closeSync(cell.fd);
     } catch {
@@ -62,6 +64,10 @@ const unclaimed = new FinalizationRegistry<{ fd: number }>((cell) => {
     }
   }
 });
+
+function release(fd: number): void {
+  requireNative('Releasing a received descriptor').unixSockets.release(fd);
+}
 
 function usedUp(): InterprocessError {
   return new InterprocessError('ERR_INTERPROCESS_DESCRIPTOR_TAKEN', 'This received descriptor was already taken or closed: each one can be used once.');
@@ -125,6 +131,7 @@ export class ReceivedDescriptor implements HasDescriptor {
     const fd = this.fd;
     this.#cell.fd = -1;
     unclaimed.unregister(this);
+    release(fd);
     return fd;
   }
 
