@@ -12,16 +12,20 @@
  *   it (sendmmsg's own rule). Stream sockets may take part of a message: progress[0] is then the
  *   bytes of datas[head + result] already sent (its descriptors went with the first byte).
  *
- * receive(fd, type, meta, fds, maxFds) -> Buffer | undefined
- *   Receives what is waiting (up to RECV_SLOTS messages) into a per-environment arena and returns
- *   one new Buffer holding each message's data followed by its sender's address; undefined when
- *   nothing waits. meta (Int32Array): [count, eof, then per message META_STRIDE ints: data length,
+ * receive(fd, type, meta, fds, maxFds, pool, poolOffset) -> Buffer | undefined
+ *   Receives what is waiting (up to RECV_SLOTS messages) into a per-environment arena and copies
+ *   each message's data, followed by its sender's address, into `pool` from poolOffset on (a JS
+ *   slab reused across batches, as Node pools small Buffers) and returns `pool`; if they do not
+ *   fit there, into one new Buffer from offset 0, which it returns. undefined when nothing waits. meta (Int32Array): [count, eof, then per message META_STRIDE ints: data length,
  *   real length, address length, descriptor count, flags, pid, uid, gid]. Received descriptors go
  *   to `fds` in order, close-on-exec. A message whose descriptors did not all fit (MSG_CTRUNC) has
  *   all that did arrive closed here and is flagged, never leaked. Nothing is ever truncated
- *   silently: the head message's size is peeked first (Linux) and a message larger than a slot is
- *   received alone into a buffer of its size; one that still did not fit is flagged truncated with
- *   its real length. Received descriptors are held for the environment until JS release()s them
+ *   silently: the first slot holds the largest datagram this kernel lets any sender send (twice
+ *   net.core.wmem_max, the most SO_SNDBUF can be), so the message at the head of the queue always
+ *   arrives whole, with no extra syscall to peek its size; the other slots hold 256 KiB (more than
+ *   a default Linux sender can send), and one larger message behind others is flagged truncated
+ *   with its real length rather than cut silently. The arena is virtual memory: only the pages
+ *   messages touch are resident, and those beyond 64 KiB are given back after a big message. Received descriptors are held for the environment until JS release()s them
  *   (taken, converted or closed): a worker torn down with some unclaimed closes them.
  */
 #if defined(__linux__)
@@ -32,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +70,8 @@ enum { FLAG_TRUNCATED = 1, FLAG_CTRUNC = 2, FLAG_CREDENTIALS = 4 };
 #endif
 
 typedef struct {
-  char* data; /* RECV_SLOTS * SLOT_SIZE, mapped lazily: only the pages messages touch are resident */
+  char* data; /* slot 0 (first_slot bytes), then RECV_SLOTS - 1 slots of SLOT_SIZE: mapped lazily */
+  size_t first_slot, mapped;
   char* control;
   size_t control_per_slot;
   struct sockaddr_un names[RECV_SLOTS];
@@ -81,10 +87,25 @@ typedef struct {
 
 static void free_arena(void* data) {
   arena_t* arena = data;
-  if (arena->data != NULL) munmap(arena->data, (size_t)RECV_SLOTS * SLOT_SIZE);
+  if (arena->data != NULL) munmap(arena->data, arena->mapped);
   free(arena->control);
   free(arena->send_control);
   free(arena);
+}
+
+/* The largest datagram a sender may send here: SO_SNDBUF can reach twice net.core.wmem_max. */
+static size_t largest_datagram(void) {
+  size_t largest = SLOT_SIZE;
+#if defined(__linux__)
+  FILE* f = fopen("/proc/sys/net/core/wmem_max", "re");
+  unsigned long wmem_max = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%lu", &wmem_max) == 1 && 2 * (size_t)wmem_max > largest) largest = 2 * (size_t)wmem_max;
+    fclose(f);
+  }
+  if (largest > ((size_t)1 << 30)) largest = (size_t)1 << 30; /* a sane bound on address space */
+#endif
+  return (largest + SLOT_SIZE - 1) / SLOT_SIZE * SLOT_SIZE; /* keeps the other slots page-aligned */
 }
 
 static arena_t* get_arena(napi_env env) {
@@ -97,7 +118,9 @@ static arena_t* get_arena(napi_env env) {
 #ifdef MAP_NORESERVE
   flags |= MAP_NORESERVE;
 #endif
-  arena->data = mmap(NULL, (size_t)RECV_SLOTS * SLOT_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0);
+  arena->first_slot = largest_datagram();
+  arena->mapped = arena->first_slot + (size_t)(RECV_SLOTS - 1) * SLOT_SIZE;
+  arena->data = mmap(NULL, arena->mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (arena->data == MAP_FAILED) {
     arena->data = NULL;
     free_arena(arena);
@@ -370,8 +393,8 @@ static void prepare(struct msghdr* msg, struct iovec* iov, struct sockaddr_un* n
 /* Receives into the slots; returns how many messages, 0 if none waits, -1 (errno set) on error. */
 static int receive_some(int fd, int type, arena_t* arena, int vlen, size_t control_length) {
   for (int i = 0; i < vlen; i++) {
-    arena->iov[i].iov_base = arena->data + (size_t)i * SLOT_SIZE;
-    arena->iov[i].iov_len = SLOT_SIZE;
+    arena->iov[i].iov_base = i == 0 ? arena->data : arena->data + arena->first_slot + (size_t)(i - 1) * SLOT_SIZE;
+    arena->iov[i].iov_len = i == 0 ? arena->first_slot : SLOT_SIZE;
     prepare(&arena->msgs[i], &arena->iov[i], &arena->names[i], arena->control + (size_t)i * arena->control_per_slot, control_length);
   }
   int flags = RECV_FLAGS;
@@ -477,13 +500,20 @@ static napi_value msg_release(napi_env env, napi_callback_info info) {
 }
 
 static napi_value msg_receive(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 7;
+  napi_value argv[7];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  int32_t type = 0, max_fds = 0;
+  int32_t type = 0, max_fds = 0, pool_offset = 0;
   out_t out = {0};
-  if (argc < 5 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  char* pool = NULL;
+  size_t pool_length = 0;
+  if (argc < 7 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (napi_get_buffer_info(env, argv[5], (void**)&pool, &pool_length) != napi_ok || napi_get_value_int32(env, argv[6], &pool_offset) != napi_ok ||
+      pool_offset < 0 || (size_t)pool_offset > pool_length) {
+    ipc_throw_type(env, "receive needs a pool Buffer and an offset within it");
+    return NULL;
+  }
   napi_get_value_int32(env, argv[1], &type);
   if (!get_int32_array(env, argv[2], &out.meta, &out.meta_length) || !get_int32_array(env, argv[3], &out.fds, &out.fds_length)) return NULL;
   napi_get_value_int32(env, argv[4], &max_fds);
@@ -502,44 +532,6 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   out.meta[0] = 0;
   out.meta[1] = 0;
 
-#if defined(__linux__)
-  if (type != IPC_STREAM) {
-    /* Peek the size of the next message: one larger than a slot is received alone, whole. */
-    ssize_t next;
-    do next = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-    while (next < 0 && errno == EINTR);
-    if (next < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return NULL;
-      ipc_throw_errno(env, errno, "recvmsg");
-      return NULL;
-    }
-    if (next > SLOT_SIZE) {
-      const size_t room = sizeof(struct sockaddr_un);
-      void* data;
-      napi_value result;
-      NAPI_CALL(env, napi_create_buffer(env, (size_t)next + room, &data, &result));
-      struct iovec iov = {.iov_base = data, .iov_len = (size_t)next};
-      prepare(&arena->msgs[0], &iov, &arena->names[0], arena->control, control_length);
-      ssize_t r;
-      do r = recvmsg(fd, &arena->msgs[0], RECV_FLAGS | MSG_TRUNC);
-      while (r < 0 && errno == EINTR);
-      if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return NULL;
-        ipc_throw_errno(env, errno, "recvmsg");
-        return NULL;
-      }
-      size_t length = (size_t)r < (size_t)next ? (size_t)r : (size_t)next;
-      size_t address_length = finish(&out, 0, &arena->msgs[0], length, (size_t)r);
-      memcpy((char*)data + length, arena->names[0].sun_path, address_length);
-      out.meta[0] = 1;
-      if (!hold(env, out.fds, out.fds_used)) {
-        close_fds(out.fds, out.fds_used);
-        return NULL;
-      }
-      return result;
-    }
-  }
-#endif
 
   int n = receive_some(fd, type, arena, vlen, control_length);
   if (n < 0) {
@@ -553,14 +545,17 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   size_t address_lengths[RECV_SLOTS];
   for (int i = 0; i < n; i++) {
     size_t real = arena->lengths[i];
-    size_t length = real < SLOT_SIZE ? real : SLOT_SIZE;
+    size_t length = real < arena->iov[i].iov_len ? real : arena->iov[i].iov_len;
     arena->lengths[i] = length;
     address_lengths[i] = finish(&out, i, &arena->msgs[i], length, real);
     total += length + address_lengths[i];
   }
   void* data;
   napi_value result;
-  if (napi_create_buffer(env, total, &data, &result) != napi_ok) {
+  if (total <= pool_length - (size_t)pool_offset) {
+    data = pool + pool_offset;
+    result = argv[5];
+  } else if (napi_create_buffer(env, total, &data, &result) != napi_ok) {
     close_fds(out.fds, out.fds_used);
     ipc_throw_napi_failure(env, "creating the received messages' buffer");
     return NULL;
@@ -572,7 +567,7 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
     memcpy(cursor, arena->names[i].sun_path, address_lengths[i]);
     cursor += address_lengths[i];
 #if defined(MADV_DONTNEED)
-    if (arena->lengths[i] > SLOT_KEEP) madvise((char*)arena->iov[i].iov_base + SLOT_KEEP, SLOT_SIZE - SLOT_KEEP, MADV_DONTNEED);
+    if (arena->lengths[i] > SLOT_KEEP) madvise((char*)arena->iov[i].iov_base + SLOT_KEEP, arena->iov[i].iov_len - SLOT_KEEP, MADV_DONTNEED);
 #endif
   }
   out.meta[0] = n;

@@ -47,8 +47,11 @@ export interface NativeUnixSockets {
   adopt(fd: number): void;
   /** Sends datas[head .. head+count); returns how many went (0: would block). See message.c. */
   send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array): number;
-  /** Receives what waits; undefined when nothing does. See message.c for meta's layout. */
-  receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number): Buffer | undefined;
+  /**
+   * Receives what waits into `pool` from `poolOffset` (returning pool), or into a new Buffer from 0
+   * if it does not fit (returning that); undefined when nothing waits. See message.c for meta.
+   */
+  receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number, pool: Buffer, poolOffset: number): Buffer | undefined;
   /** A received descriptor is claimed by JS (taken, converted or closed): teardown no longer closes it. */
   release(fd: number): void;
   readonly RECEIVE_BATCH: number;

@@ -75,7 +75,12 @@ const RETRY_LATER = new Set(['ENOBUFS', 'ENOMEM']);
 // Receives per readiness event, at most (see #onReady).
 const READ_ROUNDS = 8;
 
-let shared: { native: NativeUnixSockets; meta: Int32Array; fds: Int32Array; progress: Int32Array } | null = null;
+// Received bytes are copied into a slab that messages view, as Node pools small Buffers: no new
+// Buffer per batch. A slab is replaced when nearly full; views keep old ones alive while needed.
+const POOL_SIZE = 64 * 1024;
+const POOL_ROOM = 2048;
+
+let shared: { native: NativeUnixSockets; meta: Int32Array; fds: Int32Array; progress: Int32Array; pool: Buffer; poolOffset: number } | null = null;
 
 /** The addon's socket calls and the buffers every receive reuses (one JS thread: no sharing issue). */
 function sockets(feature: string) {
@@ -86,6 +91,8 @@ function sockets(feature: string) {
       meta: new Int32Array(native.META_HEADER + native.RECEIVE_BATCH * native.META_STRIDE),
       fds: new Int32Array(native.RECEIVE_BATCH * native.MAX_FDS),
       progress: new Int32Array(1),
+      pool: Buffer.allocUnsafeSlow(POOL_SIZE),
+      poolOffset: 0,
     };
   }
   return shared;
@@ -548,10 +555,11 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
 
   /** Receives one batch and delivers it; false when nothing was waiting (or the socket failed). */
   #read(): boolean {
-    const { native, meta, fds } = sockets('Unix sockets');
+    const state = sockets('Unix sockets');
+    const { native, meta, fds, pool } = state;
     let buffer: Buffer | undefined;
     try {
-      buffer = native.receive(this.#fd, this.#typeNumber, meta, fds, this.#maxFds);
+      buffer = native.receive(this.#fd, this.#typeNumber, meta, fds, this.#maxFds, pool, state.poolOffset);
     } catch (error) {
       const failure = fromSystemError(error, `Cannot receive on the ${this.type} socket`);
       if (this.type !== 'datagram') this.#eof = true; // the connection is gone
@@ -564,7 +572,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     const eof = meta[1] === 1;
     const header = native.META_HEADER;
     const stride = native.META_STRIDE;
-    let offset = 0;
+    let offset = buffer === pool ? state.poolOffset : 0;
     let fdIndex = 0;
     for (let i = 0; i < count; i++) {
       const m = header + i * stride;
@@ -588,12 +596,19 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
         for (const d of received) d.close();
         const error =
           flags & FLAG_TRUNCATED
-            ? new InterprocessError('EMSGSIZE', `A ${real}-byte message arrived truncated to ${length} bytes: it is larger than interprocess receives in a batch (256 KiB) and was not the first in line. Have the sender keep messages under 256 KiB.`, { syscall: 'recvmsg' })
+            ? new InterprocessError('EMSGSIZE', `A ${real}-byte message arrived truncated to ${length} bytes: behind others in one batch, interprocess receives messages of up to 256 KiB whole (only the first in line may be larger). The rest of it is lost; have the sender keep messages under 256 KiB.`, { syscall: 'recvmsg' })
             : new InterprocessError('ERR_INTERPROCESS_CTRUNC', `A message arrived with more descriptors than this socket accepts (maxFds: ${this.#maxFds}); the kernel cut them (MSG_CTRUNC) and those that did arrive were closed. Raise maxFds (up to 253).`, { syscall: 'recvmsg' });
         Object.assign(error, { data, from, credentials });
         this.#deliver(error);
       } else {
         this.#deliver({ data, from, fds: received, credentials });
+      }
+    }
+    if (buffer === pool) {
+      state.poolOffset = (offset + 7) & ~7; // the next batch starts aligned
+      if (state.poolOffset > POOL_SIZE - POOL_ROOM) {
+        state.pool = Buffer.allocUnsafeSlow(POOL_SIZE);
+        state.poolOffset = 0;
       }
     }
     if (eof) this.#onEnd();

@@ -142,3 +142,31 @@ for (const kind of ['filesystem', 'abstract'] as const) {
     assert.equal(child.stdoutText(), 'first\nsecond\n');
   });
 }
+
+const PYTHON_BIG = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+for seed in (1, 2):
+    s.sendto(bytes([seed]) * 1_000_000, '\\0' + sys.argv[1])
+`;
+
+test('a datagram larger than a default sender can send (1 MB, from Python with a raised SO_SNDBUF) is never cut silently', { timeout: 30_000 }, async (t) => {
+  const name = uniqueName('big');
+  await using socket = await bindDatagram(nsName(name));
+  await python(t, PYTHON_BIG, [name]).output; // both are queued before we read
+  const first = (await socket.receive())!;
+  assert.equal(first.data.length, 1_000_000, 'the first in line arrives whole');
+  assert.ok(first.data.every((b) => b === 1));
+  // Behind another in one batch, the second is either whole or reported as truncated: never short.
+  const second = await socket.receive().then(
+    (m) => m!.data,
+    (e: Error & { code: string }) => e,
+  );
+  if (second instanceof Error) {
+    assert.equal(second.code, 'EMSGSIZE');
+    assert.match(second.message, /1000000-byte message arrived truncated/);
+  } else {
+    assert.equal(second.length, 1_000_000);
+  }
+});
