@@ -74,6 +74,8 @@ const CONNECTION_LOST = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'EBADF']);
 const RETRY_LATER = new Set(['ENOBUFS', 'ENOMEM']);
 // Receives per readiness event, at most (see #onReady).
 const READ_ROUNDS = 8;
+// A batch at least this large means the sender is ahead of us: read again at once.
+const BUSY_BATCH = 4;
 
 // Received bytes are copied into a slab that messages view, as Node pools small Buffers: no new
 // Buffer per batch. A slab is replaced when nearly full; views keep old ones alive while needed.
@@ -528,12 +530,13 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
       this.#writeWait = null;
       this.#flush();
     }
-    // Receive again after delivering: a sender on another CPU has usually refilled the queue while
-    // JS ran (Linux keeps only 10 datagrams queued for an unconnected receiver), and a read that
-    // finds more saves a trip through the event loop. Bounded, so other work still gets its turn.
+    // Under load, receive again after delivering: a sender on another CPU has usually refilled the
+    // queue while JS ran (Linux keeps only 10 datagrams queued for an unconnected receiver), and a
+    // read that finds more saves a trip through the event loop. A small batch means no load (a
+    // ping-pong, say): then another read would only find nothing. Bounded, so other work gets its turn.
     if (events & 1 /* READABLE */) {
       for (let round = 0; round < READ_ROUNDS && this.#wantsToRead(); round++) {
-        if (!this.#read()) break;
+        if (this.#read() < BUSY_BATCH) break;
       }
     }
   }
@@ -553,8 +556,8 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     else this.#watcher.start(mask);
   }
 
-  /** Receives one batch and delivers it; false when nothing was waiting (or the socket failed). */
-  #read(): boolean {
+  /** Receives one batch and delivers it; returns how many messages (0: none, or the end, or a failure). */
+  #read(): number {
     const state = sockets('Unix sockets');
     const { native, meta, fds, pool } = state;
     let buffer: Buffer | undefined;
@@ -565,9 +568,9 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
       if (this.type !== 'datagram') this.#eof = true; // the connection is gone
       this.#deliver(failure);
       if (this.#eof) this.#onEnd();
-      return false;
+      return 0;
     }
-    if (buffer === undefined) return false;
+    if (buffer === undefined) return 0;
     const count = meta[0]!;
     const eof = meta[1] === 1;
     const header = native.META_HEADER;
@@ -613,7 +616,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     }
     if (eof) this.#onEnd();
     else this.#updateWatcher();
-    return !eof && !this.#closed;
+    return eof || this.#closed ? 0 : count;
   }
 
   #deliver(item: UnixMessage | Error): void {
