@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
 const expected: Record<string, RegExp[]> = {
   'local-socket-echo.js': [/^listening on /m, /^connection from pid \d+$/m, /^client got: hello over a local socket$/m],
+  'unix-sockets.js': [/^server got: hi \(from pid \d+\)$/m, /^client got: hello \d+$/m, /^received "a file for you" with a descriptor: \/\/ Unix datagram/m, /^peer pid \d+$/m],
 };
 
 test('every example has its expected output listed here', () => {
