@@ -34,30 +34,11 @@ int main(void) {
 
 #define BATCH 64
 
+#define PROGRAM "unix_socket"
+#include "common.h"
+
 static const char *socket_path;
 
-static void die(const char *what) {
-  fprintf(stderr, "unix_socket: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static struct sockaddr_un address_of(const char *path) {
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof addr.sun_path) {
-    errno = ENAMETOOLONG;
-    die("socket path");
-  }
-  strcpy(addr.sun_path, path);
-  return addr;
-}
 
 static void ready(void) {
   printf("{\"ready\":true}\n");
@@ -83,13 +64,10 @@ static int connected(int type) {
   return fd;
 }
 
-/* Receives COUNT datagrams in batches; each starts with its sequence number, to count losses. */
-static void dgram_server(long count, size_t size) {
-  int fd = bound(SOCK_DGRAM);
-  ready();
-  char *buf = malloc(BATCH * size);
-  struct mmsghdr msgs[BATCH];
-  struct iovec iov[BATCH];
+/* BATCH message headers over one zeroed buffer of BATCH messages of `size` bytes. */
+static void batch_of(struct mmsghdr *msgs, struct iovec *iov, size_t size) {
+  char *buf = calloc(BATCH, size);
+  if (!buf) die("calloc");
   for (int i = 0; i < BATCH; i++) {
     iov[i].iov_base = buf + (size_t)i * size;
     iov[i].iov_len = size;
@@ -97,6 +75,15 @@ static void dgram_server(long count, size_t size) {
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
+}
+
+/* Receives COUNT datagrams in batches; each starts with its sequence number, to count losses. */
+static void dgram_server(long count, size_t size) {
+  int fd = bound(SOCK_DGRAM);
+  ready();
+  struct mmsghdr msgs[BATCH];
+  struct iovec iov[BATCH];
+  batch_of(msgs, iov, size);
   long got = 0;
   uint32_t last_seq = 0;
   uint64_t first = 0;
@@ -118,16 +105,9 @@ static void dgram_server(long count, size_t size) {
 
 static void dgram_client(long count, size_t size) {
   int fd = connected(SOCK_DGRAM);
-  char *buf = calloc(BATCH, size);
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
-  for (int i = 0; i < BATCH; i++) {
-    iov[i].iov_base = buf + (size_t)i * size;
-    iov[i].iov_len = size;
-    memset(&msgs[i], 0, sizeof msgs[i]);
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
+  batch_of(msgs, iov, size);
   for (long sent = 0; sent < count;) {
     int batch = count - sent < BATCH ? (int)(count - sent) : BATCH;
     for (int i = 0; i < batch; i++) {

@@ -142,12 +142,13 @@ no_memory:
 
 /* ---- sending ---- */
 
-static bool get_bytes(napi_env env, napi_value value, void** data, size_t* length) {
-  napi_typedarray_type type;
+/* The memory of a typed array of `type`; false (having thrown `message`) if value is not one. */
+static bool typed_array(napi_env env, napi_value value, napi_typedarray_type type, void** data, size_t* length, const char* message) {
+  napi_typedarray_type actual;
   napi_value buffer;
   size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
-    ipc_throw_type(env, "each message must be a Uint8Array");
+  if (napi_get_typedarray_info(env, value, &actual, length, data, &buffer, &offset) != napi_ok || actual != type) {
+    ipc_throw_type(env, message);
     return false;
   }
   return true;
@@ -196,12 +197,10 @@ static int send_some(int fd, int type, arena_t* arena, int count, int32_t* progr
 }
 
 static napi_value msg_send(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
   napi_value argv[8];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
   int32_t type = 0, head = 0, count = 0;
-  if (argc < 8 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 8, argv, &fd)) return NULL;
   napi_get_value_int32(env, argv[1], &type);
   napi_get_value_int32(env, argv[3], &head);
   napi_get_value_int32(env, argv[4], &count);
@@ -211,12 +210,9 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
   if (napi_typeof(env, argv[6], &t) == napi_ok && t == napi_object) fd_lists = argv[6];
   int32_t* progress;
   size_t progress_length;
-  napi_typedarray_type progress_type;
-  napi_value ignored;
-  size_t ignored_offset;
-  if (napi_get_typedarray_info(env, argv[7], &progress_type, &progress_length, (void**)&progress, &ignored, &ignored_offset) != napi_ok ||
-      progress_type != napi_int32_array || progress_length < 1) {
-    ipc_throw_type(env, "progress must be an Int32Array");
+  if (!typed_array(env, argv[7], napi_int32_array, (void**)&progress, &progress_length, "progress must be an Int32Array")) return NULL;
+  if (progress_length < 1) {
+    ipc_throw_type(env, "progress must hold one number");
     return NULL;
   }
   *progress = 0;
@@ -234,14 +230,7 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
     fd_counts[i] = 0;
     napi_value list = optional_element(env, fd_lists, (uint32_t)(head + i));
     if (list == NULL) continue;
-    napi_typedarray_type list_type;
-    napi_value buffer;
-    size_t offset;
-    if (napi_get_typedarray_info(env, list, &list_type, &fd_counts[i], (void**)&fd_data[i], &buffer, &offset) != napi_ok ||
-        list_type != napi_int32_array) {
-      ipc_throw_type(env, "descriptors must be given as an Int32Array");
-      return NULL;
-    }
+    if (!typed_array(env, list, napi_int32_array, (void**)&fd_data[i], &fd_counts[i], "descriptors must be given as an Int32Array")) return NULL;
     if (fd_counts[i] > MAX_FDS) {
       ipc_throw_errno(env, EINVAL, "sendmsg"); /* the kernel's own limit (SCM_MAX_FD) */
       return NULL;
@@ -264,7 +253,7 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
     memset(msg, 0, sizeof *msg);
     napi_value data;
     NAPI_CALL(env, napi_get_element(env, argv[2], (uint32_t)(head + i), &data));
-    if (!get_bytes(env, data, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len)) return NULL;
+    if (!typed_array(env, data, napi_uint8_array, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len, "each message must be a Uint8Array")) return NULL;
     msg->msg_iov = &arena->send_iov[i];
     msg->msg_iovlen = 1;
     napi_value address = optional_element(env, addresses, (uint32_t)(head + i));
@@ -306,17 +295,6 @@ typedef struct {
   size_t fds_length;
   size_t fds_used;
 } out_t;
-
-static bool get_int32_array(napi_env env, napi_value value, int32_t** data, size_t* length) {
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, length, (void**)data, &buffer, &offset) != napi_ok || type != napi_int32_array) {
-    ipc_throw_type(env, "receive needs Int32Arrays for its metadata and descriptors");
-    return false;
-  }
-  return true;
-}
 
 static void close_fds(const int* fds, size_t count) {
   for (size_t i = 0; i < count; i++) close(fds[i]);
@@ -500,22 +478,22 @@ static napi_value msg_release(napi_env env, napi_callback_info info) {
 }
 
 static napi_value msg_receive(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
   napi_value argv[7];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
   int32_t type = 0, max_fds = 0, pool_offset = 0;
   out_t out = {0};
   char* pool = NULL;
   size_t pool_length = 0;
-  if (argc < 7 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 7, argv, &fd)) return NULL;
   if (napi_get_buffer_info(env, argv[5], (void**)&pool, &pool_length) != napi_ok || napi_get_value_int32(env, argv[6], &pool_offset) != napi_ok ||
       pool_offset < 0 || (size_t)pool_offset > pool_length) {
     ipc_throw_type(env, "receive needs a pool Buffer and an offset within it");
     return NULL;
   }
   napi_get_value_int32(env, argv[1], &type);
-  if (!get_int32_array(env, argv[2], &out.meta, &out.meta_length) || !get_int32_array(env, argv[3], &out.fds, &out.fds_length)) return NULL;
+  const char* arrays = "receive needs Int32Arrays for its metadata and descriptors";
+  if (!typed_array(env, argv[2], napi_int32_array, (void**)&out.meta, &out.meta_length, arrays) ||
+      !typed_array(env, argv[3], napi_int32_array, (void**)&out.fds, &out.fds_length, arrays)) return NULL;
   napi_get_value_int32(env, argv[4], &max_fds);
   if (max_fds < 0) max_fds = 0;
   if (max_fds > MAX_FDS) max_fds = MAX_FDS;

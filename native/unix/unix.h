@@ -25,6 +25,8 @@ int ipc_nonblocking_cloexec(int fd);
 socklen_t ipc_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* addr, const char* syscall);
 /* The meaningful bytes of sun_path in an address of length len (abstract names exactly). */
 size_t ipc_sun_path_length(const struct sockaddr_un* addr, socklen_t len);
+/* Reads n arguments, the first a descriptor, into argv; false (having thrown) if they are not there. */
+bool ipc_fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, int* fd);
 /* The `unixSockets` export: lifecycle (usocket.c) and messages (message.c). */
 napi_value ipc_usocket_init(napi_env env, napi_value exports);
 napi_value ipc_message_init(napi_env env, napi_value sockets);

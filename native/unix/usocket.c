@@ -87,8 +87,7 @@ socklen_t ipc_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* ad
   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + (abstract ? 0 : 1));
 }
 
-/* Reads up to n arguments; the first is always a descriptor. Returns false if it threw. */
-static bool fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, int* fd) {
+bool ipc_fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, int* fd) {
   size_t argc = n;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
     ipc_throw_napi_failure(env, "reading arguments");
@@ -112,35 +111,36 @@ static napi_value fail(napi_env env, const char* syscall) {
   return NULL;
 }
 
-/* open(type) -> fd */
-static napi_value us_open(napi_env env, napi_callback_info info) {
+/* Reads the one argument, a socket type; its SOCK_* value, or -1 after throwing. */
+static int type_arg(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   int32_t type = 0;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &type) != napi_ok || ipc_sock_type(type) < 0) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &type) != napi_ok || ipc_sock_type(type) < 0) {
     ipc_throw_type(env, "unknown socket type");
-    return NULL;
+    return -1;
   }
-  int fd = new_socket(ipc_sock_type(type));
+  return ipc_sock_type(type);
+}
+
+/* open(type) -> fd */
+static napi_value us_open(napi_env env, napi_callback_info info) {
+  int type = type_arg(env, info);
+  if (type < 0) return NULL;
+  int fd = new_socket(type);
   return fd < 0 ? fail(env, "socket") : int_value(env, fd);
 }
 
 /* pair(type) -> [fd, fd] */
 static napi_value us_pair(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int32_t type = 0;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &type) != napi_ok || ipc_sock_type(type) < 0) {
-    ipc_throw_type(env, "unknown socket type");
-    return NULL;
-  }
+  int type = type_arg(env, info);
+  if (type < 0) return NULL;
   int fds[2];
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
-  if (socketpair(AF_UNIX, ipc_sock_type(type) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return fail(env, "socketpair");
+  if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return fail(env, "socketpair");
 #else
-  if (socketpair(AF_UNIX, ipc_sock_type(type), 0, fds) != 0) return fail(env, "socketpair");
+  if (socketpair(AF_UNIX, type, 0, fds) != 0) return fail(env, "socketpair");
   if (ipc_nonblocking_cloexec(fds[0]) != 0 || ipc_nonblocking_cloexec(fds[1]) != 0) {
     int err = errno;
     close(fds[0]);
@@ -165,7 +165,7 @@ static napi_value us_pair(napi_env env, napi_callback_info info) {
 static napi_value us_bind(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
-  if (!fd_args(env, info, 2, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
   napi_valuetype type;
   NAPI_CALL(env, napi_typeof(env, argv[1], &type));
   struct sockaddr_un addr;
@@ -190,7 +190,7 @@ static napi_value us_bind(napi_env env, napi_callback_info info) {
 static napi_value us_connect(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
-  if (!fd_args(env, info, 2, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
   struct sockaddr_un addr;
   socklen_t len = ipc_sockaddr_un(env, argv[1], &addr, "connect");
   if (len == 0) return NULL;
@@ -207,7 +207,7 @@ static napi_value us_connect(napi_env env, napi_callback_info info) {
 static napi_value us_take_error(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
-  if (!fd_args(env, info, 1, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return fail(env, "getsockopt");
@@ -215,13 +215,19 @@ static napi_value us_take_error(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads (fd, n): a descriptor and an int32 (left as it is if not a number). */
+static bool fd_and_int(napi_env env, napi_callback_info info, int* fd, int32_t* n) {
+  napi_value argv[2];
+  if (!ipc_fd_args(env, info, 2, argv, fd)) return false;
+  napi_get_value_int32(env, argv[1], n);
+  return true;
+}
+
 /* listen(fd, backlog) */
 static napi_value us_listen(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
   int fd;
   int32_t backlog = 511;
-  if (!fd_args(env, info, 2, argv, &fd)) return NULL;
-  napi_get_value_int32(env, argv[1], &backlog);
+  if (!fd_and_int(env, info, &fd, &backlog)) return NULL;
   if (listen(fd, backlog) != 0) return fail(env, "listen");
   return NULL;
 }
@@ -231,11 +237,9 @@ static napi_value us_listen(napi_env env, napi_callback_info info) {
  * close-on-exec; [] when none waits. Connections that died before we took them are skipped.
  */
 static napi_value us_accept(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
   int fd;
   int32_t max = 64;
-  if (!fd_args(env, info, 2, argv, &fd)) return NULL;
-  napi_get_value_int32(env, argv[1], &max);
+  if (!fd_and_int(env, info, &fd, &max)) return NULL;
   napi_value result;
   NAPI_CALL(env, napi_create_array(env, &result));
   uint32_t count = 0;
@@ -270,7 +274,7 @@ static napi_value us_accept(napi_env env, napi_callback_info info) {
 static napi_value us_shutdown(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
-  if (!fd_args(env, info, 1, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
   if (shutdown(fd, SHUT_WR) != 0 && errno != ENOTCONN) return fail(env, "shutdown");
   return NULL;
 }
@@ -279,7 +283,7 @@ static napi_value us_shutdown(napi_env env, napi_callback_info info) {
 static napi_value us_address(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
-  if (!fd_args(env, info, 2, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
   bool peer = false;
   napi_get_value_bool(env, argv[1], &peer);
   struct sockaddr_un addr;
@@ -306,7 +310,7 @@ size_t ipc_sun_path_length(const struct sockaddr_un* addr, socklen_t len) {
 static napi_value us_pass_credentials(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
-  if (!fd_args(env, info, 2, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
   bool on = false;
   napi_get_value_bool(env, argv[1], &on);
 #if defined(SO_PASSCRED)
@@ -323,7 +327,7 @@ static napi_value us_pass_credentials(napi_env env, napi_callback_info info) {
 static napi_value us_adopt(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
-  if (!fd_args(env, info, 1, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
   if (ipc_nonblocking_cloexec(fd) != 0) return fail(env, "fcntl");
   return NULL;
 }
@@ -347,7 +351,7 @@ static const char* kind_of(mode_t mode) {
 static napi_value us_describe(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
-  if (!fd_args(env, info, 1, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
   struct stat st;
   if (fstat(fd, &st) != 0) return fail(env, "fstat");
   int socket_type = 0, listening = 0;

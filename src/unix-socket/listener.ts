@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
 import type { LocalSocketName } from '../local-socket/name.js';
@@ -20,11 +21,6 @@ export interface ListenUnixOptions extends UnixSocketOptions, BindOptions {
   backlog?: number;
   /** Closes the listener when aborted; aborting before it listens fails with ABORT_ERR. */
   signal?: AbortSignal;
-}
-
-interface Waiter {
-  resolve(result: IteratorResult<UnixSocket>): void;
-  reject(error: unknown): void;
 }
 
 const ACCEPT_BATCH = 64;
@@ -45,8 +41,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
   readonly #watcher: NativeWatcher;
   readonly #file: SocketFile | null;
   readonly #options: UnixSocketOptions;
-  readonly #queue: UnixSocket[] = [];
-  #waiter: Waiter | null = null;
+  readonly #connections = new AcceptQueue<UnixSocket>(this, (socket) => void socket.close());
   #closed = false;
 
   /** @internal Use {@link listenUnix}. */
@@ -81,7 +76,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
       if (status < 0) throw new InterprocessError('ERR_INTERPROCESS_POLL', `Waiting for connections failed (libuv error ${status})`);
       fds = this.#native.accept(this.#fd, ACCEPT_BATCH);
     } catch (error) {
-      this.#fail(fromSystemError(error, `The listener on ${this.name} failed to accept`, (error as NodeJS.ErrnoException).code === 'EMFILE' ? 'The process is out of descriptors: close some, or raise its limit (ulimit -n).' : undefined));
+      this.#connections.fail(fromSystemError(error, `The listener on ${this.name} failed to accept`, (error as NodeJS.ErrnoException).code === 'EMFILE' ? 'The process is out of descriptors: close some, or raise its limit (ulimit -n).' : undefined));
       return;
     }
     for (const fd of fds) {
@@ -90,33 +85,11 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
         socket = new UnixSocket(fd, this.type, this.#options, true);
       } catch (error) {
         fs.closeSync(fd);
-        this.#fail(fromSystemError(error, 'Cannot set up an accepted connection'));
+        this.#connections.fail(fromSystemError(error, 'Cannot set up an accepted connection'));
         continue;
       }
       socket.adoptFile(null, this.name);
-      this.#deliver(socket);
-    }
-  }
-
-  #deliver(socket: UnixSocket): void {
-    if (this.listenerCount('connection') > 0) {
-      this.emit('connection', socket);
-    } else if (this.#waiter) {
-      const waiter = this.#waiter;
-      this.#waiter = null;
-      waiter.resolve({ value: socket, done: false });
-    } else {
-      this.#queue.push(socket);
-    }
-  }
-
-  #fail(error: InterprocessError): void {
-    if (this.#waiter && this.listenerCount('error') === 0) {
-      const waiter = this.#waiter;
-      this.#waiter = null;
-      waiter.reject(error);
-    } else {
-      this.emit('error', error);
+      this.#connections.deliver(socket);
     }
   }
 
@@ -126,17 +99,8 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
     this.#closed = true;
     this.#watcher.close(); // and the descriptor with it
     if (this.#file) releaseSocketFile(this.#file);
-    for (const socket of this.#queue.splice(0)) void socket.close();
-    if (this.#waiter) {
-      this.#waiter.resolve({ value: undefined, done: true });
-      this.#waiter = null;
-    }
-    return new Promise((resolve) => {
-      process.nextTick(() => {
-        this.emit('close');
-        resolve();
-      });
-    });
+    this.#connections.end();
+    return closedSoon(this);
   }
 
   /** Lets the process exit while this listener is open. */
@@ -153,21 +117,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
 
   /** Accepted connections, in order. Leaving the loop (break, return, throw) closes the listener. */
   [Symbol.asyncIterator](): AsyncIterator<UnixSocket> {
-    return {
-      next: () => {
-        const queued = this.#queue.shift();
-        if (queued) return Promise.resolve({ value: queued, done: false });
-        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
-        if (this.#waiter) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This listener is already being iterated; take connections from one loop at a time.'));
-        return new Promise((resolve, reject) => {
-          this.#waiter = { resolve, reject };
-        });
-      },
-      return: async () => {
-        await this.close();
-        return { value: undefined, done: true };
-      },
-    };
+    return this.#connections.iterator(() => this.close());
   }
 
   /** `await using listener = await listenUnix(...)` closes it at the end of the scope. */
@@ -199,13 +149,5 @@ export async function listenUnix(type: 'seqpacket' | 'stream', name: string | Lo
     fs.closeSync(fd);
     throw error;
   }
-  const listener = new UnixListener(fd, type, resolved, file, options);
-  if (signal) {
-    if (signal.aborted) {
-      await listener.close();
-      throw abortError(signal);
-    }
-    signal.addEventListener('abort', () => void listener.close(), { once: true });
-  }
-  return listener;
+  return closeOnAbort(new UnixListener(fd, type, resolved, file, options), signal);
 }

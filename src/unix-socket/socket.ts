@@ -10,6 +10,7 @@
  * arrive with the bytes they were sent with).
  */
 import { EventEmitter } from 'node:events';
+import { closedSoon } from '../accept-queue.js';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
 import type { LocalSocketName } from '../local-socket/name.js';
@@ -692,12 +693,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     this.#inbox = [];
     this.#inboxHead = 0;
     if (this.#file) releaseSocketFile(this.#file);
-    return new Promise((resolve) => {
-      process.nextTick(() => {
-        this.emit('close');
-        resolve();
-      });
-    });
+    return closedSoon(this);
   }
 
   /** Lets the process exit while this socket waits (as net.Socket's unref). */
