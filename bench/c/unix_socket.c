@@ -6,6 +6,9 @@
  *   dgram-rate        server|client PATH COUNT MESSAGE_BYTES
  *     server: binds a datagram socket, receives COUNT messages, reports {"messages","ns","lost"}
  *     timed from the first to the last; client: connects to it and sends COUNT messages.
+ *   dgram-pair-rate   server|client PATH COUNT MESSAGE_BYTES
+ *     the same, but the client binds PATH.client and the server connects back to it on the first
+ *     message (a point-to-point channel: Linux then does not cap the receiver's queue at 10).
  *   seqpacket-latency server|client PATH WARMUP ROUNDS MESSAGE_BYTES
  *     server: echoes each message; client: ping-pong, reports {"samples_ns":[...]}.
  * Protocol (shared with the Node worker): a server prints {"ready":true} once it is bound; the
@@ -78,9 +81,21 @@ static void batch_of(struct mmsghdr *msgs, struct iovec *iov, size_t size) {
 }
 
 /* Receives COUNT datagrams in batches; each starts with its sequence number, to count losses. */
+static int paired; /* dgram-pair-rate */
+
 static void dgram_server(long count, size_t size) {
   int fd = bound(SOCK_DGRAM);
   ready();
+  if (paired) {
+    /* The first message tells who sends: connect back to it. */
+    char first[64];
+    struct sockaddr_un from;
+    socklen_t len = sizeof from;
+    while (recvfrom(fd, first, sizeof first, MSG_PEEK, (struct sockaddr *)&from, &len) < 0) {
+      if (errno != EINTR) die("recvfrom");
+    }
+    if (connect(fd, (struct sockaddr *)&from, len) < 0) die("connect");
+  }
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
   batch_of(msgs, iov, size);
@@ -104,7 +119,18 @@ static void dgram_server(long count, size_t size) {
 }
 
 static void dgram_client(long count, size_t size) {
-  int fd = connected(SOCK_DGRAM);
+  int fd;
+  if (paired) {
+    char own[sizeof ((struct sockaddr_un *)0)->sun_path];
+    snprintf(own, sizeof own, "%s.client", socket_path);
+    struct sockaddr_un self = address_of(own), addr = address_of(socket_path);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die("socket");
+    if (bind(fd, (struct sockaddr *)&self, sizeof self) < 0) die("bind");
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) die("connect");
+  } else {
+    fd = connected(SOCK_DGRAM);
+  }
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
   batch_of(msgs, iov, size);
@@ -168,7 +194,7 @@ int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the harness */
   alarm(300);
   if (argc < 6) {
-    fprintf(stderr, "usage: %s dgram-rate|seqpacket-latency server|client PATH N1 N2 [N3]\n", argv[0]);
+    fprintf(stderr, "usage: %s dgram-rate|dgram-pair-rate|seqpacket-latency server|client PATH N1 N2 [N3]\n", argv[0]);
     return 2;
   }
   const char *test = argv[1];
@@ -176,7 +202,8 @@ int main(int argc, char **argv) {
   socket_path = argv[3];
   long long a = atoll(argv[4]), b = atoll(argv[5]), c = argc > 6 ? atoll(argv[6]) : 0;
   signal(SIGPIPE, SIG_IGN);
-  if (strcmp(test, "dgram-rate") == 0) {
+  paired = strcmp(test, "dgram-pair-rate") == 0;
+  if (strcmp(test, "dgram-rate") == 0 || paired) {
     if (server) dgram_server((long)a, (size_t)b);
     else dgram_client((long)a, (size_t)b);
   } else if (strcmp(test, "seqpacket-latency") == 0) {

@@ -98,6 +98,30 @@ export default {
       ],
     }),
     row({
+      id: 'unix-socket/datagram-pair-rate',
+      label: `${MESSAGE_BYTES}-byte datagrams, each end bound and connected to the other (no 10-datagram queue cap)`,
+      test: 'dgram-pair-rate',
+      reporter: 'server',
+      params: (s) => ({ count: s.datagrams, messageBytes: MESSAGE_BYTES }),
+      unsupported: { 'node-unix-socket': 'no connect() on datagram sockets' },
+      metrics: [
+        {
+          key: 'rate',
+          unit: 'msg/s',
+          better: 'higher',
+          within: null,
+          targets: [
+            { against: 'counterpart', ratio: 2 },
+            { against: 'c', ratio: 0.5 },
+          ],
+          from: (r) => {
+            if (r.lost !== 0) throw new Error(`lost ${r.lost.toLocaleString('en-US')} of ${(r.messages + r.lost).toLocaleString('en-US')}`);
+            return (r.messages / r.ns) * 1e9;
+          },
+        },
+      ],
+    }),
+    row({
       id: 'unix-socket/seqpacket-latency',
       label: `seqpacket ping-pong ${MESSAGE_BYTES} B`,
       test: 'seqpacket-latency',

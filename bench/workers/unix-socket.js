@@ -61,17 +61,26 @@ function watchdog(progress) {
   }, 5000).unref();
 }
 
+// dgram-pair-rate: the same, but the receiver connects back to its sender on the first message,
+// as the two ends of a point-to-point channel (or a socket pair) are: then Linux does not cap the
+// receiver's queue at net.unix.max_dgram_qlen (10), only the sender's buffer bounds the flow.
+const paired = test === 'dgram-pair-rate';
+const clientPath = `${socketPath}.client`;
+
 const dgram = {
   async interprocess(isServer, count, size) {
     const { bindDatagram } = await import('../../dist/index.js');
     if (isServer) {
       const socket = await bindDatagram(socketPath);
       const onMessage = counter(count);
-      socket.on('message', (message) => onMessage(message.data));
+      socket.on('message', (message) => {
+        if (paired && message.from) socket.connect(message.from);
+        onMessage(message.data);
+      });
       socket.on('error', fail);
       return report({ ready: true });
     }
-    const socket = await bindDatagram(null, { connect: socketPath });
+    const socket = await bindDatagram(paired ? clientPath : null, { connect: socketPath });
     const messages = numbered(count, size);
     let last;
     for (let i = 0; i < count; i++) {
@@ -85,7 +94,14 @@ const dgram = {
     const unix = require('unix-dgram');
     if (isServer) {
       const onMessage = counter(count);
-      const socket = unix.createSocket('unix_dgram', (data) => onMessage(data));
+      let connected = false;
+      const socket = unix.createSocket('unix_dgram', (data, rinfo) => {
+        if (paired && !connected) {
+          connected = true;
+          socket.connect(rinfo.path);
+        }
+        onMessage(data);
+      });
       keep.push(socket);
       socket.on('error', fail);
       socket.bind(socketPath);
@@ -111,6 +127,7 @@ const dgram = {
     };
     socket.on('writable', pump);
     socket.on('connect', pump);
+    if (paired) socket.bind(clientPath);
     socket.connect(socketPath);
   },
   async 'node-unix-socket'(isServer, count, size) {
@@ -209,7 +226,7 @@ function pingPong(warmup, rounds, size, send, onReply, close) {
   send(message);
 }
 
-const tests = { 'dgram-rate': dgram, 'seqpacket-latency': seqpacket };
+const tests = { 'dgram-rate': dgram, 'dgram-pair-rate': dgram, 'seqpacket-latency': seqpacket };
 // A server lives until it reports (node-unix-socket's sockets do not keep the loop alive).
 if (role === 'server') setInterval(() => {}, 1 << 30);
 const run = tests[test]?.[impl];
