@@ -121,7 +121,7 @@ export class ReceivedDescriptor implements HasDescriptor {
     return d.unix ? ((['datagram', 'seqpacket', 'stream'] as const)[d.socketType - 1] ?? null) : null;
   }
 
-  /** Whether it is a listening socket (give it to toNetServer() or toUnixListener()). */
+  /** Whether it is a listening socket (a stream one can become a net.Server: toNetServer()). */
   get listening(): boolean {
     return this.#describe().listening;
   }

@@ -165,16 +165,17 @@ export async function connectUnix(type: 'seqpacket' | 'stream', name: string | L
   const native = unixNative(`Unix ${type} sockets`);
   return connectWithRetry(resolved, options, async () => {
     const fd = openSocket(native, type);
+    let socket: UnixSocket;
     try {
       if (!native.connect(fd, addressOf(resolved))) {
         await writable(fd);
         native.takeError(fd);
       }
+      socket = new UnixSocket(fd, type, options, true);
     } catch (error) {
-      closeQuietly(fd);
+      closeQuietly(fd); // not owned by a socket: a constructor that throws owns nothing
       throw error;
     }
-    const socket = new UnixSocket(fd, type, options, true);
     socket.setRemoteName(resolved);
     return socket;
   });
@@ -208,10 +209,18 @@ export function unixSocketPair(type: UnixSocketType, options: UnixSocketOptions 
     if (code === 'EPROTONOSUPPORT' || code === 'EOPNOTSUPP') throw unsupported(`A Unix ${type} socket pair`, `this OS does not offer the type (${code})`);
     throw fromSystemError(error, `Cannot create a Unix ${type} socket pair`);
   }
+  let first: UnixSocket;
   try {
-    return [new UnixSocket(fds[0], type, options, true), new UnixSocket(fds[1], type, options, true)];
+    first = new UnixSocket(fds[0], type, options, true);
   } catch (error) {
-    fds.forEach(closeQuietly);
+    fds.forEach(closeQuietly); // a constructor that throws owns nothing
+    throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
+  }
+  try {
+    return [first, new UnixSocket(fds[1], type, options, true)];
+  } catch (error) {
+    void first.close(); // it owns fds[0]
+    closeQuietly(fds[1]);
     throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
   }
 }

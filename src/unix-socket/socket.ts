@@ -106,6 +106,16 @@ export function unixNative(feature: string): NativeUnixSockets {
   return sockets(feature).native;
 }
 
+function passCredentials(native: NativeUnixSockets, fd: number, on: boolean): void {
+  try {
+    native.setPassCredentials(fd, on);
+  } catch (error) {
+    const e = fromSystemError(error, 'Cannot pass credentials with messages', 'SCM_CREDENTIALS is Linux only; peerCredentials() tells who is connected on every OS');
+    if (e.code === 'EOPNOTSUPP') Object.defineProperty(e, 'code', { value: 'ERR_INTERPROCESS_UNSUPPORTED' });
+    throw e;
+  }
+}
+
 function closedError(doing: string): InterprocessError {
   return new InterprocessError('ERR_SOCKET_CLOSED', `Cannot ${doing}: the socket is closed`);
 }
@@ -182,7 +192,10 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   #readAhead = false;
   #eof = false;
 
-  /** @internal Use bindDatagram(), connectUnix(), listenUnix() or unixSocketPair(). */
+  /**
+   * @internal Use bindDatagram(), connectUnix(), listenUnix() or unixSocketPair(). Takes `fd`
+   * over, unless it throws: then the caller still owns it.
+   */
   constructor(fd: number, type: UnixSocketType, options: UnixSocketOptions = {}, connected = false) {
     super();
     const { native } = sockets('Unix sockets');
@@ -193,12 +206,13 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     this.#maxFds = positiveInteger(options.maxFds, 'options.maxFds', 32, native.MAX_FDS);
     this.#sendLimit = Math.max(1, positiveInteger(options.sendQueueLimit, 'options.sendQueueLimit', 4096));
     this.#receiveLimit = Math.max(1, positiveInteger(options.receiveQueueLimit, 'options.receiveQueueLimit', 1024));
-    // The watcher owns the descriptor: close, worker teardown and collection all close it.
+    if (options.passCredentials) passCredentials(native, fd, true);
+    // From here the watcher owns the descriptor: close, worker teardown and collection close it.
+    // Everything that can throw comes before, so a constructor that throws owns nothing.
     this.#watcher = new (requireNative('Unix sockets').Watcher)(fd, (status, events) => this.#onReady(status, events), true);
     this.#fd = fd;
-    if (options.passCredentials) this.setPassCredentials(true);
     this.on('newListener', (event) => {
-      if (event === 'message') queueMicrotask(() => this.#updateWatcher());
+      if (event === 'message') queueMicrotask(() => this.#toListeners());
     });
     this.on('removeListener', (event) => {
       if (event === 'message') this.#updateWatcher();
@@ -282,13 +296,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   /** Linux: receive each sender's credentials with its messages (SO_PASSCRED), or stop. */
   setPassCredentials(on: boolean): this {
     if (this.#closed) throw closedError('set passCredentials');
-    try {
-      this.#native.setPassCredentials(this.#fd, on);
-    } catch (error) {
-      const e = fromSystemError(error, 'Cannot pass credentials with messages', 'SCM_CREDENTIALS is Linux only; peerCredentials() tells who is connected on every OS');
-      if (e.code === 'EOPNOTSUPP') Object.defineProperty(e, 'code', { value: 'ERR_INTERPROCESS_UNSUPPORTED' });
-      throw e;
-    }
+    passCredentials(this.#native, this.#fd, on);
     return this;
   }
 
@@ -630,6 +638,20 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     if (this.listenerCount('message') > 0) this.emit('message', item);
     else if (this.#waiters.length > 0) this.#waiters.shift()!.resolve(item);
     else this.#inbox.push(item);
+  }
+
+  /** A 'message' listener was added: what receive() read ahead goes to it first, then reading goes on. */
+  #toListeners(): void {
+    while (this.listenerCount('message') > 0 && this.#inboxHead < this.#inbox.length) {
+      const item = this.#inbox[this.#inboxHead++]!;
+      if (item instanceof Error) this.emit('error', item);
+      else this.emit('message', item);
+    }
+    if (this.#inboxHead === this.#inbox.length) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+    }
+    this.#updateWatcher();
   }
 
   #onEnd(): void {

@@ -191,3 +191,20 @@ test('no descriptor leaks across opening, failing and closing every kind of sock
   await sleep(20);
   assert.equal(openFds(), before);
 });
+
+test('messages read ahead for receive() go to a message listener added later, in order', async () => {
+  const [a, b] = unixSocketPair('datagram');
+  for (let i = 0; i < 5; i++) await a.send(String(i));
+  assert.equal(String((await b.receive())!.data), '0'); // reads ahead the rest
+  await sleep(10);
+  const seen: string[] = [];
+  await new Promise<void>((resolve) => {
+    b.on('message', (m) => {
+      seen.push(String(m.data));
+      if (seen.length === 5) resolve();
+    });
+    void a.send('5');
+  });
+  assert.deepEqual(seen, ['1', '2', '3', '4', '5']);
+  await Promise.all([a.close(), b.close()]);
+});
