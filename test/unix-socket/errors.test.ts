@@ -208,3 +208,20 @@ test('messages read ahead for receive() go to a message listener added later, in
   assert.deepEqual(seen, ['1', '2', '3', '4', '5']);
   await Promise.all([a.close(), b.close()]);
 });
+
+test('an unconnected sender to a receiver that is not reading: sends wait (no busy loop), then all arrive in order', { timeout: 30_000 }, async () => {
+  const receiverName = nsName(uniqueName('slow'));
+  const receiver = await bindDatagram(receiverName);
+  const sender = await bindDatagram();
+  // Linux queues 10 datagrams for an unconnected receiver; the rest wait in our queue.
+  const sent = Array.from({ length: 300 }, (_, i) => sender.send(String(i), { to: receiverName }));
+  await sleep(50);
+  assert.ok(sender.sendQueueLength > 0, 'sends are waiting for the receiver');
+  const cpuBefore = process.cpuUsage();
+  await sleep(200);
+  const cpu = process.cpuUsage(cpuBefore);
+  assert.ok(cpu.user + cpu.system < 150_000, `waiting costs little CPU (${((cpu.user + cpu.system) / 1000).toFixed(0)} ms in 200 ms)`);
+  for (let i = 0; i < 300; i++) assert.equal(String((await receiver.receive())!.data), String(i));
+  await Promise.all(sent);
+  await Promise.all([sender.close(), receiver.close()]);
+});
