@@ -24,6 +24,8 @@ export interface ListenUnixOptions extends UnixSocketOptions, BindOptions {
 }
 
 const ACCEPT_BATCH = 64;
+// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_PAUSE_MS = 100;
 
 /**
  * Accepts seqpacket or stream connections on a name. Each goes to the `'connection'` event if it
@@ -76,7 +78,16 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
       if (status < 0) throw new InterprocessError('ERR_INTERPROCESS_POLL', `Waiting for connections failed (libuv error ${status})`);
       fds = this.#native.accept(this.#fd, ACCEPT_BATCH);
     } catch (error) {
-      this.#connections.fail(fromSystemError(error, `The listener on ${this.name} failed to accept`, (error as NodeJS.ErrnoException).code === 'EMFILE' ? 'The process is out of descriptors: close some, or raise its limit (ulimit -n).' : undefined));
+      const code = (error as NodeJS.ErrnoException).code;
+      const outOfDescriptors = code === 'EMFILE' || code === 'ENFILE';
+      if (outOfDescriptors) {
+        // The connection stays queued, so the socket stays readable: pause rather than spin.
+        this.#watcher.stop();
+        setTimeout(() => {
+          if (!this.#closed) this.#watcher.start(requireNative('Unix listeners').pollEvents.READABLE);
+        }, ACCEPT_PAUSE_MS);
+      }
+      this.#connections.fail(fromSystemError(error, `The listener on ${this.name} failed to accept`, outOfDescriptors ? `The process is out of descriptors: close some, or raise its limit (ulimit -n). Accepting resumes in ${ACCEPT_PAUSE_MS} ms.` : undefined));
       return;
     }
     for (const fd of fds) {

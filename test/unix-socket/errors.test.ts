@@ -2,6 +2,7 @@
 // code, and the socket is still usable afterwards. No descriptor leaks across all of it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -224,4 +225,13 @@ test('an unconnected sender to a receiver that is not reading: sends wait (no bu
   for (let i = 0; i < 300; i++) assert.equal(String((await receiver.receive())!.data), String(i));
   await Promise.all(sent);
   await Promise.all([sender.close(), receiver.close()]);
+});
+
+test('a listener out of descriptors (EMFILE) reports it, pauses instead of spinning, and accepts once there are some again', { timeout: 30_000 }, () => {
+  const fixture = fileURLToPath(new URL('../fixtures/unix-emfile.js', import.meta.url));
+  const out = execFileSync('sh', ['-c', 'ulimit -n 256 && exec "$0" "$1"', process.execPath, fixture], { encoding: 'utf8', timeout: 20_000 });
+  const report = JSON.parse(out) as { errors: number; code: string; cpuMs: number; accepted: string };
+  assert.equal(report.code, 'EMFILE');
+  assert.ok(report.errors >= 1 && report.errors <= 20, `a few errors in 500 ms, not a flood (${report.errors})`);
+  assert.equal(report.accepted, 'seqpacket');
 });
