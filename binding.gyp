@@ -9,7 +9,8 @@
         ["OS=='win'", {
           "sources": ["native/windows/os.c"]
         }, {
-          "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c", "native/unix/fd.c"]
+          "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c",
+                      "native/unix/fd.c", "native/unix/usocket.c", "native/unix/message.c"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {"OTHER_CFLAGS": ["-std=gnu11", "-Wall", "-Wextra"], "MACOSX_DEPLOYMENT_TARGET": "11.0"}
