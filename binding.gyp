@@ -7,9 +7,11 @@
       "defines": ["NAPI_VERSION=8"],
       "conditions": [
         ["OS=='win'", {
-          "sources": ["native/windows/os.c"]
+          "sources": ["native/windows/os.c"],
+          "libraries": ["ws2_32.lib"]
         }, {
-          "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c", "native/unix/fd.c"]
+          "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c",
+                      "native/unix/fd.c", "native/unix/usocket.c", "native/unix/message.c"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {"OTHER_CFLAGS": ["-std=gnu11", "-Wall", "-Wextra"], "MACOSX_DEPLOYMENT_TARGET": "11.0"}

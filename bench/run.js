@@ -16,8 +16,9 @@ import { median } from './lib/stats.js';
 import { formatRatio, formatValue, renderTable } from './lib/table.js';
 
 // Add a suite here (bench/suites/<name>.js; see bench/README.md).
-const SUITE_NAMES = ['local-socket', 'pipe', 'fifo'];
+const SUITE_NAMES = ['local-socket', 'unix-socket', 'pipe', 'fifo'];
 
+// The columns of a suite that does not name its own (see bench/README.md: implementations).
 const IMPLEMENTATIONS = [
   { key: 'interprocess', title: 'interprocess' },
   { key: 'node', title: 'node' },
@@ -45,6 +46,10 @@ if (!existsSync(path.join(root, 'dist', 'index.js'))) {
 
 // Loaded once dist/ is known to exist: a suite may read interprocess's defaults from it.
 const SUITES = await Promise.all(SUITE_NAMES.map(async (name) => (await import(`./suites/${name}.js`)).default));
+const implementationsOf = (suite) => suite.implementations ?? IMPLEMENTATIONS;
+const counterpartsOf = (suite) => suite.counterparts ?? ['node'];
+const counterpartTitle = (suite) => suite.counterpartTitle ?? 'node';
+
 const allRows = SUITES.flatMap((suite) => suite.rows.map((row) => ({ ...row, suite })));
 const rows = allRows.filter((row) => flags.only === null || row.id.includes(flags.only));
 if (rows.length === 0) {
@@ -78,6 +83,10 @@ const startedAt = new Date();
 const machine = machineInfo(root);
 const cBuild = buildC(path.join(benchDir, 'c'), path.join(benchDir, '.c-build'));
 const noPinning = rows.some((row) => row.pin) ? pinningUnavailable() : null;
+// Implementations that cannot run here (a peer that did not build, say): key -> why, per suite.
+const unavailable = new Map(SUITES.filter((suite) => rows.some((row) => row.suite === suite)).map((suite) => [suite, suite.unavailable?.() ?? {}]));
+/** Why `key` has no measurement in `row`, or null if it runs. */
+const skipReason = (row, key) => (key === 'c' && !cBuild.ok ? cBuild.reason : (row.unsupported?.[key] ?? unavailable.get(row.suite)?.[key] ?? null));
 
 progress(`interprocess bench (${flags.quick ? 'quick' : 'full'}): node ${machine.node}, ${machine.kernel}, ${machine.cpus} CPUs (${machine.cpuModel}), median of ${flags.reps} run(s)`);
 // Other work on the machine skews every column; say so rather than let it pass unnoticed.
@@ -88,7 +97,7 @@ if (noPinning) progress(`Skipping pinned rows: ${noPinning}`);
 const timeoutMs = flags.quick ? 60_000 : 180_000;
 let measurement = 0;
 let failures = 0;
-const totalMeasurements = rows.filter((row) => !(row.pin && noPinning)).length * IMPLEMENTATIONS.length * flags.reps;
+const totalMeasurements = rows.filter((row) => !(row.pin && noPinning)).reduce((n, row) => n + implementationsOf(row.suite).length, 0) * flags.reps;
 
 /** Runs one measurement; returns { metricKey: value }. */
 async function measure(row, impl) {
@@ -105,19 +114,21 @@ async function measure(row, impl) {
 
 async function runRow(row) {
   const record = { id: row.id, suite: row.suite.name, label: row.label, pinned: row.pin, params: row.params(flags.quick, { pipeSize: flags.pipeSize }), skipped: null, errors: {}, metrics: {} };
-  const runs = Object.fromEntries(IMPLEMENTATIONS.map(({ key }) => [key, []]));
+  const implementations = implementationsOf(row.suite);
+  const runs = Object.fromEntries(implementations.map(({ key }) => [key, []]));
   if (row.pin && noPinning) {
     record.skipped = noPinning;
     return record;
   }
   for (let rep = 0; rep < flags.reps; rep++) {
     // Rotate the order each repetition, so drift in the machine's state hits every column alike.
-    const order = IMPLEMENTATIONS.map((_, i) => IMPLEMENTATIONS[(i + rep) % IMPLEMENTATIONS.length]);
+    const order = implementations.map((_, i) => implementations[(i + rep) % implementations.length]);
     for (const { key } of order) {
       const tag = `[${measurement + 1}/${totalMeasurements}] ${row.id} ${key} run ${rep + 1}/${flags.reps}`;
-      if (key === 'c' && !cBuild.ok) {
-        record.errors.c = [cBuild.reason];
-        progress(`${tag}: skipped (${cBuild.reason})`);
+      const skip = skipReason(row, key);
+      if (skip !== null) {
+        record.errors[key] = [skip];
+        progress(`${tag}: skipped (${skip})`);
         measurement += 1;
         continue;
       }
@@ -128,24 +139,38 @@ async function runRow(row) {
         const shown = row.metrics.map((metric) => `${formatValue(values[metric.key])} ${metric.unit}`).join(', ');
         progress(`${tag}: ${shown} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       } catch (error) {
-        failures += 1;
+        // A peer's failure (an npm package that crashes, say) is a result, shown in its column;
+        // interprocess's, node's or C's fails the run.
+        const peer = row.suite.counterparts?.includes(key) && key !== 'node';
+        if (!peer) failures += 1;
         (record.errors[key] ??= []).push(error.message);
-        progress(`${tag}: FAILED ${error.message}`);
+        progress(`${tag}: FAILED${peer ? ' (a peer: shown in its column)' : ''} ${error.message}`);
       }
     }
   }
   for (const metric of row.metrics) {
     const values = {};
-    for (const { key } of IMPLEMENTATIONS) {
+    for (const { key } of implementations) {
       const series = runs[key].map((run) => run[metric.key]);
       const mid = series.length > 0 ? median(series) : null;
       // Spread of the runs relative to their median: a ratio is only as good as this.
       const spread = series.length > 1 && mid ? (Math.max(...series) - Math.min(...series)) / mid : null;
       values[key] = { median: mid, spread, runs: series };
     }
-    const ratio = (a, b) => (values[a].median !== null && values[b].median ? values[a].median / values[b].median : null);
-    const ratios = { interprocessToNode: ratio('interprocess', 'node'), interprocessToC: ratio('interprocess', 'c'), nodeToC: ratio('node', 'c') };
-    record.metrics[metric.key] = { unit: metric.unit, better: metric.better, target: targetOf(metric), values, ratios, status: statusOf(metric, ratios.interprocessToNode) };
+    const ratio = (a, b) => (values[a]?.median != null && values[b]?.median ? values[a].median / values[b].median : null);
+    // The counterpart: node, or the best of a suite's peers.
+    const measured = counterpartsOf(row.suite).filter((key) => values[key]?.median != null);
+    const best = measured.sort((x, y) => (metric.better === 'higher' ? values[y].median - values[x].median : values[x].median - values[y].median))[0] ?? null;
+    const ratios = {
+      interprocessToNode: ratio('interprocess', 'node'),
+      interprocessToC: ratio('interprocess', 'c'),
+      nodeToC: ratio('node', 'c'),
+      counterpart: best,
+      interprocessToCounterpart: best === null ? null : ratio('interprocess', best),
+      counterpartToC: best === null ? null : ratio(best, 'c'),
+    };
+    const { target, status } = metric.targets ? targetsOf(metric, ratios, row.suite) : { target: targetOf(metric), status: statusOf(metric, ratios.interprocessToNode) };
+    record.metrics[metric.key] = { unit: metric.unit, better: metric.better, target, values, ratios, status };
   }
   return record;
 }
@@ -156,6 +181,21 @@ function targetOf(metric) {
   return metric.better === 'higher' ? `>=${(1 - metric.within).toFixed(2)}` : `<=${(1 + metric.within).toFixed(2)}`;
 }
 
+/**
+ * A metric's `targets` ([{ against: 'counterpart' | 'c', ratio }]): interprocess at least `ratio`
+ * times the other (higher is better) or at most `ratio` times it (lower is better).
+ */
+function targetsOf(metric, ratios, suite) {
+  const sign = metric.better === 'higher' ? '>=' : '<=';
+  const parts = metric.targets.map(({ against, ratio }) => {
+    const actual = against === 'c' ? ratios.interprocessToC : ratios.interprocessToCounterpart;
+    const ok = actual === null ? null : metric.better === 'higher' ? actual >= ratio : actual <= ratio;
+    return { text: `${sign}${ratio.toFixed(2)}x ${against === 'c' ? 'C' : counterpartTitle(suite)}`, ok };
+  });
+  const status = parts.some((p) => p.ok === false) ? 'MISS' : parts.some((p) => p.ok === null) ? 'unknown' : 'ok';
+  return { target: parts.map((p) => p.text).join(', '), status };
+}
+
 function statusOf(metric, ratio) {
   if (metric.within === null) return null;
   if (ratio === null) return 'unknown';
@@ -164,15 +204,38 @@ function statusOf(metric, ratio) {
 }
 
 function printTable(records) {
+  // One table per suite: each has its own columns.
+  for (const suite of SUITES) {
+    const own = records.filter((record) => record.suite === suite.name);
+    if (own.length > 0) printSuiteTable(suite, own);
+  }
+  console.log(
+    [
+      'Ratios are plain value ratios of the medians shown (a/b). For GB/s, conn/s and msg/s higher is better,',
+      'so ipc/node > 1 means interprocess is faster; for µs (latency) lower is better, so ipc/node < 1 means',
+      'interprocess is faster. Targets (target column): local sockets within 10% of node (connection rate',
+      '15%); pipes and FIFOs at least node\'s throughput and p50 latency within 10%; unix-socket rows against',
+      'the best npm peer; p99 is shown for information only. spread: (max - min) / median',
+      'of the runs, the larger of interprocess\'s and its counterpart\'s; a ratio off by less than the spread may be noise.',
+      ...SUITES.map((suite) => `node column for ${suite.name}: ${suite.nodeCounterpart}.`),
+      'peer (unix-socket rows): the better of the npm peers unix-dgram and node-unix-socket for that metric.',
+      `C column: ${cBuild.ok ? `the bench/c baseline, ${cBuild.flags}` : `unavailable (${cBuild.reason})`}. Median of ${flags.reps} run(s); each peer is a separate process.`,
+    ].join('\n'),
+  );
+}
+
+function printSuiteTable(suite, records) {
+  const implementations = implementationsOf(suite);
+  const title = counterpartTitle(suite);
   const columns = [
     { title: 'row', align: 'left' },
     { title: 'metric', align: 'left' },
-    ...IMPLEMENTATIONS.map(({ title }) => ({ title, align: 'right' })),
-    { title: 'ipc/node', align: 'right' },
+    ...implementations.map(({ title: t }) => ({ title: t, align: 'right' })),
+    { title: `ipc/${title}`, align: 'right' },
     { title: 'ipc/C', align: 'right' },
-    { title: 'node/C', align: 'right' },
+    { title: `${title}/C`, align: 'right' },
     { title: 'spread', align: 'right' },
-    { title: 'target (ipc/node)', align: 'left' },
+    { title: `target (ipc/${title})`, align: 'left' },
   ];
   const lines = [];
   for (const record of records) {
@@ -182,34 +245,23 @@ function printTable(records) {
       continue;
     }
     Object.values(record.metrics).forEach((metric, i) => {
-      const cells = IMPLEMENTATIONS.map(({ key }) => {
+      const cells = implementations.map(({ key }) => {
         if (metric.values[key].median !== null) return formatValue(metric.values[key].median);
-        return key === 'c' && !cBuild.ok ? cBuild.reason : 'failed';
+        const why = record.errors[key]?.[0]?.split('\n')[0];
+        return why && why.length <= 40 ? why : 'failed';
       });
       const arrow = metric.better === 'higher' ? '(higher=better)' : '(lower=better)';
       const target = metric.status === null ? '(info only)' : `${metric.status} ${metric.target}`;
-      const { interprocessToNode, interprocessToC, nodeToC } = metric.ratios;
-      const spreads = ['interprocess', 'node'].map((key) => metric.values[key].spread).filter((x) => x !== null);
+      const { interprocessToCounterpart, interprocessToC, counterpartToC } = metric.ratios;
+      const spreads = ['interprocess', ...counterpartsOf(suite)].map((key) => metric.values[key]?.spread).filter((x) => x != null);
       const spread = spreads.length > 0 ? `${Math.round(Math.max(...spreads) * 100)}%` : '-';
-      lines.push([i === 0 ? name : '', `${metric.unit} ${arrow}`, ...cells, formatRatio(interprocessToNode), formatRatio(interprocessToC), formatRatio(nodeToC), spread, target]);
+      lines.push([i === 0 ? name : '', `${metric.unit} ${arrow}`, ...cells, formatRatio(interprocessToCounterpart), formatRatio(interprocessToC), formatRatio(counterpartToC), spread, target]);
     });
   }
   console.log(`\n${renderTable(columns, lines)}\n`);
   for (const record of records) console.log(`${record.id}: ${record.label}${record.pinned ? ' (taskset -c 0)' : ''}`);
-  console.log();
   for (const record of records.filter((r) => r.skipped)) console.log(`Skipped ${record.id}: ${record.skipped}`);
-  console.log(
-    [
-      'Ratios are plain value ratios of the medians shown (a/b). For GB/s and conn/s higher is better, so',
-      'ipc/node > 1 means interprocess is faster; for µs (latency) lower is better, so ipc/node < 1 means',
-      'interprocess is faster. Targets hold interprocess to node (target column): local sockets within 10%',
-      '(connection rate 15%); pipes and FIFOs at least node\'s throughput, p50 latency within 10%; p99 is',
-      'information only. spread: (max - min) / median of the runs, the larger of interprocess\'s and',
-      'node\'s; a ratio off by less than the spread may be noise.',
-      ...SUITES.map((suite) => `node column for ${suite.name}: ${suite.nodeCounterpart}.`),
-      `C column: ${cBuild.ok ? `the bench/c baseline, ${cBuild.flags}` : `unavailable (${cBuild.reason})`}. Median of ${flags.reps} run(s); each peer is a separate process.`,
-    ].join('\n'),
-  );
+  console.log();
 }
 
 const records = [];

@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 export * from './local-socket/index.js';
+export * from './unix-socket/index.js';
 export { InterprocessError } from './errors.js';
 export type { ErrorDetails } from './errors.js';
 export { nativeStatus } from './native/addon.js';

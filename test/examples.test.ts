@@ -16,6 +16,7 @@ const expected: Record<string, RegExp[]> = {
   'signals.js': [/^child: got SIGTERM, shutting down cleanly$/m, /^parent: child exited with code 0, signal null$/m],
   'local-socket-file.js': [/^socket file mode: 600$/m, /^client got: welcome$/m, /^socket file removed: true$/m],
   'local-socket-commonjs.cjs': [/^commonjs client got: pong$/m],
+  'unix-sockets.js': [/^server got: hi \(from pid \d+\)$/m, /^client got: hello \d+$/m, /^received "a file for you" with a descriptor: \/\/ Unix datagram/m, /^peer pid \d+$/m],
 };
 
 test('every example has its expected output listed here', () => {

@@ -46,9 +46,14 @@ export interface Fixture {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts fixture `name` with `args`; the child is killed after the test if it still runs. */
-export function spawnFixture(t: TestContext, name: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, options: ForkOptions = {}): Fixture {
-  const child = fork(path.join(here, 'fixtures', `${name}.js`), args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env, ...options });
+/**
+ * Starts fixture `name` with `args`; the child is killed after the test if it still runs.
+ * `options.extraFds` are handed to the child as its descriptors 4, 5, ... (after the IPC
+ * channel's 3); the other options go to fork().
+ */
+export function spawnFixture(t: TestContext, name: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, options: ForkOptions & { extraFds?: number[] } = {}): Fixture {
+  const { extraFds = [], ...forkOptions } = options;
+  const child = fork(path.join(here, 'fixtures', `${name}.js`), args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...extraFds], env, ...forkOptions });
   const inbox: Array<Record<string, unknown>> = [];
   const waiting: Array<{ type: string; resolve: (m: never) => void; reject: (e: Error) => void }> = [];
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));

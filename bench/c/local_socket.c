@@ -25,30 +25,11 @@
 #include <sys/prctl.h>
 #endif
 
+#define PROGRAM "local_socket"
+#include "common.h"
+
 static const char *socket_path;
 
-static void die(const char *what) {
-  fprintf(stderr, "local_socket: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static struct sockaddr_un address_of(const char *path) {
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof addr.sun_path) {
-    errno = ENAMETOOLONG;
-    die("socket path");
-  }
-  strcpy(addr.sun_path, path);
-  return addr;
-}
 
 static int listen_on(const char *path) {
   struct sockaddr_un addr = address_of(path);

@@ -7,8 +7,12 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 void ipc_throw_napi_failure(napi_env env, const char* what) {
   bool pending = false;
@@ -69,7 +73,37 @@ napi_status ipc_set_fn(napi_env env, napi_value obj, const char* key, napi_callb
   return napi_set_named_property(env, obj, key, v);
 }
 
+static void free_instance(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  ipc_instance_t* instance = data;
+  if (instance->message_arena != NULL && instance->free_message_arena != NULL) {
+    instance->free_message_arena(instance->message_arena);
+  }
+#ifndef _WIN32
+  /* A worker torn down with received descriptors nobody took: they die with it, never leak. */
+  for (size_t i = 0; i < instance->held_count; i++) close(instance->held_fds[i]);
+#endif
+  free(instance->held_fds);
+  free(instance);
+}
+
+ipc_instance_t* ipc_instance(napi_env env) {
+  void* data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok || data == NULL) {
+    ipc_throw_napi_failure(env, "reading the environment's state");
+    return NULL;
+  }
+  return data;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  ipc_instance_t* instance = calloc(1, sizeof *instance);
+  if (instance == NULL || napi_set_instance_data(env, instance, free_instance, NULL) != napi_ok) {
+    free(instance);
+    ipc_throw_napi_failure(env, "creating the environment's state");
+    return NULL;
+  }
   napi_value abi;
   NAPI_CALL(env, napi_create_int32(env, NAPI_VERSION, &abi));
   NAPI_CALL(env, napi_set_named_property(env, exports, "napiVersion", abi));

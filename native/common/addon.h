@@ -30,6 +30,21 @@ bool ipc_get_fd(napi_env env, napi_value value, int* fd);
 napi_status ipc_set_int(napi_env env, napi_value obj, const char* key, int64_t value);
 napi_status ipc_set_fn(napi_env env, napi_value obj, const char* key, napi_callback fn);
 
+/*
+ * Per-environment state (main thread, each worker), freed with the environment. Each part that
+ * needs some keeps it here and says how to free it; nothing in the addon is global.
+ */
+typedef struct {
+  void* message_arena; /* unix/message.c: receive buffers reused by every socket of the environment */
+  void (*free_message_arena)(void* arena);
+  /* Descriptors received and handed to JS but not yet claimed there: closed with the environment. */
+  int* held_fds;
+  size_t held_count, held_capacity;
+} ipc_instance_t;
+
+/* This environment's state, created with the module; NULL (with an exception thrown) on failure. */
+ipc_instance_t* ipc_instance(napi_env env);
+
 /* Per-OS parts: each adds its functions to the module's exports. */
 napi_value ipc_os_init(napi_env env, napi_value exports);
 /* The readiness watcher (uv_poll) class, common to all OSes. */

@@ -6,6 +6,12 @@
  *   const w = new Watcher(fd, (status, events) => {...});  // status < 0: a libuv error code
  *   w.start(READABLE | WRITABLE); w.stop(); w.close();
  *
+ * By default the watcher never owns the descriptor. `new Watcher(fd, callback, true)` makes it the
+ * owner: the descriptor is closed right after polling stops for good (close(), teardown of the
+ * environment, or collection of a stopped watcher), never while libuv still watches it. The
+ * primitives whose descriptors Node does not own (datagram and seqpacket sockets) rely on this
+ * so that a terminated worker leaks nothing.
+ *
  * Lifetime: the struct outlives both the JS object and the uv handle, and is freed once both are
  * gone. While started, the JS object is held strongly so its callback cannot be collected. An
  * async cleanup hook closes the handle when the environment (a worker, say) is torn down, and Node
@@ -15,6 +21,11 @@
 
 #include <stdlib.h>
 #include <uv.h>
+#ifdef _WIN32
+#include <io.h>
+#else
+#include <unistd.h>
+#endif
 
 typedef struct {
   uv_poll_t poll;
@@ -24,6 +35,7 @@ typedef struct {
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup;
   int events;
+  int owned_fd; /* closed once polling has stopped for good; -1 if not ours */
   bool closing, closed, finalized, tearing_down;
 } watcher_t;
 
@@ -53,8 +65,16 @@ static void watcher_release(watcher_t* w) {
 static void watcher_close(watcher_t* w) {
   if (w->closing) return;
   w->closing = true;
-  uv_poll_stop(&w->poll);
+  uv_poll_stop(&w->poll); /* libuv forgets the descriptor here, so closing it below is safe */
   watcher_release(w);
+  if (w->owned_fd >= 0) {
+#ifdef _WIN32
+    closesocket((SOCKET)(intptr_t)w->owned_fd);
+#else
+    close(w->owned_fd);
+#endif
+    w->owned_fd = -1;
+  }
   uv_close((uv_handle_t*)&w->poll, on_close);
 }
 
@@ -109,8 +129,8 @@ static watcher_t* unwrap(napi_env env, napi_value self) {
 }
 
 static napi_value watcher_new(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], self, target;
+  size_t argc = 3;
+  napi_value argv[3], self, target;
   NAPI_CALL(env, napi_get_new_target(env, info, &target));
   if (target == NULL) {
     ipc_throw_type(env, "Watcher must be called with new");
@@ -125,6 +145,11 @@ static napi_value watcher_new(napi_env env, napi_callback_info info) {
     ipc_throw_type(env, "the Watcher callback must be a function");
     return NULL;
   }
+  bool owns_fd = false;
+  if (argc >= 3 && napi_get_value_bool(env, argv[2], &owns_fd) != napi_ok) {
+    ipc_throw_type(env, "the Watcher's third argument (owns the descriptor) must be a boolean");
+    return NULL;
+  }
   uv_loop_t* loop;
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
   watcher_t* w = calloc(1, sizeof *w);
@@ -133,6 +158,7 @@ static napi_value watcher_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   w->env = env;
+  w->owned_fd = -1;
 #ifdef _WIN32
   int err = uv_poll_init_socket(loop, &w->poll, (uv_os_sock_t)(intptr_t)fd);
 #else
@@ -165,6 +191,7 @@ static napi_value watcher_new(napi_env env, napi_callback_info info) {
     ipc_throw_napi_failure(env, "registering a Watcher cleanup hook");
     return NULL;
   }
+  if (owns_fd) w->owned_fd = fd; /* only now: a constructor that throws has closed nothing */
   return self;
 }
 

@@ -14,5 +14,6 @@ napi_value ipc_os_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, exports, "setNonblocking", ipc_set_nonblocking));
   NAPI_CALL(env, ipc_set_fn(env, exports, "dupCloexec", ipc_dup_cloexec));
   NAPI_CALL(env, ipc_set_fn(env, exports, "waitFd", ipc_wait_fd));
+  if (ipc_usocket_init(env, exports) == NULL) return NULL;
   return exports;
 }

@@ -51,7 +51,7 @@ function attempt(name: LocalSocketName, allowHalfOpen: boolean, cancel: AbortSig
   });
 }
 
-function checkOptions(options: ConnectOptions): void {
+function checkOptions(options: RetryOptions): void {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const { timeout, signal } = options;
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout))) {
@@ -67,12 +67,24 @@ function checkOptions(options: ConnectOptions): void {
  */
 export async function connect(name: string | LocalSocketName, options: ConnectOptions = {}): Promise<LocalSocket> {
   const resolved = toName(name);
+  const allowHalfOpen = options?.allowHalfOpen ?? false;
+  return connectWithRetry(resolved, options, (cancel) => attempt(resolved, allowHalfOpen, cancel));
+}
+
+/** What makes a connect wait, give up, or stop: shared by every connect of the package. */
+export type RetryOptions = Pick<ConnectOptions, 'wait' | 'timeout' | 'signal'>;
+
+/**
+ * Runs `attempt` (one connection attempt, which rejects with the system error) once, or with
+ * `wait` until it stops failing with "no listener (yet)", within `timeout` and `signal`.
+ */
+export async function connectWithRetry<T>(name: LocalSocketName, options: RetryOptions, attempt: (cancel: AbortSignal | undefined) => Promise<T>): Promise<T> {
   checkOptions(options);
-  const { wait = false, timeout, signal, allowHalfOpen = false } = options;
+  const { wait = false, timeout, signal } = options;
   if (signal?.aborted) throw abortError(signal);
 
   // The plain path (no timeout, no signal) sets up nothing, so it costs what net.connect costs.
-  if (timeout === undefined && signal === undefined) return connectLoop(resolved, wait, allowHalfOpen, undefined);
+  if (timeout === undefined && signal === undefined) return connectLoop(name, wait, attempt, undefined);
 
   // One controller for everything that ends the wait: the caller's abort and our own timer (a
   // plain timer: AbortSignal.timeout inside AbortSignal.any can be collected on Node 20).
@@ -80,9 +92,9 @@ export async function connect(name: string | LocalSocketName, options: ConnectOp
   const onAbort = () => controller.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   const timer = timeout === undefined ? undefined : setTimeout(onAbort, timeout);
-  const why = () => (signal?.aborted ? abortError(signal) : timeoutError(resolved, timeout ?? 0));
+  const why = () => (signal?.aborted ? abortError(signal) : timeoutError(name, timeout ?? 0));
   try {
-    return await connectLoop(resolved, wait, allowHalfOpen, { signal: controller.signal, why });
+    return await connectLoop(name, wait, attempt, { signal: controller.signal, why });
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
@@ -95,12 +107,12 @@ interface Cancel {
   why(): InterprocessError;
 }
 
-async function connectLoop(name: LocalSocketName, wait: boolean, allowHalfOpen: boolean, cancel: Cancel | undefined): Promise<LocalSocket> {
+async function connectLoop<T>(name: LocalSocketName, wait: boolean, attempt: (cancel: AbortSignal | undefined) => Promise<T>, cancel: Cancel | undefined): Promise<T> {
   let delay = 2;
   for (;;) {
     if (cancel?.signal.aborted) throw cancel.why();
     try {
-      return await attempt(name, allowHalfOpen, cancel?.signal); // may also throw synchronously
+      return await attempt(cancel?.signal); // may also throw synchronously
     } catch (error) {
       if (cancel?.signal.aborted) throw cancel.why();
       const code = (error as NodeJS.ErrnoException).code ?? '';

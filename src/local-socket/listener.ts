@@ -5,13 +5,14 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
+import { abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { isWindows } from '../platform.js';
 import { type LocalSocketName, toName } from './name.js';
 import { LocalSocket, adoptAccepted } from './stream.js';
 import { listenOn } from './listen-on.js';
 import { listenTarget } from './unix/abstract.js';
-import { type SocketFile, bindSocketFile, ensurePrivateDirectory, releaseSocketFile } from './unix/socket-file.js';
+import { type SocketFile, bindSocketFile, ensurePrivateDirectory, netServerBinder, releaseSocketFile } from './unix/socket-file.js';
 
 /** Options of {@link listen}. */
 export interface ListenOptions {
@@ -35,11 +36,6 @@ export interface ListenOptions {
   firstInstance?: boolean;
 }
 
-interface Waiter {
-  resolve(result: IteratorResult<LocalSocket>): void;
-  reject(error: unknown): void;
-}
-
 /**
  * Accepts connections on a local socket name. Each connection goes to the `'connection'` event
  * if it has listeners, otherwise to async iteration (`for await (const conn of listener)`), queued
@@ -51,8 +47,7 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
   readonly name: LocalSocketName;
   readonly #server: net.Server;
   readonly #file: SocketFile | null;
-  readonly #queue: LocalSocket[] = [];
-  #waiter: Waiter | null = null;
+  readonly #connections = new AcceptQueue<LocalSocket>(this, (socket) => socket.destroy());
   #closed = false;
 
   /** @internal Use {@link listen}. */
@@ -61,35 +56,13 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
     this.name = name;
     this.#server = server;
     this.#file = file;
-    server.on('connection', (socket) => this.#deliver(adoptAccepted(socket, name)));
-    server.on('error', (error) => this.#fail(fromSystemError(error, `The listener on ${name} failed`)));
+    server.on('connection', (socket) => this.#connections.deliver(adoptAccepted(socket, name)));
+    server.on('error', (error) => this.#connections.fail(fromSystemError(error, `The listener on ${name} failed`)));
   }
 
   /** True until close() is called. */
   get listening(): boolean {
     return !this.#closed;
-  }
-
-  #deliver(socket: LocalSocket): void {
-    if (this.listenerCount('connection') > 0) {
-      this.emit('connection', socket);
-    } else if (this.#waiter) {
-      const waiter = this.#waiter;
-      this.#waiter = null;
-      waiter.resolve({ value: socket, done: false });
-    } else {
-      this.#queue.push(socket);
-    }
-  }
-
-  #fail(error: InterprocessError): void {
-    if (this.#waiter && this.listenerCount('error') === 0) {
-      const waiter = this.#waiter;
-      this.#waiter = null;
-      waiter.reject(error);
-    } else {
-      this.emit('error', error);
-    }
   }
 
   /**
@@ -101,17 +74,8 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
     this.#closed = true;
     if (this.#file) releaseSocketFile(this.#file);
     this.#server.close();
-    for (const socket of this.#queue.splice(0)) socket.destroy();
-    if (this.#waiter) {
-      this.#waiter.resolve({ value: undefined, done: true });
-      this.#waiter = null;
-    }
-    return new Promise((resolve) => {
-      process.nextTick(() => {
-        this.emit('close');
-        resolve();
-      });
-    });
+    this.#connections.end();
+    return closedSoon(this);
   }
 
   /** Lets the process exit while this listener is open (as net.Server's). */
@@ -128,21 +92,7 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
 
   /** Accepted connections, in order. Leaving the loop (break, return, throw) closes the listener. */
   [Symbol.asyncIterator](): AsyncIterator<LocalSocket> {
-    return {
-      next: () => {
-        const queued = this.#queue.shift();
-        if (queued) return Promise.resolve({ value: queued, done: false });
-        if (this.#closed) return Promise.resolve({ value: undefined, done: true });
-        if (this.#waiter) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This listener is already being iterated; take connections from one loop at a time.'));
-        return new Promise((resolve, reject) => {
-          this.#waiter = { resolve, reject };
-        });
-      },
-      return: async () => {
-        await this.close();
-        return { value: undefined, done: true };
-      },
-    };
+    return this.#connections.iterator(() => this.close());
   }
 
   /** `await using listener = await listen(...)` closes it at the end of the scope. */
@@ -179,7 +129,7 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
   let file: SocketFile | null = null;
   if (resolved.path !== null) {
     if (resolved.privateDirectory !== null) await ensurePrivateDirectory(resolved.privateDirectory, resolved.path);
-    file = await bindSocketFile(server, resolved.path, options);
+    file = await bindSocketFile(resolved.path, options, netServerBinder(server, options.backlog));
   } else {
     try {
       await listenOn(server, listenTarget(resolved, options.backlog));
@@ -188,13 +138,5 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
       throw fromSystemError(error, `Cannot listen on ${resolved}`, code === 'EADDRINUSE' ? 'Another server has this name: stop it first or choose another name.' : undefined, { address: resolved.address });
     }
   }
-  const listener = new LocalSocketListener(server, resolved, file);
-  if (signal) {
-    if (signal.aborted) {
-      await listener.close();
-      throw abortError(signal);
-    }
-    signal.addEventListener('abort', () => void listener.close(), { once: true });
-  }
-  return listener;
+  return closeOnAbort(new LocalSocketListener(server, resolved, file), signal);
 }

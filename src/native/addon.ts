@@ -15,10 +15,57 @@ export interface NativeWatcher {
   ref(keepAlive: boolean): void;
 }
 
+/** What a descriptor is (fstat), for turning received descriptors into objects. */
+export interface NativeDescription {
+  kind: 'socket' | 'fifo' | 'file' | 'directory' | 'character-device' | 'block-device' | 'unknown';
+  /** 1 datagram, 2 seqpacket, 3 stream; 0 for non-sockets. */
+  socketType: number;
+  listening: boolean;
+  /** A Unix domain socket (AF_UNIX). */
+  unix: boolean;
+}
+
+/**
+ * Unix domain sockets of every type (native/unix/usocket.c and message.c). Types are 1 datagram,
+ * 2 seqpacket, 3 stream; addresses are Buffers of sun_path bytes (a leading NUL: abstract).
+ */
+export interface NativeUnixSockets {
+  open(type: number): number;
+  pair(type: number): [number, number];
+  /** null: autobind (Linux). */
+  bind(fd: number, address: Buffer | null): void;
+  /** true when connected; false while the OS is still connecting (then wait for WRITABLE and takeError). */
+  connect(fd: number, address: Buffer): boolean;
+  takeError(fd: number): void;
+  listen(fd: number, backlog: number): void;
+  accept(fd: number, max: number): number[];
+  shutdown(fd: number): void;
+  address(fd: number, peer: boolean): Buffer;
+  setPassCredentials(fd: number, on: boolean): void;
+  describe(fd: number): NativeDescription;
+  /** Makes a descriptor we were handed non-blocking and close-on-exec. */
+  adopt(fd: number): void;
+  /** Sends datas[head .. head+count); returns how many went (0: would block). See message.c. */
+  send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array): number;
+  /**
+   * Receives what waits into `pool` from `poolOffset` (returning pool), or into a new Buffer from 0
+   * if it does not fit (returning that); undefined when nothing waits. See message.c for meta.
+   */
+  receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number, pool: Buffer, poolOffset: number): Buffer | undefined;
+  /** A received descriptor is claimed by JS (taken, converted or closed): teardown no longer closes it. */
+  release(fd: number): void;
+  readonly RECEIVE_BATCH: number;
+  readonly SEND_BATCH: number;
+  readonly META_HEADER: number;
+  readonly META_STRIDE: number;
+  readonly MAX_FDS: number;
+}
+
 /** What the native addon exports. Every function throws a system error on failure. */
 export interface NativeBinding {
   readonly napiVersion: number;
-  readonly Watcher: new (fd: number, callback: (status: number, events: number) => void) => NativeWatcher;
+  /** With `ownsFd`, the watcher closes the descriptor once polling stops for good (close, teardown, collection). */
+  readonly Watcher: new (fd: number, callback: (status: number, events: number) => void, ownsFd?: boolean) => NativeWatcher;
   readonly pollEvents: { readonly READABLE: number; readonly WRITABLE: number; readonly DISCONNECT: number };
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   tryLock(fd: number): boolean;
@@ -37,6 +84,8 @@ export interface NativeBinding {
   dupCloexec(fd: number): number;
   /** Blocks until fd is readable (or writable), or the timeout passes (-1: none); false on timeout. */
   waitFd(fd: number, writable: boolean, timeoutMs: number): boolean;
+  /** Unix only. */
+  readonly unixSockets: NativeUnixSockets;
 }
 
 /** Whether the addon loaded, and if not, why. */

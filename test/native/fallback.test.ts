@@ -4,10 +4,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { scratchDir, spawnFixture } from '../helpers.js';
 
-test('without the native addon: local sockets work, peer credentials fail with ERR_INTERPROCESS_NATIVE', async (t) => {
+test('without the native addon: local sockets work, peer credentials and Unix datagram sockets fail with ERR_INTERPROCESS_NATIVE', async (t) => {
   const socketPath = path.join(scratchDir(t), 'fallback.sock');
   const child = spawnFixture(t, 'no-native', [socketPath], { ...process.env, INTERPROCESS_NATIVE: '0' });
-  const report = await child.next<{ status: { loaded: boolean; reason: string }; echoed: string; mode: number; error: { code: string; message: string } }>('report');
+  const report = await child.next<{ status: { loaded: boolean; reason: string }; echoed: string; mode: number; error: { code: string; message: string }; unixError: { code: string; message: string } }>('report');
   assert.equal(report.status.loaded, false);
   assert.match(report.status.reason, /INTERPROCESS_NATIVE=0/);
   assert.equal(report.echoed, 'works without the addon');
@@ -15,5 +15,7 @@ test('without the native addon: local sockets work, peer credentials fail with E
   assert.equal(report.error.code, 'ERR_INTERPROCESS_NATIVE');
   assert.match(report.error.message, /Reading peer credentials needs the interprocess native addon/);
   assert.match(report.error.message, /npm rebuild interprocess/);
+  assert.equal(report.unixError.code, 'ERR_INTERPROCESS_NATIVE');
+  assert.match(report.unixError.message, /Unix datagram sockets needs the interprocess native addon/);
   assert.equal((await child.exited).code, 0);
 });

@@ -11,6 +11,12 @@
  *    replaced (rename(2), atomic) only if nothing accepts there; a live server keeps its name.
  * 4. On close, and on normal process exit, the file is removed only if it is still ours (same
  *    device and inode), then the lock is released.
+ *
+ * The socket itself is bound by a {@link SocketFileBinder}: Node's net.Server for local sockets,
+ * the native sockets of the unix-socket primitive for datagram and seqpacket sockets. A datagram
+ * socket binds in place instead of in a staging directory (step 2), because its bound path is the
+ * sender address its peers reply to: there the mode is set on the descriptor before bind (Linux)
+ * and a stale file is unlinked, under the lock, just before binding.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -36,7 +42,21 @@ export interface BindOptions {
   mode?: number | undefined;
   /** Replace a stale socket file (default true). False: any existing file is EADDRINUSE. */
   takeOver?: boolean | undefined;
-  backlog?: number | undefined;
+}
+
+/** Whether something is bound at an existing socket file: found by connecting to it. */
+export type ProbeResult = 'live' | 'stale' | 'gone';
+
+/** How one kind of socket gets a socket file. */
+export interface SocketFileBinder {
+  /** Binds the socket (and listens, for a listener) at `socketPath`, applying `mode` as early as the OS allows. */
+  bind(socketPath: string, mode: number | undefined): Promise<void> | void;
+  /** Undoes bind() when a later step fails. */
+  abort(): void;
+  /** Connects to the existing socket file with a socket of this kind: is anything bound there? */
+  probe(socketPath: string): Promise<ProbeResult>;
+  /** Bind at the final path, not in a staging directory (datagram sockets: see the top of this file). */
+  inPlace: boolean;
 }
 
 const owned = new Set<SocketFile>();
@@ -85,8 +105,17 @@ function sameFile(a: fs.Stats | null, b: fs.Stats | null): boolean {
   return a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
 }
 
-/** Is anything accepting connections at this socket file? */
-function probe(socketPath: string): Promise<'live' | 'stale' | 'gone'> {
+/** What an error from connecting to an existing socket file says about it. */
+export function probeOutcome(error: NodeJS.ErrnoException, socketPath: string): ProbeResult {
+  if (error.code === 'ECONNREFUSED') return 'stale';
+  if (error.code === 'ENOENT') return 'gone';
+  // A full backlog means someone is listening; a socket of another type is bound there and alive.
+  if (error.code === 'EAGAIN' || error.code === 'EPROTOTYPE') return 'live';
+  throw fromSystemError(error, `Cannot probe the existing socket file ${socketPath}`);
+}
+
+/** Is anything accepting stream connections at this socket file? */
+export function probeStream(socketPath: string): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ path: socketPath });
     socket.once('connect', () => {
@@ -95,10 +124,11 @@ function probe(socketPath: string): Promise<'live' | 'stale' | 'gone'> {
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       socket.destroy();
-      if (error.code === 'ECONNREFUSED') resolve('stale');
-      else if (error.code === 'ENOENT') resolve('gone');
-      else if (error.code === 'EAGAIN') resolve('live'); // a full backlog: someone is listening
-      else reject(fromSystemError(error, `Cannot probe the existing socket file ${socketPath}`));
+      try {
+        resolve(probeOutcome(error, socketPath));
+      } catch (failure) {
+        reject(failure);
+      }
     });
   });
 }
@@ -128,7 +158,7 @@ async function makeStagingDirectory(dir: string): Promise<string> {
  * Moves the staged socket to `target`: link if absent, replace if stale, refuse otherwise.
  * Returns with the staged name removed.
  */
-async function placeSocket(staged: string, target: string, takeOver: boolean): Promise<void> {
+async function placeSocket(staged: string, target: string, takeOver: boolean, binder: SocketFileBinder): Promise<void> {
   for (let attempt = 0; attempt < 10; attempt++) {
     try {
       await fsp.link(staged, target);
@@ -146,15 +176,8 @@ async function placeSocket(staged: string, target: string, takeOver: boolean): P
         throw fromSystemError(error, `Cannot create the socket file ${target}`, undefined, { path: target });
       }
     }
-    const existing = lstatOrNull(target);
-    if (existing === null) continue;
-    if (!existing.isSocket()) {
-      throw addressInUse(target, 'a file that is not a socket is in the way, and interprocess never removes one. Remove it yourself or choose another path.');
-    }
-    if (!takeOver) throw addressInUse(target, 'a socket file exists (takeOver is off, so it is not probed or replaced).');
-    const state = await probe(target);
-    if (state === 'live') throw addressInUse(target, 'another server is listening there. Stop it first or choose another name.');
-    if (state === 'stale') {
+    const existing = await staleOrNull(target, takeOver, binder);
+    if (existing !== null) {
       await fsp.rename(staged, target); // atomic: the name is never absent
       return;
     }
@@ -162,8 +185,58 @@ async function placeSocket(staged: string, target: string, takeOver: boolean): P
   throw addressInUse(target, 'the path kept changing while we tried to bind it; try again.');
 }
 
-/** Binds `server` to the socket file `socketPath`; see the top of this file. */
-export async function bindSocketFile(server: net.Server, socketPath: string, options: BindOptions): Promise<SocketFile> {
+/**
+ * What is at `target`: null when nothing is (any more), the stale socket file's stats when it may
+ * be replaced; throws EADDRINUSE for a non-socket, a live socket, or any socket without takeOver.
+ */
+async function staleOrNull(target: string, takeOver: boolean, binder: SocketFileBinder): Promise<fs.Stats | null> {
+  const existing = lstatOrNull(target);
+  if (existing === null) return null;
+  if (!existing.isSocket()) {
+    throw addressInUse(target, 'a file that is not a socket is in the way, and interprocess never removes one. Remove it yourself or choose another path.');
+  }
+  if (!takeOver) throw addressInUse(target, 'a socket file exists (takeOver is off, so it is not probed or replaced).');
+  const state = await binder.probe(target);
+  if (state === 'live') throw addressInUse(target, 'another server is listening there. Stop it first or choose another name.');
+  return state === 'stale' ? existing : null;
+}
+
+/** Binds at `target` itself, replacing a stale socket file (under our lock) just before. */
+async function bindInPlace(target: string, options: BindOptions, binder: SocketFileBinder): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const stale = await staleOrNull(target, options.takeOver ?? true, binder);
+    if (stale !== null && sameFile(lstatOrNull(target), stale)) {
+      try {
+        fs.unlinkSync(target);
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    try {
+      await binder.bind(target, options.mode);
+      if (options.mode !== undefined) await fsp.chmod(target, options.mode); // restore bits the umask took
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+  throw addressInUse(target, 'the path kept changing while we tried to bind it; try again.');
+}
+
+/** Binds a net.Server (listening with `backlog`) through bindSocketFile(). */
+export function netServerBinder(server: net.Server, backlog: number | undefined): SocketFileBinder {
+  return {
+    bind: (staged) => listenOn(server, { path: staged, backlog }),
+    abort: () => {
+      if (server.listening) server.close();
+    },
+    probe: probeStream,
+    inPlace: false,
+  };
+}
+
+/** Binds a socket to the socket file `socketPath` through `binder`; see the top of this file. */
+export async function bindSocketFile(socketPath: string, options: BindOptions, binder: SocketFileBinder): Promise<SocketFile> {
   const lock = await takeLock(socketPath);
   if (lock === null) {
     throw addressInUse(socketPath, `another interprocess server holds its lock file ${socketPath}.lock and is listening. Stop it first or choose another name.`);
@@ -173,17 +246,23 @@ export async function bindSocketFile(server: net.Server, socketPath: string, opt
     if (options.takeOver === false && lstatOrNull(socketPath) !== null) {
       throw addressInUse(socketPath, 'a file exists there (takeOver is off, so it is not probed or replaced).');
     }
-    staging = await makeStagingDirectory(path.dirname(socketPath));
-    const staged = path.join(staging, 's');
-    await listenOn(server, { path: staged, backlog: options.backlog });
-    if (options.mode !== undefined) await fsp.chmod(staged, options.mode);
-    const stats = await fsp.lstat(staged);
-    await placeSocket(staged, socketPath, options.takeOver ?? true);
+    let stats: fs.Stats;
+    if (binder.inPlace) {
+      await bindInPlace(socketPath, options, binder);
+      stats = await fsp.lstat(socketPath);
+    } else {
+      staging = await makeStagingDirectory(path.dirname(socketPath));
+      const staged = path.join(staging, 's');
+      await binder.bind(staged, options.mode);
+      if (options.mode !== undefined) await fsp.chmod(staged, options.mode);
+      stats = await fsp.lstat(staged);
+      await placeSocket(staged, socketPath, options.takeOver ?? true, binder);
+    }
     const file: SocketFile = { path: socketPath, dev: stats.dev, ino: stats.ino, lockFd: lock.fd, lockPath: lock.lockPath };
     own(file);
     return file;
   } catch (error) {
-    if (server.listening) server.close();
+    binder.abort();
     if (lock.fd >= 0) releaseLock(lock.fd, lock.lockPath);
     throw fromSystemError(error, `Cannot listen on ${socketPath}`, undefined, { path: socketPath });
   } finally {

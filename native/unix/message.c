@@ -1,0 +1,570 @@
+/*
+ * Moving messages on Unix domain sockets in batches: one call from JS sends or receives many
+ * messages (sendmmsg/recvmmsg on Linux, a loop until EAGAIN elsewhere), with descriptors
+ * (SCM_RIGHTS) and, on Linux, the sender's credentials (SCM_CREDENTIALS). JS owns the queues; this
+ * file only does the syscalls when the Watcher says the socket is ready.
+ *
+ * send(fd, type, datas, head, count, addresses, fdLists, progress) -> messages sent
+ *   Sends datas[head .. head+count) (Uint8Arrays, straight from JS memory: no copy), each to
+ *   addresses[i] (a Buffer of sun_path bytes) if given, with the descriptors in fdLists[i] (an
+ *   Int32Array) if given. Returns how many went; 0 when the socket would block. An error on the
+ *   first message throws; an error after some were sent ends the batch, and the next call throws
+ *   it (sendmmsg's own rule). Stream sockets may take part of a message: progress[0] is then the
+ *   bytes of datas[head + result] already sent (its descriptors went with the first byte).
+ *
+ * receive(fd, type, meta, fds, maxFds, pool, poolOffset) -> Buffer | undefined
+ *   Receives what is waiting (up to RECV_SLOTS messages) into a per-environment arena and copies
+ *   each message's data, followed by its sender's address, into `pool` from poolOffset on (a JS
+ *   slab reused across batches, as Node pools small Buffers) and returns `pool`; if they do not
+ *   fit there, into one new Buffer from offset 0, which it returns. undefined when nothing waits. meta (Int32Array): [count, eof, then per message META_STRIDE ints: data length,
+ *   real length, address length, descriptor count, flags, pid, uid, gid]. Received descriptors go
+ *   to `fds` in order, close-on-exec. A message whose descriptors did not all fit (MSG_CTRUNC) has
+ *   all that did arrive closed here and is flagged, never leaked. Nothing is ever truncated
+ *   silently: the first slot holds the largest datagram this kernel lets any sender send (twice
+ *   net.core.wmem_max, the most SO_SNDBUF can be), so the message at the head of the queue always
+ *   arrives whole, with no extra syscall to peek its size; the other slots hold 256 KiB (more than
+ *   a default Linux sender can send), and one larger message behind others is flagged truncated
+ *   with its real length rather than cut silently. The arena is virtual memory: only the pages
+ *   messages touch are resident, and those beyond 64 KiB are given back after a big message. Received descriptors are held for the environment until JS release()s them
+ *   (taken, converted or closed): a worker torn down with some unclaimed closes them.
+ */
+#if defined(__linux__)
+#define _GNU_SOURCE /* sendmmsg, recvmmsg, struct ucred, MSG_CMSG_CLOEXEC */
+#endif
+#include "unix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define RECV_SLOTS 64
+#define SEND_BATCH 64
+/* More than the largest datagram a Linux sender can send with default limits (212,960 bytes). */
+#define SLOT_SIZE (256 * 1024)
+/* Beyond this, a slot's pages are given back after use (big messages are rare, pages are not free). */
+#define SLOT_KEEP (64 * 1024)
+#define META_HEADER 2
+#define META_STRIDE 8
+#define MAX_FDS 253 /* SCM_MAX_FD on Linux */
+
+enum { FLAG_TRUNCATED = 1, FLAG_CTRUNC = 2, FLAG_CREDENTIALS = 4 };
+
+#if defined(__linux__)
+#define RECV_FLAGS (MSG_DONTWAIT | MSG_CMSG_CLOEXEC)
+#define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL)
+#define CRED_SPACE CMSG_SPACE(sizeof(struct ucred))
+#else
+#define RECV_FLAGS MSG_DONTWAIT
+#define SEND_FLAGS MSG_DONTWAIT
+#define CRED_SPACE 0
+#endif
+
+typedef struct {
+  char* data; /* slot 0 (first_slot bytes), then RECV_SLOTS - 1 slots of SLOT_SIZE: mapped lazily */
+  size_t first_slot, mapped;
+  char* control;
+  size_t control_per_slot;
+  struct sockaddr_un names[RECV_SLOTS];
+  struct iovec iov[RECV_SLOTS];
+  struct msghdr msgs[RECV_SLOTS];
+  size_t lengths[RECV_SLOTS];
+  struct sockaddr_un send_names[SEND_BATCH];
+  struct iovec send_iov[SEND_BATCH];
+  struct msghdr send_msgs[SEND_BATCH];
+  char* send_control;
+  size_t send_control_size;
+} arena_t;
+
+static void free_arena(void* data) {
+  arena_t* arena = data;
+  if (arena->data != NULL) munmap(arena->data, arena->mapped);
+  free(arena->control);
+  free(arena->send_control);
+  free(arena);
+}
+
+/* The largest datagram a sender may send here: SO_SNDBUF can reach twice net.core.wmem_max. */
+static size_t largest_datagram(void) {
+  size_t largest = SLOT_SIZE;
+#if defined(__linux__)
+  FILE* f = fopen("/proc/sys/net/core/wmem_max", "re");
+  unsigned long wmem_max = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%lu", &wmem_max) == 1 && 2 * (size_t)wmem_max > largest) largest = 2 * (size_t)wmem_max;
+    fclose(f);
+  }
+  if (largest > ((size_t)1 << 30)) largest = (size_t)1 << 30; /* a sane bound on address space */
+#endif
+  return (largest + SLOT_SIZE - 1) / SLOT_SIZE * SLOT_SIZE; /* keeps the other slots page-aligned */
+}
+
+static arena_t* get_arena(napi_env env) {
+  ipc_instance_t* instance = ipc_instance(env);
+  if (instance == NULL) return NULL;
+  if (instance->message_arena != NULL) return instance->message_arena;
+  arena_t* arena = calloc(1, sizeof *arena);
+  if (arena == NULL) goto no_memory;
+  int flags = MAP_PRIVATE | MAP_ANON;
+#ifdef MAP_NORESERVE
+  flags |= MAP_NORESERVE;
+#endif
+  arena->first_slot = largest_datagram();
+  arena->mapped = arena->first_slot + (size_t)(RECV_SLOTS - 1) * SLOT_SIZE;
+  arena->data = mmap(NULL, arena->mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (arena->data == MAP_FAILED) {
+    arena->data = NULL;
+    free_arena(arena);
+    goto no_memory;
+  }
+  arena->control_per_slot = CMSG_SPACE(MAX_FDS * sizeof(int)) + CRED_SPACE;
+  arena->control = malloc(arena->control_per_slot * RECV_SLOTS);
+  if (arena->control == NULL) {
+    free_arena(arena);
+    goto no_memory;
+  }
+  instance->message_arena = arena;
+  instance->free_message_arena = free_arena;
+  return arena;
+no_memory:
+  ipc_throw_errno(env, ENOMEM, "mmap");
+  return NULL;
+}
+
+/* ---- sending ---- */
+
+/* The memory of a typed array of `type`; false (having thrown `message`) if value is not one. */
+static bool typed_array(napi_env env, napi_value value, napi_typedarray_type type, void** data, size_t* length, const char* message) {
+  napi_typedarray_type actual;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, value, &actual, length, data, &buffer, &offset) != napi_ok || actual != type) {
+    ipc_throw_type(env, message);
+    return false;
+  }
+  return true;
+}
+
+/* An element of an optional array: NULL when the array or the element is null/undefined. */
+static napi_value optional_element(napi_env env, napi_value array, uint32_t index) {
+  if (array == NULL) return NULL;
+  napi_value value;
+  napi_valuetype type;
+  if (napi_get_element(env, array, index, &value) != napi_ok || napi_typeof(env, value, &type) != napi_ok) return NULL;
+  return type == napi_undefined || type == napi_null ? NULL : value;
+}
+
+/* Sends msgs[0..count); returns how many went, 0 if it would block, -1 (errno set) on an error at the first. */
+static int send_some(int fd, int type, arena_t* arena, int count, int32_t* progress) {
+#if defined(__linux__)
+  if (type != IPC_STREAM) {
+    struct mmsghdr msgs[SEND_BATCH];
+    for (int i = 0; i < count; i++) {
+      msgs[i].msg_hdr = arena->send_msgs[i];
+      msgs[i].msg_len = 0;
+    }
+    int r;
+    do r = sendmmsg(fd, msgs, (unsigned)count, SEND_FLAGS);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return r;
+  }
+#endif
+  for (int i = 0; i < count; i++) {
+    ssize_t r;
+    do r = sendmsg(fd, &arena->send_msgs[i], SEND_FLAGS);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return i;
+      return i > 0 ? i : -1;
+    }
+    size_t length = arena->send_iov[i].iov_len;
+    if (type == IPC_STREAM && (size_t)r < length) {
+      *progress = (int32_t)r; /* a stream took part of it: JS resends the rest */
+      return i;
+    }
+  }
+  return count;
+}
+
+static napi_value msg_send(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  int fd;
+  int32_t type = 0, head = 0, count = 0;
+  if (!ipc_fd_args(env, info, 8, argv, &fd)) return NULL;
+  napi_get_value_int32(env, argv[1], &type);
+  napi_get_value_int32(env, argv[3], &head);
+  napi_get_value_int32(env, argv[4], &count);
+  napi_valuetype t;
+  napi_value addresses = NULL, fd_lists = NULL;
+  if (napi_typeof(env, argv[5], &t) == napi_ok && t == napi_object) addresses = argv[5];
+  if (napi_typeof(env, argv[6], &t) == napi_ok && t == napi_object) fd_lists = argv[6];
+  int32_t* progress;
+  size_t progress_length;
+  if (!typed_array(env, argv[7], napi_int32_array, (void**)&progress, &progress_length, "progress must be an Int32Array")) return NULL;
+  if (progress_length < 1) {
+    ipc_throw_type(env, "progress must hold one number");
+    return NULL;
+  }
+  *progress = 0;
+  if (count <= 0) return NULL;
+  if (count > SEND_BATCH) count = SEND_BATCH;
+  arena_t* arena = get_arena(env);
+  if (arena == NULL) return NULL;
+
+  /* First pass: descriptors, to size the control buffer. */
+  int32_t* fd_data[SEND_BATCH];
+  size_t fd_counts[SEND_BATCH];
+  size_t control_total = 0;
+  for (int i = 0; i < count; i++) {
+    fd_data[i] = NULL;
+    fd_counts[i] = 0;
+    napi_value list = optional_element(env, fd_lists, (uint32_t)(head + i));
+    if (list == NULL) continue;
+    if (!typed_array(env, list, napi_int32_array, (void**)&fd_data[i], &fd_counts[i], "descriptors must be given as an Int32Array")) return NULL;
+    if (fd_counts[i] > MAX_FDS) {
+      ipc_throw_errno(env, EINVAL, "sendmsg"); /* the kernel's own limit (SCM_MAX_FD) */
+      return NULL;
+    }
+    if (fd_counts[i] > 0) control_total += CMSG_SPACE(fd_counts[i] * sizeof(int));
+  }
+  if (control_total > arena->send_control_size) {
+    char* grown = realloc(arena->send_control, control_total);
+    if (grown == NULL) {
+      ipc_throw_errno(env, ENOMEM, "sendmsg");
+      return NULL;
+    }
+    arena->send_control = grown;
+    arena->send_control_size = control_total;
+  }
+  /* Second pass: the message headers, pointing straight at JS memory. */
+  char* control = arena->send_control;
+  for (int i = 0; i < count; i++) {
+    struct msghdr* msg = &arena->send_msgs[i];
+    memset(msg, 0, sizeof *msg);
+    napi_value data;
+    NAPI_CALL(env, napi_get_element(env, argv[2], (uint32_t)(head + i), &data));
+    if (!typed_array(env, data, napi_uint8_array, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len, "each message must be a Uint8Array")) return NULL;
+    msg->msg_iov = &arena->send_iov[i];
+    msg->msg_iovlen = 1;
+    napi_value address = optional_element(env, addresses, (uint32_t)(head + i));
+    if (address != NULL) {
+      socklen_t len = ipc_sockaddr_un(env, address, &arena->send_names[i], "sendmsg");
+      if (len == 0) return NULL;
+      msg->msg_name = &arena->send_names[i];
+      msg->msg_namelen = len;
+    }
+    if (fd_counts[i] > 0) {
+      size_t space = CMSG_SPACE(fd_counts[i] * sizeof(int));
+      memset(control, 0, space);
+      msg->msg_control = control;
+      msg->msg_controllen = space;
+      struct cmsghdr* cmsg = CMSG_FIRSTHDR(msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN(fd_counts[i] * sizeof(int));
+      memcpy(CMSG_DATA(cmsg), fd_data[i], fd_counts[i] * sizeof(int));
+      control += space;
+    }
+  }
+  int sent = send_some(fd, type, arena, count, progress);
+  if (sent < 0) {
+    ipc_throw_errno(env, errno, "sendmsg");
+    return NULL;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, sent, &result));
+  return result;
+}
+
+/* ---- receiving ---- */
+
+typedef struct {
+  int32_t* meta;
+  size_t meta_length;
+  int32_t* fds;
+  size_t fds_length;
+  size_t fds_used;
+} out_t;
+
+static void close_fds(const int* fds, size_t count) {
+  for (size_t i = 0; i < count; i++) close(fds[i]);
+}
+
+/*
+ * Records message i's metadata (its data length is `length`, its real length `real`): takes its
+ * descriptors and credentials out of the control data. Returns its address length.
+ */
+static size_t finish(out_t* out, int i, struct msghdr* msg, size_t length, size_t real) {
+  int32_t* m = out->meta + META_HEADER + (size_t)i * META_STRIDE;
+  int32_t flags = real > length ? FLAG_TRUNCATED : 0;
+  int32_t fd_count = 0;
+  bool ctrunc = (msg->msg_flags & MSG_CTRUNC) != 0;
+  m[5] = m[6] = m[7] = -1;
+  if (msg->msg_controllen > 0) {
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_RIGHTS) {
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int received[MAX_FDS];
+        if (n > MAX_FDS) n = MAX_FDS;
+        memcpy(received, CMSG_DATA(c), n * sizeof(int));
+#if !defined(MSG_CMSG_CLOEXEC) || !defined(__linux__)
+        for (size_t k = 0; k < n; k++) fcntl(received[k], F_SETFD, FD_CLOEXEC);
+#endif
+        if (ctrunc || out->fds_used + n > out->fds_length) {
+          close_fds(received, n); /* never leak what did arrive of a cut list */
+          ctrunc = true;
+          continue;
+        }
+        memcpy(out->fds + out->fds_used, received, n * sizeof(int));
+        out->fds_used += n;
+        fd_count += (int32_t)n;
+      }
+#if defined(__linux__)
+      else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+        struct ucred cred;
+        memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        m[5] = cred.pid;
+        m[6] = (int32_t)cred.uid;
+        m[7] = (int32_t)cred.gid;
+        flags |= FLAG_CREDENTIALS;
+      }
+#endif
+    }
+  }
+  if (ctrunc) {
+    /* Descriptors already taken for this message: close them too, and report the cut. */
+    out->fds_used -= (size_t)fd_count;
+    close_fds(out->fds + out->fds_used, (size_t)fd_count);
+    fd_count = 0;
+    flags |= FLAG_CTRUNC;
+  }
+  size_t address_length = ipc_sun_path_length(msg->msg_name, msg->msg_namelen);
+  m[0] = (int32_t)length;
+  m[1] = (int32_t)real;
+  m[2] = (int32_t)address_length;
+  m[3] = fd_count;
+  m[4] = flags;
+  return address_length;
+}
+
+static void prepare(struct msghdr* msg, struct iovec* iov, struct sockaddr_un* name, char* control, size_t control_length) {
+  memset(msg, 0, sizeof *msg);
+  msg->msg_iov = iov;
+  msg->msg_iovlen = 1;
+  msg->msg_name = name;
+  msg->msg_namelen = sizeof *name;
+  msg->msg_control = control_length > 0 ? control : NULL;
+  msg->msg_controllen = control_length;
+}
+
+/* Receives into the slots; returns how many messages, 0 if none waits, -1 (errno set) on error. */
+static int receive_some(int fd, int type, arena_t* arena, int vlen, size_t control_length) {
+  for (int i = 0; i < vlen; i++) {
+    arena->iov[i].iov_base = i == 0 ? arena->data : arena->data + arena->first_slot + (size_t)(i - 1) * SLOT_SIZE;
+    arena->iov[i].iov_len = i == 0 ? arena->first_slot : SLOT_SIZE;
+    prepare(&arena->msgs[i], &arena->iov[i], &arena->names[i], arena->control + (size_t)i * arena->control_per_slot, control_length);
+  }
+  int flags = RECV_FLAGS;
+#if defined(__linux__)
+  if (type != IPC_STREAM) flags |= MSG_TRUNC; /* report the real length of a datagram */
+  struct mmsghdr msgs[RECV_SLOTS];
+  for (int i = 0; i < vlen; i++) {
+    msgs[i].msg_hdr = arena->msgs[i];
+    msgs[i].msg_len = 0;
+  }
+  int r;
+  do r = recvmmsg(fd, msgs, (unsigned)vlen, flags, NULL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+  for (int i = 0; i < r; i++) {
+    arena->msgs[i] = msgs[i].msg_hdr;
+    arena->lengths[i] = msgs[i].msg_len;
+  }
+  return r;
+#else
+  (void)type;
+  for (int i = 0; i < vlen; i++) {
+    ssize_t r;
+    do r = recvmsg(fd, &arena->msgs[i], flags);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return i;
+      return i > 0 ? i : -1;
+    }
+    arena->lengths[i] = (size_t)r;
+    if (r == 0 && type == IPC_STREAM) return i + 1; /* end of stream */
+  }
+  return vlen;
+#endif
+}
+
+/*
+ * Where the messages end for stream and seqpacket sockets: a zero-length read is the end of the
+ * stream. A seqpacket socket can also carry empty messages; while the peer has not hung up
+ * (POLLRDHUP), an empty read is one of those. Returns the number of real messages; sets *eof.
+ */
+static int find_end(int fd, int type, arena_t* arena, int n, bool* eof) {
+  *eof = false;
+  if (type == IPC_DATAGRAM) return n;
+  int first_empty = -1;
+  for (int i = n - 1; i >= 0 && arena->lengths[i] == 0 && arena->msgs[i].msg_controllen == 0; i--) first_empty = i;
+  if (first_empty < 0) return n;
+  if (type == IPC_SEQPACKET) {
+#if defined(POLLRDHUP)
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP, .revents = 0};
+    if (poll(&p, 1, 0) >= 0 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
+#else
+    (void)fd;
+#endif
+  } else {
+    for (int i = 0; i < n; i++) {
+      if (arena->lengths[i] == 0) {
+        first_empty = i;
+        break;
+      }
+    }
+  }
+  *eof = true;
+  return first_empty;
+}
+
+/* Records descriptors handed to JS, so that the environment's teardown closes any never claimed. */
+static bool hold(napi_env env, const int* fds, size_t count) {
+  if (count == 0) return true;
+  ipc_instance_t* instance = ipc_instance(env);
+  if (instance == NULL) return false;
+  if (instance->held_count + count > instance->held_capacity) {
+    size_t capacity = (instance->held_count + count) * 2;
+    int* grown = realloc(instance->held_fds, capacity * sizeof(int));
+    if (grown == NULL) {
+      ipc_throw_errno(env, ENOMEM, "recvmsg");
+      return false;
+    }
+    instance->held_fds = grown;
+    instance->held_capacity = capacity;
+  }
+  memcpy(instance->held_fds + instance->held_count, fds, count * sizeof(int));
+  instance->held_count += count;
+  return true;
+}
+
+/* release(fd): JS has claimed a received descriptor (taken, converted or closed it). */
+static napi_value msg_release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  ipc_instance_t* instance = ipc_instance(env);
+  if (instance == NULL) return NULL;
+  for (size_t i = instance->held_count; i-- > 0;) {
+    if (instance->held_fds[i] == fd) {
+      instance->held_fds[i] = instance->held_fds[--instance->held_count];
+      break;
+    }
+  }
+  return NULL;
+}
+
+static napi_value msg_receive(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  int fd;
+  int32_t type = 0, max_fds = 0, pool_offset = 0;
+  out_t out = {0};
+  char* pool = NULL;
+  size_t pool_length = 0;
+  if (!ipc_fd_args(env, info, 7, argv, &fd)) return NULL;
+  if (napi_get_buffer_info(env, argv[5], (void**)&pool, &pool_length) != napi_ok || napi_get_value_int32(env, argv[6], &pool_offset) != napi_ok ||
+      pool_offset < 0 || (size_t)pool_offset > pool_length) {
+    ipc_throw_type(env, "receive needs a pool Buffer and an offset within it");
+    return NULL;
+  }
+  napi_get_value_int32(env, argv[1], &type);
+  const char* arrays = "receive needs Int32Arrays for its metadata and descriptors";
+  if (!typed_array(env, argv[2], napi_int32_array, (void**)&out.meta, &out.meta_length, arrays) ||
+      !typed_array(env, argv[3], napi_int32_array, (void**)&out.fds, &out.fds_length, arrays)) return NULL;
+  napi_get_value_int32(env, argv[4], &max_fds);
+  if (max_fds < 0) max_fds = 0;
+  if (max_fds > MAX_FDS) max_fds = MAX_FDS;
+  arena_t* arena = get_arena(env);
+  if (arena == NULL) return NULL;
+  int vlen = type == IPC_STREAM ? 1 : RECV_SLOTS;
+  if ((size_t)vlen > (out.meta_length - META_HEADER) / META_STRIDE) vlen = (int)((out.meta_length - META_HEADER) / META_STRIDE);
+  if (max_fds > 0 && (size_t)vlen * (size_t)max_fds > out.fds_length) vlen = (int)(out.fds_length / (size_t)max_fds);
+  if (vlen < 1) {
+    ipc_throw_type(env, "receive's metadata or descriptor array is too small");
+    return NULL;
+  }
+  size_t control_length = (max_fds > 0 ? CMSG_SPACE((size_t)max_fds * sizeof(int)) : 0) + CRED_SPACE;
+  out.meta[0] = 0;
+  out.meta[1] = 0;
+
+
+  int n = receive_some(fd, type, arena, vlen, control_length);
+  if (n < 0) {
+    ipc_throw_errno(env, errno, "recvmsg");
+    return NULL;
+  }
+  bool eof = false;
+  n = find_end(fd, type, arena, n, &eof);
+  if (n == 0 && !eof) return NULL;
+  size_t total = 0;
+  size_t address_lengths[RECV_SLOTS];
+  for (int i = 0; i < n; i++) {
+    size_t real = arena->lengths[i];
+    size_t length = real < arena->iov[i].iov_len ? real : arena->iov[i].iov_len;
+    arena->lengths[i] = length;
+    address_lengths[i] = finish(&out, i, &arena->msgs[i], length, real);
+    total += length + address_lengths[i];
+  }
+  void* data;
+  napi_value result;
+  if (total <= pool_length - (size_t)pool_offset) {
+    data = pool + pool_offset;
+    result = argv[5];
+  } else if (napi_create_buffer(env, total, &data, &result) != napi_ok) {
+    close_fds(out.fds, out.fds_used);
+    ipc_throw_napi_failure(env, "creating the received messages' buffer");
+    return NULL;
+  }
+  char* cursor = data;
+  for (int i = 0; i < n; i++) {
+    memcpy(cursor, arena->iov[i].iov_base, arena->lengths[i]);
+    cursor += arena->lengths[i];
+    memcpy(cursor, arena->names[i].sun_path, address_lengths[i]);
+    cursor += address_lengths[i];
+#if defined(MADV_DONTNEED)
+    if (arena->lengths[i] > SLOT_KEEP) madvise((char*)arena->iov[i].iov_base + SLOT_KEEP, arena->iov[i].iov_len - SLOT_KEEP, MADV_DONTNEED);
+#endif
+  }
+  out.meta[0] = n;
+  out.meta[1] = eof ? 1 : 0;
+  if (!hold(env, out.fds, out.fds_used)) {
+    close_fds(out.fds, out.fds_used);
+    return NULL;
+  }
+  return result;
+}
+
+napi_value ipc_message_init(napi_env env, napi_value sockets) {
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "send", msg_send));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "receive", msg_receive));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "release", msg_release));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "RECEIVE_BATCH", RECV_SLOTS));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "SEND_BATCH", SEND_BATCH));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "META_HEADER", META_HEADER));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "META_STRIDE", META_STRIDE));
+  NAPI_CALL(env, ipc_set_int(env, sockets, "MAX_FDS", MAX_FDS));
+  return sockets;
+}

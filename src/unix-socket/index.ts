@@ -1,0 +1,9 @@
+/** Unix domain sockets of every type, with descriptor passing and credentials. */
+export { UnixSocket } from './socket.js';
+export type { MessageCredentials, SendOptions, UnixMessage, UnixSocketOptions, UnixSocketType } from './socket.js';
+export { UnixListener, listenUnix } from './listener.js';
+export type { ListenUnixOptions } from './listener.js';
+export { bindDatagram, connectUnix, unixSocketFromFd, unixSocketPair } from './open.js';
+export type { BindOptions as UnixBindOptions, ConnectUnixOptions, DatagramOptions } from './open.js';
+export { ReceivedDescriptor } from './descriptors.js';
+export type { DescriptorKind, Sendable } from './descriptors.js';

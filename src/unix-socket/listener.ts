@@ -1,0 +1,164 @@
+/**
+ * Listeners for connection-oriented Unix sockets (seqpacket and stream), on the same names as
+ * the foundation's local sockets. The native Watcher says when connections wait; one native call
+ * accepts them all. Each connection is a UnixSocket (messages, descriptors, credentials).
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
+import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
+import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
+import type { LocalSocketName } from '../local-socket/name.js';
+import { type SocketFile, releaseSocketFile } from '../local-socket/unix/socket-file.js';
+import { resolveName } from './address.js';
+import { type HasDescriptor, descriptorOf } from './descriptors.js';
+import { type BindOptions, bindTo, checkPlatform, checkType, openSocket } from './open.js';
+import { UnixSocket, type UnixSocketOptions, unixNative } from './socket.js';
+
+/** Options of listenUnix(). */
+export interface ListenUnixOptions extends UnixSocketOptions, BindOptions {
+  /** Length of the kernel's queue of connections not yet accepted (default 511). */
+  backlog?: number;
+  /** Closes the listener when aborted; aborting before it listens fails with ABORT_ERR. */
+  signal?: AbortSignal;
+}
+
+const ACCEPT_BATCH = 64;
+// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_PAUSE_MS = 100;
+
+/**
+ * Accepts seqpacket or stream connections on a name. Each goes to the `'connection'` event if it
+ * has listeners, otherwise to async iteration, queued until taken. close() stops accepting and
+ * removes the socket file; connections already taken stay open. Events: `'connection'`,
+ * `'error'`, `'close'`.
+ */
+export class UnixListener extends EventEmitter implements AsyncIterable<UnixSocket>, AsyncDisposable, HasDescriptor {
+  /** The name it listens on. */
+  readonly name: LocalSocketName;
+  /** 'seqpacket' or 'stream'. */
+  readonly type: 'seqpacket' | 'stream';
+  readonly #fd: number;
+  readonly #native: NativeUnixSockets;
+  readonly #watcher: NativeWatcher;
+  readonly #file: SocketFile | null;
+  readonly #options: UnixSocketOptions;
+  readonly #connections = new AcceptQueue<UnixSocket>(this, (socket) => void socket.close());
+  #closed = false;
+
+  /** @internal Use {@link listenUnix}. */
+  constructor(fd: number, type: 'seqpacket' | 'stream', name: LocalSocketName, file: SocketFile | null, options: UnixSocketOptions) {
+    super();
+    this.name = name;
+    this.type = type;
+    this.#fd = fd;
+    this.#native = unixNative('Unix listeners');
+    this.#file = file;
+    this.#options = { maxFds: options.maxFds, passCredentials: options.passCredentials, sendQueueLimit: options.sendQueueLimit, receiveQueueLimit: options.receiveQueueLimit };
+    const { Watcher, pollEvents } = requireNative('Unix listeners');
+    this.#watcher = new Watcher(fd, (status) => this.#accept(status), true);
+    this.#watcher.start(pollEvents.READABLE);
+  }
+
+  /** @internal The descriptor, to hand this listener to another process. */
+  [descriptorOf](): number {
+    if (this.#closed) throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot send a closed listener');
+    return this.#fd;
+  }
+
+  /** True until close(). */
+  get listening(): boolean {
+    return !this.#closed;
+  }
+
+  #accept(status: number): void {
+    if (this.#closed) return;
+    let fds: number[];
+    try {
+      if (status < 0) throw new InterprocessError('ERR_INTERPROCESS_POLL', `Waiting for connections failed (libuv error ${status})`);
+      fds = this.#native.accept(this.#fd, ACCEPT_BATCH);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const outOfDescriptors = code === 'EMFILE' || code === 'ENFILE';
+      if (outOfDescriptors) {
+        // The connection stays queued, so the socket stays readable: pause rather than spin.
+        this.#watcher.stop();
+        setTimeout(() => {
+          if (!this.#closed) this.#watcher.start(requireNative('Unix listeners').pollEvents.READABLE);
+        }, ACCEPT_PAUSE_MS);
+      }
+      this.#connections.fail(fromSystemError(error, `The listener on ${this.name} failed to accept`, outOfDescriptors ? `The process is out of descriptors: close some, or raise its limit (ulimit -n). Accepting resumes in ${ACCEPT_PAUSE_MS} ms.` : undefined));
+      return;
+    }
+    for (const fd of fds) {
+      let socket: UnixSocket;
+      try {
+        socket = new UnixSocket(fd, this.type, this.#options, true);
+      } catch (error) {
+        fs.closeSync(fd);
+        this.#connections.fail(fromSystemError(error, 'Cannot set up an accepted connection'));
+        continue;
+      }
+      socket.adoptFile(null, this.name);
+      this.#connections.deliver(socket);
+    }
+  }
+
+  /** Stops accepting, removes the socket file (if still ours), ends iteration; queued connections are closed. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#watcher.close(); // and the descriptor with it
+    if (this.#file) releaseSocketFile(this.#file);
+    this.#connections.end();
+    return closedSoon(this);
+  }
+
+  /** Lets the process exit while this listener is open. */
+  unref(): this {
+    if (!this.#closed) this.#watcher.ref(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    if (!this.#closed) this.#watcher.ref(true);
+    return this;
+  }
+
+  /** Accepted connections, in order. Leaving the loop (break, return, throw) closes the listener. */
+  [Symbol.asyncIterator](): AsyncIterator<UnixSocket> {
+    return this.#connections.iterator(() => this.close());
+  }
+
+  /** `await using listener = await listenUnix(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Listens for seqpacket or stream connections on `name` (a path string, or a name from
+ * fsName()/nsName()), with the same safe socket files as listen(): mode, takeover of stale files,
+ * EADDRINUSE for a live one. A stream listener accepts the foundation's connect() clients too.
+ */
+export async function listenUnix(type: 'seqpacket' | 'stream', name: string | LocalSocketName, options: ListenUnixOptions = {}): Promise<UnixListener> {
+  checkPlatform(`A Unix ${type} listener`);
+  checkType(type, ['seqpacket', 'stream']);
+  const resolved = resolveName(name);
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const { backlog = 511, signal } = options;
+  if (!Number.isInteger(backlog) || backlog < 0) throw invalidArgument('options.backlog', `must be a non-negative integer; got ${String(backlog)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
+  if (signal?.aborted) throw abortError(signal);
+  const native = unixNative(`Unix ${type} listeners`);
+  const fd = openSocket(native, type);
+  let file: SocketFile | null;
+  try {
+    file = await bindTo(native, fd, type, resolved, options, backlog);
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  return closeOnAbort(new UnixListener(fd, type, resolved, file, options), signal);
+}

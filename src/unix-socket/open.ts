@@ -1,0 +1,247 @@
+/**
+ * Opening Unix sockets: creating the descriptor, binding it to a name (abstract names exactly,
+ * socket files through the foundation's safe socket-file logic), connecting with the same
+ * wait/timeout/signal as local sockets, and socket pairs.
+ */
+import fs from 'node:fs';
+import { InterprocessError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { type NativeUnixSockets, requireNative } from '../native/addon.js';
+import { type RetryOptions, connectWithRetry } from '../local-socket/connect.js';
+import type { LocalSocketName } from '../local-socket/name.js';
+import { type ProbeResult, type SocketFile, type SocketFileBinder, bindSocketFile, ensurePrivateDirectory, probeOutcome } from '../local-socket/unix/socket-file.js';
+import { isWindows } from '../platform.js';
+import { addressOf, resolveName } from './address.js';
+import { TYPE_NUMBER, UnixSocket, type UnixSocketOptions, type UnixSocketType, adoptUnixSocket, unixNative } from './socket.js';
+
+/** Throws on Windows, which has no Unix socket types to offer here. */
+export function checkPlatform(what: string): void {
+  if (isWindows) {
+    throw unsupported(what, 'Windows has only stream Unix sockets, without descriptor passing; use listen()/connect() for local sockets (named pipes)');
+  }
+}
+
+export function checkType(type: unknown, allowed: readonly UnixSocketType[]): asserts type is UnixSocketType {
+  if (typeof type !== 'string' || !allowed.includes(type as UnixSocketType)) {
+    throw invalidArgument('type', `must be ${allowed.map((t) => `'${t}'`).join(' or ')}; got ${JSON.stringify(type)}`);
+  }
+}
+
+/** A new non-blocking socket of `type`; ERR_INTERPROCESS_UNSUPPORTED where the OS lacks the type. */
+export function openSocket(native: NativeUnixSockets, type: UnixSocketType): number {
+  try {
+    return native.open(TYPE_NUMBER[type]);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EPROTONOSUPPORT' || code === 'ESOCKTNOSUPPORT' || code === 'EPROTOTYPE' || code === 'EAFNOSUPPORT') {
+      throw unsupported(`A Unix ${type} socket`, `this OS does not offer the type (${code})`);
+    }
+    throw fromSystemError(error, `Cannot create a Unix ${type} socket`);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}
+
+/** Connects a fresh socket of this type to a socket file: is anything bound there? */
+function nativeProbe(native: NativeUnixSockets, type: UnixSocketType): (socketPath: string) => Promise<ProbeResult> {
+  return async (socketPath) => {
+    const fd = openSocket(native, type);
+    try {
+      native.connect(fd, Buffer.from(socketPath));
+      return 'live';
+    } catch (error) {
+      return probeOutcome(error as NodeJS.ErrnoException, socketPath);
+    } finally {
+      closeQuietly(fd);
+    }
+  };
+}
+
+export interface BindOptions {
+  /** Permissions of the socket file (e.g. 0o600). Socket-file names only. */
+  mode?: number;
+  /** Replace a stale socket file that nothing is bound to (default true). Never removes a non-socket. */
+  takeOver?: boolean;
+}
+
+/**
+ * Binds `fd` to `name` (and listens with `backlog`, for a listener). Returns the socket file it
+ * made, if any: the caller releases it on close.
+ */
+export async function bindTo(native: NativeUnixSockets, fd: number, type: UnixSocketType, name: LocalSocketName, options: BindOptions, backlog: number | null): Promise<SocketFile | null> {
+  const { mode } = options;
+  if (mode !== undefined) {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw invalidArgument('options.mode', `must be a permission mode from 0 to 0o777; got ${String(mode)}`);
+    if (name.path === null) throw invalidArgument('options.mode', `applies only to names with a socket file; ${name} has none (abstract names have no file permissions)`);
+  }
+  const bind = (address: Buffer, socketMode: number | undefined) => {
+    if (socketMode !== undefined) {
+      try {
+        fs.fchmodSync(fd, socketMode); // Linux: the socket file is born with this mode (less the umask)
+      } catch {
+        /* other OSes: the chmod after bind sets it */
+      }
+    }
+    native.bind(fd, address);
+    if (backlog !== null) native.listen(fd, backlog);
+  };
+  if (name.path === null) {
+    try {
+      bind(addressOf(name), undefined);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw fromSystemError(error, `Cannot bind to ${name}`, code === 'EADDRINUSE' ? 'Another socket has this name: close it first or choose another name.' : undefined, { address: name.address });
+    }
+    return null;
+  }
+  if (name.privateDirectory !== null) await ensurePrivateDirectory(name.privateDirectory, name.path);
+  const binder: SocketFileBinder = {
+    bind: (socketPath, socketMode) => bind(Buffer.from(socketPath), socketMode),
+    abort: () => {}, // the caller closes the descriptor, which unbinds it
+    probe: nativeProbe(native, type),
+    // A datagram socket's bound path is what receivers reply to: it must be the real one.
+    inPlace: type === 'datagram',
+  };
+  return bindSocketFile(name.path, { mode, takeOver: options.takeOver }, binder);
+}
+
+/** Options of bindDatagram(). */
+export interface DatagramOptions extends UnixSocketOptions, BindOptions {
+  /** Linux: without a name, bind to a unique abstract name the kernel picks (autobind). */
+  autobind?: boolean;
+  /** The default peer for send() without `to` (see UnixSocket.connect). */
+  connect?: string | LocalSocketName;
+}
+
+/**
+ * A datagram socket, bound to `name` (a socket file or, with nsName(), a Linux abstract name) so
+ * that others can send to it, or unbound (null) to send only (and receive replies if connected
+ * or autobound). Fails with EADDRINUSE when a live socket has the name.
+ */
+export async function bindDatagram(name: string | LocalSocketName | null = null, options: DatagramOptions = {}): Promise<UnixSocket> {
+  checkPlatform('A Unix datagram socket');
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const resolved = name === null ? null : resolveName(name);
+  if (resolved !== null && options.autobind) throw invalidArgument('options.autobind', 'applies only without a name');
+  const native = unixNative('Unix datagram sockets');
+  const fd = openSocket(native, 'datagram');
+  let socket: UnixSocket | null = null;
+  try {
+    let file: SocketFile | null = null;
+    if (resolved !== null) {
+      file = await bindTo(native, fd, 'datagram', resolved, options, null);
+    } else if (options.autobind) {
+      if (process.platform !== 'linux') throw unsupported('autobind', 'only Linux picks a name for an unbound socket; bind to a name instead');
+      native.bind(fd, null);
+    }
+    socket = new UnixSocket(fd, 'datagram', options);
+    if (resolved !== null) socket.adoptFile(file, resolved);
+    if (options.connect !== undefined) socket.connect(options.connect);
+    return socket;
+  } catch (error) {
+    if (socket) await socket.close();
+    else closeQuietly(fd);
+    throw error;
+  }
+}
+
+/** Options of connectUnix(). */
+export interface ConnectUnixOptions extends UnixSocketOptions, RetryOptions {}
+
+/**
+ * Connects a seqpacket or stream socket to the listener at `name` (listenUnix(), or for streams
+ * any Unix stream listener: the foundation's listen(), socat, Python...). As connect(): `wait`,
+ * `timeout`, `signal`; ENOENT or ECONNREFUSED when nothing listens.
+ */
+export async function connectUnix(type: 'seqpacket' | 'stream', name: string | LocalSocketName, options: ConnectUnixOptions = {}): Promise<UnixSocket> {
+  checkPlatform(`A Unix ${type} socket`);
+  checkType(type, ['seqpacket', 'stream']);
+  const resolved = resolveName(name);
+  const native = unixNative(`Unix ${type} sockets`);
+  return connectWithRetry(resolved, options, async () => {
+    const fd = openSocket(native, type);
+    let socket: UnixSocket;
+    try {
+      if (!native.connect(fd, addressOf(resolved))) {
+        await writable(fd);
+        native.takeError(fd);
+      }
+      socket = new UnixSocket(fd, type, options, true);
+    } catch (error) {
+      closeQuietly(fd); // not owned by a socket: a constructor that throws owns nothing
+      throw error;
+    }
+    socket.setRemoteName(resolved);
+    return socket;
+  });
+}
+
+/** Waits until a connecting socket is writable (its connect finished, one way or the other). */
+function writable(fd: number): Promise<void> {
+  return new Promise((resolve) => {
+    const { Watcher, pollEvents } = requireNative('Unix sockets');
+    const watcher = new Watcher(fd, () => {
+      watcher.close();
+      resolve();
+    });
+    watcher.start(pollEvents.WRITABLE);
+  });
+}
+
+/**
+ * Two connected sockets of `type` (socketpair(2)): hand one to a child process or a worker, keep
+ * the other. Peer credentials are recorded for every type.
+ */
+export function unixSocketPair(type: UnixSocketType, options: UnixSocketOptions = {}): [UnixSocket, UnixSocket] {
+  checkPlatform('A Unix socket pair');
+  checkType(type, ['datagram', 'seqpacket', 'stream']);
+  const native = unixNative('Unix socket pairs');
+  let fds: [number, number];
+  try {
+    fds = native.pair(TYPE_NUMBER[type]);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EPROTONOSUPPORT' || code === 'EOPNOTSUPP') throw unsupported(`A Unix ${type} socket pair`, `this OS does not offer the type (${code})`);
+    throw fromSystemError(error, `Cannot create a Unix ${type} socket pair`);
+  }
+  let first: UnixSocket;
+  try {
+    first = new UnixSocket(fds[0], type, options, true);
+  } catch (error) {
+    fds.forEach(closeQuietly); // a constructor that throws owns nothing
+    throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
+  }
+  try {
+    return [first, new UnixSocket(fds[1], type, options, true)];
+  } catch (error) {
+    void first.close(); // it owns fds[0]
+    closeQuietly(fds[1]);
+    throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
+  }
+}
+
+/**
+ * Adopts a Unix socket descriptor this process was handed (a socket-pair end in a child's stdio,
+ * say): it becomes non-blocking and close-on-exec, and the returned socket owns it. Its type is
+ * read from the descriptor.
+ */
+export function unixSocketFromFd(fd: number, options: UnixSocketOptions = {}): UnixSocket {
+  checkPlatform('A Unix socket');
+  if (!Number.isInteger(fd) || fd < 0) throw invalidArgument('fd', `must be a descriptor (a non-negative integer); got ${String(fd)}`);
+  const native = unixNative('Unix sockets');
+  let description;
+  try {
+    description = native.describe(fd);
+  } catch (error) {
+    throw fromSystemError(error, `Cannot adopt descriptor ${fd}`);
+  }
+  if (!description.unix || description.socketType === 0 || description.listening) {
+    throw invalidArgument('fd', `is a ${description.kind}${description.listening ? ' (listening)' : ''}, not a connected or datagram Unix socket`);
+  }
+  return adoptUnixSocket(fd, description.socketType, options);
+}
