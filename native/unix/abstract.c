@@ -15,27 +15,8 @@
 #include <unistd.h>
 
 #if defined(__linux__)
-/* Fills addr with "\0name" and returns its exact length, or 0 if the name does not fit. */
-static socklen_t abstract_address(napi_env env, napi_value value, struct sockaddr_un* addr) {
-  char* data;
-  size_t length;
-  bool is_buffer = false;
-  if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer ||
-      napi_get_buffer_info(env, value, (void**)&data, &length) != napi_ok) {
-    ipc_throw_type(env, "the abstract name must be a Buffer");
-    return 0;
-  }
-  if (length == 0 || length + 1 > sizeof addr->sun_path) {
-    ipc_throw_errno(env, ENAMETOOLONG, "bind");
-    return 0;
-  }
-  memset(addr, 0, sizeof *addr);
-  addr->sun_family = AF_UNIX;
-  memcpy(addr->sun_path + 1, data, length);
-  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + length);
-}
-
-/* Reads (name[, backlog]) and opens a non-blocking socket for that exact address; -1 if it threw. */
+/* Reads (address[, backlog]), the address a Buffer "\0name", and opens a non-blocking socket
+ * for that exact address; -1 if it threw. */
 static int open_for(napi_env env, napi_callback_info info, struct sockaddr_un* addr, socklen_t* len, int32_t* backlog) {
   size_t argc = 2;
   napi_value argv[2];
@@ -43,7 +24,7 @@ static int open_for(napi_env env, napi_callback_info info, struct sockaddr_un* a
     ipc_throw_napi_failure(env, "reading arguments");
     return -1;
   }
-  *len = argc >= 1 ? abstract_address(env, argv[0], addr) : 0;
+  *len = argc >= 1 ? ipc_sockaddr_un(env, argv[0], addr, "bind") : 0;
   if (*len == 0) return -1;
   if (backlog != NULL && argc >= 2) napi_get_value_int32(env, argv[1], backlog);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

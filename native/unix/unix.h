@@ -9,7 +9,7 @@
 napi_value ipc_peer_credentials(napi_env env, napi_callback_info info);
 /* tryLock(fd) -> true if an exclusive flock(2) was taken, false if another holder has it. */
 napi_value ipc_try_lock(napi_env env, napi_callback_info info);
-/* abstractListen(name: Buffer, backlog) -> fd, and abstractConnect(name: Buffer) -> fd: Linux
+/* abstractListen(address: Buffer, backlog) -> fd, and abstractConnect(address: Buffer) -> fd: Linux
  * abstract sockets with their exact address length (see abstract.c). */
 napi_value ipc_abstract_listen(napi_env env, napi_callback_info info);
 napi_value ipc_abstract_connect(napi_env env, napi_callback_info info);

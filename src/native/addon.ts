@@ -69,10 +69,10 @@ export interface NativeBinding {
   readonly pollEvents: { readonly READABLE: number; readonly WRITABLE: number; readonly DISCONNECT: number };
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   tryLock(fd: number): boolean;
-  /** Linux: a listening socket bound to the abstract name with its exact length. */
-  abstractListen(name: Buffer, backlog: number): number;
-  /** Linux: a socket connected to the abstract name with its exact length. */
-  abstractConnect(name: Buffer): number;
+  /** Linux: a listening socket bound to the abstract address ("\0name") with its exact length. */
+  abstractListen(address: Buffer, backlog: number): number;
+  /** Linux: a socket connected to the abstract address ("\0name") with its exact length. */
+  abstractConnect(address: Buffer): number;
   /** A pipe pair [read, write], both close-on-exec and non-blocking. */
   pipe(): number[];
   /** Sets (if given) and returns a pipe's buffer size; -1 where the OS has no such control. */

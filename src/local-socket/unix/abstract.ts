@@ -36,7 +36,7 @@ function needsNative(name: LocalSocketName): boolean {
 /** What to pass to net.Server#listen for this name: the address, or a natively bound descriptor. */
 export function listenTarget(name: LocalSocketName, backlog: number | undefined): ListenTarget {
   if (!needsNative(name)) return { path: name.address, backlog };
-  const fd = optionalNative()!.abstractListen(Buffer.from(name.name), backlog ?? 511);
+  const fd = optionalNative()!.abstractListen(Buffer.from(name.address), backlog ?? 511);
   return { fd, backlog };
 }
 
@@ -46,7 +46,7 @@ export function listenTarget(name: LocalSocketName, backlog: number | undefined)
  */
 export function connectAbstract(name: LocalSocketName, allowHalfOpen: boolean): LocalSocket | null {
   if (!needsNative(name)) return null;
-  const fd = optionalNative()!.abstractConnect(Buffer.from(name.name));
+  const fd = optionalNative()!.abstractConnect(Buffer.from(name.address));
   try {
     return new LocalSocket({ fd, readable: true, writable: true, allowHalfOpen });
   } catch (error) {
