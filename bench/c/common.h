@@ -1,9 +1,11 @@
 /*
- * Helpers shared by the C baselines (each .c file in bench/c is its own program). Define PROGRAM (the
- * name errors start with) before including this.
+ * What the socket baselines share on top of io.h (the loops every C baseline uses): a socket
+ * address from a path. Each .c file in bench/c is its own program and sets `program` (the name
+ * its errors start with) first thing in main().
  */
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
+#include "io.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,17 +14,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
-
-static void die(const char *what) {
-  fprintf(stderr, PROGRAM ": %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static struct sockaddr_un address_of(const char *path) {
   struct sockaddr_un addr;

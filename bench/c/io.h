@@ -20,13 +20,13 @@
 
 static const char *program = "bench";
 
-static void die(const char *what) {
+static inline void die(const char *what) {
   fprintf(stderr, "%s: %s: %s\n", program, what, strerror(errno));
   exit(1);
 }
 
 /* Never outlive the harness (or the parent that forked us), nor hang if the peer dies. */
-static void guard_process(void) {
+static inline void guard_process(void) {
 #ifdef __linux__
   prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
@@ -34,19 +34,19 @@ static void guard_process(void) {
   signal(SIGPIPE, SIG_IGN);
 }
 
-static uint64_t now_ns(void) {
+static inline uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void *alloc_or_die(size_t size) {
+static inline void *alloc_or_die(size_t size) {
   void *p = malloc(size);
   if (!p) die("malloc");
   return p;
 }
 
-static void write_all(int fd, const char *buf, size_t len) {
+static inline void write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, buf, len);
     if (n < 0) {
@@ -59,7 +59,7 @@ static void write_all(int fd, const char *buf, size_t len) {
 }
 
 /* Reads exactly len bytes; returns 0 on EOF before the first byte. */
-static int read_exact(int fd, char *buf, size_t len) {
+static inline int read_exact(int fd, char *buf, size_t len) {
   size_t got = 0;
   while (got < len) {
     ssize_t n = read(fd, buf + got, len - got);
@@ -78,7 +78,7 @@ static int read_exact(int fd, char *buf, size_t len) {
 }
 
 /* Receiver: reads and discards TOTAL bytes in CHUNK reads, timed from the first byte to the last. */
-static void receive_all(int fd, uint64_t total, size_t chunk) {
+static inline void receive_all(int fd, uint64_t total, size_t chunk) {
   char *buf = alloc_or_die(chunk);
   uint64_t got = 0, first = 0;
   while (got < total) {
@@ -98,7 +98,7 @@ static void receive_all(int fd, uint64_t total, size_t chunk) {
 }
 
 /* Sender: TOTAL bytes in CHUNK writes. */
-static void send_all(int fd, uint64_t total, size_t chunk) {
+static inline void send_all(int fd, uint64_t total, size_t chunk) {
   char *buf = alloc_or_die(chunk);
   memset(buf, 'x', chunk);
   for (uint64_t sent = 0; sent < total; sent += chunk) write_all(fd, buf, chunk);
@@ -106,7 +106,7 @@ static void send_all(int fd, uint64_t total, size_t chunk) {
 }
 
 /* Echo: sends back whatever arrives on IN to OUT until IN ends. */
-static void echo(int in, int out, size_t message) {
+static inline void echo(int in, int out, size_t message) {
   char *buf = alloc_or_die(message);
   for (;;) {
     ssize_t n = read(in, buf, message);
@@ -121,7 +121,7 @@ static void echo(int in, int out, size_t message) {
 }
 
 /* Ping-pong: one message out, the whole echo back, then the next; each round trip timed. */
-static void ping_pong(int in, int out, long warmup, long rounds, size_t message) {
+static inline void ping_pong(int in, int out, long warmup, long rounds, size_t message) {
   char *ping = alloc_or_die(message), *pong = alloc_or_die(message);
   uint64_t *samples = alloc_or_die(sizeof *samples * (size_t)rounds);
   memset(ping, 'p', message);

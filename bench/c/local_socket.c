@@ -25,7 +25,6 @@
 #include <sys/prctl.h>
 #endif
 
-#define PROGRAM "local_socket"
 #include "common.h"
 
 static const char *socket_path;
@@ -62,85 +61,24 @@ static int accept_one(int listener) {
   return fd;
 }
 
-static void write_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die("write");
-    }
-    buf += n;
-    len -= (size_t)n;
-  }
-}
-
-/* Reads exactly len bytes; returns 0 on EOF before the first byte. */
-static int read_exact(int fd, char *buf, size_t len) {
-  size_t got = 0;
-  while (got < len) {
-    ssize_t n = read(fd, buf + got, len - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die("read");
-    }
-    if (n == 0) {
-      if (got == 0) return 0;
-      errno = EPIPE;
-      die("read (EOF mid-message)");
-    }
-    got += (size_t)n;
-  }
-  return 1;
-}
-
 /* Receiver: reads and discards TOTAL bytes, timed from the first byte to the last. */
 static void throughput_server(uint64_t total, size_t chunk) {
-  int listener = listen_on(socket_path);
-  int fd = accept_one(listener);
-  char *buf = malloc(chunk);
-  if (!buf) die("malloc");
-  uint64_t got = 0, first = 0;
-  while (got < total) {
-    ssize_t n = read(fd, buf, chunk);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die("read");
-    }
-    if (n == 0) break;
-    if (got == 0) first = now_ns();
-    got += (uint64_t)n;
-  }
-  uint64_t last = now_ns();
-  printf("{\"bytes\":%llu,\"ns\":%llu}\n", (unsigned long long)got, (unsigned long long)(last - first));
-  fflush(stdout);
+  int fd = accept_one(listen_on(socket_path));
+  receive_all(fd, total, chunk);
   close(fd);
   unlink(socket_path);
 }
 
 static void throughput_client(uint64_t total, size_t chunk) {
   int fd = connect_to(socket_path, 0);
-  char *buf = malloc(chunk);
-  if (!buf) die("malloc");
-  memset(buf, 'x', chunk);
-  for (uint64_t sent = 0; sent < total; sent += chunk) write_all(fd, buf, chunk);
+  send_all(fd, total, chunk);
   close(fd);
 }
 
 /* Echo server: sends back whatever arrives until the client closes. */
 static void latency_server(size_t message) {
-  int listener = listen_on(socket_path);
-  int fd = accept_one(listener);
-  char *buf = malloc(message);
-  if (!buf) die("malloc");
-  for (;;) {
-    ssize_t n = read(fd, buf, message);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die("read");
-    }
-    if (n == 0) break;
-    write_all(fd, buf, (size_t)n);
-  }
+  int fd = accept_one(listen_on(socket_path));
+  echo(fd, fd, message);
   close(fd);
   unlink(socket_path);
 }
@@ -148,25 +86,8 @@ static void latency_server(size_t message) {
 /* Ping-pong: one message out, the whole echo back, then the next; each round trip timed. */
 static void latency_client(long warmup, long rounds, size_t message) {
   int fd = connect_to(socket_path, 0);
-  char *out = malloc(message), *in = malloc(message);
-  uint64_t *samples = malloc(sizeof *samples * (size_t)rounds);
-  if (!out || !in || !samples) die("malloc");
-  memset(out, 'p', message);
-  for (long i = 0; i < warmup + rounds; i++) {
-    uint64_t start = now_ns();
-    write_all(fd, out, message);
-    if (!read_exact(fd, in, message)) {
-      errno = EPIPE;
-      die("server closed");
-    }
-    uint64_t end = now_ns();
-    if (i >= warmup) samples[i - warmup] = end - start;
-  }
+  ping_pong(fd, fd, warmup, rounds, message);
   close(fd);
-  printf("{\"samples_ns\":[");
-  for (long i = 0; i < rounds; i++) printf(i ? ",%llu" : "%llu", (unsigned long long)samples[i]);
-  printf("]}\n");
-  fflush(stdout);
 }
 
 /* Accepts and closes WARMUP + COUNT connections; times COUNT of them after the warmup. */
@@ -234,10 +155,8 @@ static void accept_client(long total, long concurrency) {
 #endif
 
 int main(int argc, char **argv) {
-#ifdef __linux__
-  prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the harness */
-#endif
-  alarm(300); /* nor hang forever if the peer dies */
+  program = "local_socket";
+  guard_process();
   if (argc < 6) {
     fprintf(stderr, "usage: %s throughput|latency|accept server|client PATH N1 N2 [N3]\n", argv[0]);
     return 2;
@@ -246,7 +165,6 @@ int main(int argc, char **argv) {
   int server = strcmp(argv[2], "server") == 0;
   socket_path = argv[3];
   long long a = atoll(argv[4]), b = atoll(argv[5]), c = argc > 6 ? atoll(argv[6]) : 0;
-  signal(SIGPIPE, SIG_IGN);
 
   if (strcmp(test, "throughput") == 0) {
     if (server) throughput_server((uint64_t)a, (size_t)b);

@@ -37,7 +37,6 @@ int main(void) {
 
 #define BATCH 64
 
-#define PROGRAM "unix_socket"
 #include "common.h"
 
 static const char *socket_path;
@@ -191,8 +190,8 @@ static void seqpacket_client(long warmup, long rounds, size_t size) {
 }
 
 int main(int argc, char **argv) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the harness */
-  alarm(300);
+  program = "unix_socket";
+  guard_process();
   if (argc < 6) {
     fprintf(stderr, "usage: %s dgram-rate|dgram-pair-rate|seqpacket-latency server|client PATH N1 N2 [N3]\n", argv[0]);
     return 2;
@@ -201,7 +200,6 @@ int main(int argc, char **argv) {
   int server = strcmp(argv[2], "server") == 0;
   socket_path = argv[3];
   long long a = atoll(argv[4]), b = atoll(argv[5]), c = argc > 6 ? atoll(argv[6]) : 0;
-  signal(SIGPIPE, SIG_IGN);
   paired = strcmp(test, "dgram-pair-rate") == 0;
   if (strcmp(test, "dgram-rate") == 0 || paired) {
     if (server) dgram_server((long)a, (size_t)b);
