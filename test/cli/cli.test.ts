@@ -189,6 +189,34 @@ test('socat as the peer for datagrams, both ways', { timeout: 60_000, skip: proc
   assert.equal(sha(await got), sha(payload));
 });
 
+test('socat as the peer for seqpacket, both ways', { timeout: 60_000, skip: process.platform !== 'linux' ? 'tested on Linux' : hasSocat ? false : 'socat is not installed' }, async (t) => {
+  const dir = scratchDir(t);
+  const file = path.join(dir, 'payload');
+  const payload = randomBytes(200 * 1024);
+  fs.writeFileSync(file, payload);
+
+  // socat connects to our listener.
+  const ours = path.join(dir, 'ours.sock');
+  const listener = spawn(process.execPath, [cli, 'listen', `seqpacket:${ours}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => listener.kill());
+  const [received, listenerExit] = [readAll(listener.stdout), exited(listener)];
+  await new Promise((resolve) => listener.stderr.once('data', resolve)); // "listening on ..."
+  const client = spawn('socat', ['-u', '-', `UNIX-CONNECT:${ours},socktype=5`], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+  assert.equal(await exited(client), 0);
+  assert.equal(await listenerExit, 0);
+  assert.equal(sha(await received), sha(payload));
+
+  // We connect to socat's listener (socktype 5: SOCK_SEQPACKET).
+  const theirs = path.join(dir, 'theirs.sock');
+  const server = spawn('socat', ['-u', `UNIX-LISTEN:${theirs},socktype=5`, '-'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => server.kill());
+  const [got, serverExit] = [readAll(server.stdout), exited(server)];
+  const connector = spawn(process.execPath, [cli, 'connect', `seqpacket:${theirs}`, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+  assert.equal(await exited(connector), 0);
+  assert.equal(await serverExit, 0);
+  assert.equal(sha(await got), sha(payload));
+});
+
 test('the benchmark chart: one bar per metric, interprocess relative to Node core', async () => {
   const { renderSvg } = await import('#internal/cli/svg.js');
   const svg = renderSvg({
