@@ -1,13 +1,22 @@
 /**
  * Addresses on the command line:
- *   PATH          a local socket with a filesystem name (on Windows: \\.\pipe\NAME)
- *   @NAME         a local socket with a namespaced name
- *   fifo:PATH     a FIFO file
+ *   PATH             a local socket with a filesystem name (on Windows: \\.\pipe\NAME)
+ *   @NAME            a local socket with a namespaced name
+ *   fifo:PATH        a FIFO file
+ *   dgram:PATH       a Unix datagram socket (dgram:@NAME: a namespaced name)
+ *   seqpacket:PATH   a Unix seqpacket socket (seqpacket:@NAME: a namespaced name)
  */
 import { InterprocessError } from '../errors.js';
 import { type LocalSocketName, fsName, nsName } from '../local-socket/name.js';
 
-export type Address = { kind: 'local-socket'; name: LocalSocketName } | { kind: 'fifo'; path: string };
+export type Address =
+  | { kind: 'local-socket'; name: LocalSocketName }
+  | { kind: 'fifo'; path: string }
+  | { kind: 'datagram' | 'seqpacket'; name: LocalSocketName };
+
+const PREFIXES = { 'dgram:': 'datagram', 'seqpacket:': 'seqpacket' } as const;
+
+const socketName = (text: string) => (text.startsWith('@') ? nsName(text.slice(1)) : fsName(text));
 
 export function parseAddress(text: string): Address {
   if (text.startsWith('fifo:')) {
@@ -15,12 +24,26 @@ export function parseAddress(text: string): Address {
     if (path.length === 0) throw new InterprocessError('ERR_INVALID_ARG_VALUE', 'fifo: needs a path, e.g. fifo:/tmp/app.fifo');
     return { kind: 'fifo', path };
   }
-  if (text.startsWith('@')) return { kind: 'local-socket', name: nsName(text.slice(1)) };
-  return { kind: 'local-socket', name: fsName(text) };
+  for (const [prefix, kind] of Object.entries(PREFIXES)) {
+    if (!text.startsWith(prefix)) continue;
+    const rest = text.slice(prefix.length);
+    if (rest.length === 0 || rest === '@') throw new InterprocessError('ERR_INVALID_ARG_VALUE', `${prefix} needs a path or @NAME, e.g. ${prefix}/tmp/app.sock or ${prefix}@app`);
+    return { kind, name: socketName(rest) };
+  }
+  // socat habits (tcp:..., unix-connect:...) would otherwise become relative socket file names.
+  const unknown = /^([a-z][a-z0-9+-]+):/i.exec(text);
+  if (unknown) throw new InterprocessError('ERR_INVALID_ARG_VALUE', `unknown address type '${unknown[1]}:' (for a socket file named so, write ./${text})`);
+  return { kind: 'local-socket', name: socketName(text) };
 }
 
 export const ADDRESS_HELP = `Addresses:
-  PATH          a local socket with a filesystem name (Windows: \\\\.\\pipe\\NAME)
-  @NAME         a local socket with a namespaced name (Linux abstract, Windows pipe, else a
-                socket in a private per-user directory)
-  fifo:PATH     a FIFO file (listen reads it to stdout, connect writes stdin to it)`;
+  PATH             a local socket with a filesystem name (Windows: \\\\.\\pipe\\NAME)
+  @NAME            a local socket with a namespaced name (Linux abstract, Windows pipe, else a
+                   socket in a private per-user directory)
+  fifo:PATH        a FIFO file (listen reads it to stdout, connect writes stdin to it)
+  dgram:PATH       a Unix datagram socket; dgram:@NAME for a namespaced name. listen binds there
+                   and prints every datagram received; connect sends stdin as datagrams (one per
+                   read, up to 8 KiB each as socat does; 2 KiB on macOS). Not on Windows.
+  seqpacket:PATH   a Unix seqpacket socket; seqpacket:@NAME for a namespaced name. As a local
+                   socket, but stdin goes as messages (one per read, up to 8 KiB each) and each
+                   message received is written to stdout. Not on macOS or Windows.`;

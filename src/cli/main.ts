@@ -3,18 +3,21 @@
  * (the message says what and why), 2 bad usage.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InterprocessError } from '../errors.js';
 import { createFifo, openFifoReader, openFifoWriter } from '../fifo/fifo.js';
-import { connect } from '../local-socket/connect.js';
+import { connect, connectWithRetry } from '../local-socket/connect.js';
 import { listen } from '../local-socket/listener.js';
-import { supportedNameKinds } from '../local-socket/name.js';
+import { type LocalSocketName, supportedNameKinds } from '../local-socket/name.js';
 import { nativeStatus } from '../native/addon.js';
 import { signals } from '../signal/signal.js';
-import { ADDRESS_HELP, parseAddress } from './address.js';
+// Through the index: its import order settles the socket/descriptor module cycle.
+import { type UnixSocket, bindDatagram, connectUnix, listenUnix } from '../unix-socket/index.js';
+import { type Address, ADDRESS_HELP, parseAddress } from './address.js';
 import { renderSvg } from './svg.js';
 
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,8 +41,10 @@ can be caught here.`,
   listen: `Usage: interprocess listen ADDRESS [--mode OCTAL]
 
 Local socket: listens, takes the first connection, copies stdin to it and it to stdout, and exits
-when the peer ends. FIFO: creates it if missing (mode default 600), copies what writers send to
-stdout until the last writer closes.
+when the peer ends. seqpacket: the same, with messages (stdin goes one message per read, each
+message received is written out). FIFO: creates it if missing (mode default 600), copies what
+writers send to stdout until the last writer closes. dgram: binds there and writes out each
+datagram received, in order, until interrupted (Ctrl-C or SIGTERM; the socket file is removed).
 
   --mode OCTAL   permissions of the socket file or FIFO, e.g. 600
 
@@ -47,9 +52,11 @@ ${ADDRESS_HELP}`,
   connect: `Usage: interprocess connect ADDRESS [--wait] [--timeout MS]
 
 Local socket: connects, copies stdin to the peer and the peer to stdout, and exits when both are
-done. FIFO: opens it for writing (waiting for a reader) and copies stdin into it.
+done. seqpacket: the same, with messages. FIFO: opens it for writing (waiting for a reader) and
+copies stdin into it. dgram: sends stdin as datagrams (one per read, up to 8 KiB each, as socat
+does) to the socket bound there, and exits at the end of stdin; it receives no replies.
 
-  --wait         keep trying until a listener (or FIFO reader) appears
+  --wait         keep trying until a listener (FIFO reader, bound datagram socket) appears
   --timeout MS   give up after MS milliseconds
 
 ${ADDRESS_HELP}`,
@@ -87,9 +94,14 @@ function parseTimeout(text: string | undefined): number | undefined {
   return value;
 }
 
-function oneAddress(positionals: string[], command: string) {
+function oneAddress(positionals: string[], command: string): Address {
   if (positionals.length !== 1) throw new UsageError(`${command} takes exactly one ADDRESS\n\n${HELP[command]}`);
-  return parseAddress(positionals[0]!);
+  try {
+    return parseAddress(positionals[0]!);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_INVALID_ARG_VALUE') throw new UsageError(`${(error as Error).message}\n\n${ADDRESS_HELP}`);
+    throw error;
+  }
 }
 
 /**
@@ -111,6 +123,79 @@ function shuttle(readable: NodeJS.ReadableStream | null, writable: NodeJS.Writab
   });
 }
 
+// Stdin goes as one message per read, cut to this size: socat's default block size, so socat
+// reads ours whole. macOS refuses Unix datagrams over net.local.dgram.maxdgram (2048 by default).
+const MESSAGE_MAX = process.platform === 'darwin' ? 2048 : 8192;
+
+/** Stdin as messages: one per read, cut to MESSAGE_MAX. */
+async function* stdinMessages(): AsyncGenerator<Buffer> {
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    for (let at = 0; at < chunk.length; at += MESSAGE_MAX) yield chunk.subarray(at, at + MESSAGE_MAX);
+  }
+}
+
+/** Writes to stdout, waiting while it is full: messages must not pile up in memory. */
+async function toStdout(data: Buffer): Promise<void> {
+  if (!process.stdout.write(data)) await once(process.stdout, 'drain');
+}
+
+// A peer that went away while we were still sending: not a failure of ours.
+const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ERR_SOCKET_CLOSED']);
+
+/**
+ * A seqpacket connection: stdin to the peer as messages (then end()), the peer's messages to
+ * stdout. Done when both directions are; a peer gone entirely stops the sending, and a failure
+ * either way ends both.
+ */
+async function shuttleMessages(socket: UnixSocket): Promise<void> {
+  const sending = (async () => {
+    try {
+      for await (const message of stdinMessages()) await socket.send(message);
+      await socket.end();
+    } catch (error) {
+      if (!PEER_GONE.has((error as { code?: string }).code ?? '')) throw error;
+    }
+  })();
+  const receiving = (async () => {
+    for await (const { data } of socket) await toStdout(data);
+  })();
+  try {
+    await Promise.all([sending, receiving]);
+  } finally {
+    process.stdin.destroy(); // nothing more to send, and a terminal's stdin must not keep us alive
+    await socket.close();
+  }
+}
+
+/** Bound to `name`, prints each datagram received until SIGINT/SIGTERM (datagrams have no end). */
+async function receiveDatagrams(name: LocalSocketName, mode: number | undefined): Promise<void> {
+  const socket = await bindDatagram(name, mode === undefined ? {} : { mode });
+  process.stderr.write(`receiving datagrams on ${name}\n`);
+  const stop = () => void socket.close(); // and its socket file with it
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  for (;;) {
+    let message;
+    try {
+      message = await socket.receive();
+    } catch (error) {
+      process.stderr.write(`interprocess listen: ${(error as Error).message}\n`); // one bad datagram, not the end
+      continue;
+    }
+    if (message === null) return;
+    await toStdout(message.data);
+  }
+}
+
+/** Sends stdin as datagrams to `name`, then exits. Unbound: there are no replies to receive. */
+async function sendDatagrams(name: LocalSocketName, retry: { wait: boolean; timeout?: number }): Promise<void> {
+  const socket = await connectWithRetry(name, retry, () => bindDatagram(null, { connect: name }));
+  try {
+    for await (const message of stdinMessages()) await socket.send(message);
+  } finally {
+    await socket.close();
+  }
+}
+
 async function info(args: string[]): Promise<void> {
   const { values } = options(args, { json: { type: 'boolean' } });
   if (values.help) return void console.log(HELP.info);
@@ -119,6 +204,8 @@ async function info(args: string[]): Promise<void> {
     node: process.version,
     native: nativeStatus(),
     localSocketNames: supportedNameKinds(),
+    // What the OS offers (docs/unix-sockets.md, Platforms); they need the native addon too.
+    unixSocketTypes: process.platform === 'win32' ? [] : process.platform === 'darwin' ? ['datagram', 'stream'] : ['datagram', 'seqpacket', 'stream'],
     uncatchableSignals: signals().filter((s) => !s.canCatch).map((s) => ({ name: s.name, reason: s.reason })),
   };
   if (values.json) return void console.log(JSON.stringify(report, null, 2));
@@ -128,6 +215,7 @@ async function info(args: string[]): Promise<void> {
   console.log(`local sockets  filesystem names; namespaced names (${report.localSocketNames.namespaceStyle}), up to ${report.localSocketNames.maxLength} bytes`);
   console.log(`unnamed pipes  ${process.platform === 'win32' ? 'not yet on Windows' : report.native.loaded ? 'yes' : 'needs the native addon'}`);
   console.log(`FIFO files     ${process.platform === 'win32' ? 'no (Windows has none)' : 'yes'}`);
+  console.log(`Unix sockets   ${report.unixSocketTypes.length === 0 ? 'none (Windows)' : report.unixSocketTypes.join(', ')}${report.native.loaded ? '' : ' (need the native addon)'}`);
   console.log('signals        catchable except:');
   for (const s of report.uncatchableSignals) console.log(`                 ${s.name.padEnd(8)} ${s.reason}`);
 }
@@ -140,6 +228,14 @@ async function listenCommand(args: string[]): Promise<void> {
   if (address.kind === 'fifo') {
     await createFifo(address.path, { mode: mode ?? 0o600, reuse: true });
     return shuttle(openFifoReader(address.path), null);
+  }
+  if (address.kind === 'datagram') return receiveDatagrams(address.name, mode);
+  if (address.kind === 'seqpacket') {
+    const listener = await listenUnix('seqpacket', address.name, mode === undefined ? {} : { mode });
+    process.stderr.write(`listening on ${address.name} (seqpacket)\n`);
+    const conn = await new Promise<UnixSocket>((resolve) => listener.once('connection', resolve));
+    await listener.close();
+    return shuttleMessages(conn);
   }
   const listener = await listen(address.name, { ...(mode === undefined ? {} : { mode }), allowHalfOpen: true });
   process.stderr.write(`listening on ${address.name}\n`);
@@ -158,6 +254,9 @@ async function connectCommand(args: string[]): Promise<void> {
     const writer = await openFifoWriter(address.path, { wait, ...(timeout === undefined ? {} : { timeout }) });
     return shuttle(null, writer);
   }
+  const retry = { wait, ...(timeout === undefined ? {} : { timeout }) };
+  if (address.kind === 'datagram') return sendDatagrams(address.name, retry);
+  if (address.kind === 'seqpacket') return shuttleMessages(await connectUnix('seqpacket', address.name, retry));
   const conn = await connect(address.name, { wait, allowHalfOpen: true, ...(timeout === undefined ? {} : { timeout }) });
   await shuttle(conn, conn);
 }

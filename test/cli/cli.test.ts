@@ -1,9 +1,10 @@
 // The interprocess command end to end: help, errors and exit codes, and listen/connect in two
-// processes passing a file through intact.
+// processes passing a file through intact over every kind of address, socat as a peer.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,13 @@ test('--help for every command, and usage errors exit 2', async () => {
   const badMode = await run(['listen', '@x', '--mode', 'rwx']);
   assert.equal(badMode.code, 2);
   assert.match(badMode.stderr, /octal mode/);
+  for (const [address, message] of [['dgram:', /dgram: needs a path or @NAME/], ['seqpacket:@', /seqpacket: needs a path or @NAME/], ['tcp:localhost:80', /unknown address type 'tcp:'.*\.\/tcp:localhost:80/]] as const) {
+    const bad = await run(['connect', address]);
+    assert.equal(bad.code, 2, address);
+    assert.match(bad.stderr, message, address);
+    assert.match(bad.stderr, /seqpacket:PATH/, 'the address help follows');
+  }
+  assert.match((await run(['listen', '--help'])).stdout, /dgram:PATH/);
 });
 
 test('failures exit 1 with the error code and what to do', async () => {
@@ -49,6 +57,12 @@ test('failures exit 1 with the error code and what to do', async () => {
   const timedOut = await run(['connect', `@${uniqueName()}`, '--wait', '--timeout', '50']);
   assert.equal(timedOut.code, 1);
   assert.match(timedOut.stderr, /ETIMEDOUT/);
+  const noReceiver = await run(['connect', `dgram:@${uniqueName()}`]);
+  assert.equal(noReceiver.code, 1);
+  assert.match(noReceiver.stderr, /^interprocess connect: ECONNREFUSED: .*bind the receiver first/);
+  const noListener = await run(['connect', `seqpacket:${path.join(os.tmpdir(), uniqueName())}`]);
+  assert.equal(noListener.code, 1);
+  assert.match(noListener.stderr, /^interprocess connect: ENOENT: .*start the server first/);
 });
 
 test('info tells the platform and the native addon status', async () => {
@@ -59,16 +73,40 @@ test('info tells the platform and the native addon status', async () => {
   assert.equal(report.platform, `${process.platform}-${process.arch}`);
   assert.equal(report.localSocketNames.namespaceStyle, 'abstract');
   assert.match((await run(['info'])).stdout, /native addon {3}loaded/);
+  assert.match((await run(['info'])).stdout, /Unix sockets {3}datagram, seqpacket, stream/);
 });
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => child.on('exit', resolve));
 
-for (const kind of ['filesystem', 'namespaced', 'fifo'] as const) {
-  test(`listen and connect pass a file through intact (${kind})`, { timeout: 60_000 }, async (t) => {
+/** The first `length` bytes a stream gives (datagrams have no end to wait for). */
+function readBytes(stream: NodeJS.ReadableStream, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= length) resolve(Buffer.concat(chunks));
+    });
+    stream.once('end', () => reject(new Error(`the stream ended after ${got} of ${length} bytes`)));
+  });
+}
+
+const kinds = ['filesystem', 'namespaced', 'fifo', 'seqpacket filesystem', 'seqpacket namespaced'] as const;
+for (const kind of kinds) {
+  const skip = kind.startsWith('seqpacket') && (process.platform === 'win32' || process.platform === 'darwin') ? 'no seqpacket Unix sockets here' : false;
+  test(`listen and connect pass a file through intact (${kind})`, { timeout: 60_000, skip }, async (t) => {
     const dir = scratchDir(t);
-    const address = kind === 'filesystem' ? path.join(dir, 'cli.sock') : kind === 'namespaced' ? `@${uniqueName()}` : `fifo:${path.join(dir, 'cli.fifo')}`;
+    const address = {
+      filesystem: path.join(dir, 'cli.sock'),
+      namespaced: `@${uniqueName()}`,
+      fifo: `fifo:${path.join(dir, 'cli.fifo')}`,
+      'seqpacket filesystem': `seqpacket:${path.join(dir, 'cli.sock')}`,
+      'seqpacket namespaced': `seqpacket:@${uniqueName()}`,
+    }[kind];
     const file = path.join(dir, 'payload');
-    const payload = randomBytes(5 * 1024 * 1024);
+    const payload = randomBytes(kind.startsWith('seqpacket') ? 1024 * 1024 : 5 * 1024 * 1024);
     fs.writeFileSync(file, payload);
     const listener = spawn(process.execPath, [cli, 'listen', address], { stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => listener.kill());
@@ -88,6 +126,96 @@ for (const kind of ['filesystem', 'namespaced', 'fifo'] as const) {
     assert.equal(sha(got), sha(payload));
   });
 }
+
+// Datagrams on a local Unix socket are reliable and ordered (Linux, and the BSDs): a file cut into
+// datagrams arrives intact when the receiver writes them in order.
+for (const kind of ['filesystem', 'namespaced'] as const) {
+  const skip = process.platform === 'win32' ? 'no Unix datagram sockets on Windows' : false;
+  test(`listen and connect pass a file through intact as datagrams (${kind})`, { timeout: 60_000, skip }, async (t) => {
+    const dir = scratchDir(t);
+    const socketPath = path.join(dir, 'dgram.sock');
+    const address = kind === 'filesystem' ? `dgram:${socketPath}` : `dgram:@${uniqueName()}`;
+    const file = path.join(dir, 'payload');
+    const payload = randomBytes(300 * 1024);
+    fs.writeFileSync(file, payload);
+    const listener = spawn(process.execPath, [cli, 'listen', address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => listener.kill());
+    const received = readBytes(listener.stdout, payload.length);
+    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+    assert.equal(await exited(connector), 0);
+    const got = await received;
+    assert.equal(got.length, payload.length);
+    assert.equal(sha(got), sha(payload));
+    listener.kill('SIGTERM'); // the receiver runs until told to stop, as socat's does
+    assert.equal(await exited(listener), 0);
+    if (kind === 'filesystem') assert.equal(fs.existsSync(socketPath), false, 'the socket file is removed on SIGTERM');
+  });
+}
+
+const hasSocat = (() => {
+  try {
+    execFileSync('socat', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+test('socat as the peer for datagrams, both ways', { timeout: 60_000, skip: process.platform === 'win32' ? 'no Unix datagram sockets on Windows' : hasSocat ? false : 'socat is not installed' }, async (t) => {
+  const dir = scratchDir(t);
+  const file = path.join(dir, 'payload');
+  const payload = randomBytes(200 * 1024);
+  fs.writeFileSync(file, payload);
+
+  // socat sends, we receive.
+  const ours = path.join(dir, 'ours.sock');
+  const listener = spawn(process.execPath, [cli, 'listen', `dgram:${ours}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => listener.kill());
+  const received = readBytes(listener.stdout, payload.length);
+  await new Promise((resolve) => listener.stderr.once('data', resolve)); // "receiving datagrams on ..."
+  const sender = spawn('socat', ['-u', '-', `UNIX-SENDTO:${ours}`], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+  assert.equal(await exited(sender), 0);
+  assert.equal(sha(await received), sha(payload));
+  listener.kill('SIGTERM');
+  assert.equal(await exited(listener), 0);
+
+  // We send, socat receives: our datagrams fit its 8 KiB reads.
+  const theirs = path.join(dir, 'theirs.sock');
+  const receiver = spawn('socat', ['-u', `UNIX-RECV:${theirs}`, '-'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => receiver.kill());
+  const got = readBytes(receiver.stdout, payload.length);
+  const connector = spawn(process.execPath, [cli, 'connect', `dgram:${theirs}`, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+  assert.equal(await exited(connector), 0);
+  assert.equal(sha(await got), sha(payload));
+});
+
+test('socat as the peer for seqpacket, both ways', { timeout: 60_000, skip: process.platform !== 'linux' ? 'tested on Linux' : hasSocat ? false : 'socat is not installed' }, async (t) => {
+  const dir = scratchDir(t);
+  const file = path.join(dir, 'payload');
+  const payload = randomBytes(200 * 1024);
+  fs.writeFileSync(file, payload);
+
+  // socat connects to our listener.
+  const ours = path.join(dir, 'ours.sock');
+  const listener = spawn(process.execPath, [cli, 'listen', `seqpacket:${ours}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => listener.kill());
+  const [received, listenerExit] = [readAll(listener.stdout), exited(listener)];
+  await new Promise((resolve) => listener.stderr.once('data', resolve)); // "listening on ..."
+  const client = spawn('socat', ['-u', '-', `UNIX-CONNECT:${ours},socktype=5`], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+  assert.equal(await exited(client), 0);
+  assert.equal(await listenerExit, 0);
+  assert.equal(sha(await received), sha(payload));
+
+  // We connect to socat's listener (socktype 5: SOCK_SEQPACKET).
+  const theirs = path.join(dir, 'theirs.sock');
+  const server = spawn('socat', ['-u', `UNIX-LISTEN:${theirs},socktype=5`, '-'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => server.kill());
+  const [got, serverExit] = [readAll(server.stdout), exited(server)];
+  const connector = spawn(process.execPath, [cli, 'connect', `seqpacket:${theirs}`, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+  assert.equal(await exited(connector), 0);
+  assert.equal(await serverExit, 0);
+  assert.equal(sha(await got), sha(payload));
+});
 
 test('the benchmark chart: one bar per metric, interprocess relative to Node core', async () => {
   const { renderSvg } = await import('#internal/cli/svg.js');
