@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { InterprocessError } from '../errors.js';
+import type { DescriptorKind } from '../unix-socket/descriptors.js';
 
 /** Readiness watcher over a descriptor (uv_poll on Node's own loop). */
 export interface NativeWatcher {
@@ -17,7 +18,7 @@ export interface NativeWatcher {
 
 /** What a descriptor is (fstat), for turning received descriptors into objects. */
 export interface NativeDescription {
-  kind: 'socket' | 'fifo' | 'file' | 'directory' | 'character-device' | 'block-device' | 'unknown';
+  kind: DescriptorKind;
   /** 1 datagram, 2 seqpacket, 3 stream; 0 for non-sockets. */
   socketType: number;
   listening: boolean;

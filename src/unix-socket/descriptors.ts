@@ -10,19 +10,18 @@ import net from 'node:net';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeDescription, requireNative } from '../native/addon.js';
 import { listenOn } from '../local-socket/listen-on.js';
+import { descriptorOf } from './descriptor-symbol.js';
 import { type UnixSocket, adoptUnixSocket } from './socket.js';
 
 /** What a received descriptor is. */
-export type DescriptorKind = NativeDescription['kind'];
+export type DescriptorKind = 'socket' | 'fifo' | 'file' | 'directory' | 'character-device' | 'block-device' | 'unknown';
 
-/** Objects with a descriptor of their own that {@link toDescriptor} knows how to read. */
+/** Objects of ours (sockets, listeners, pipe ends) that carry a descriptor send() can pass. */
 export interface HasDescriptor {
   /** @internal */
   readonly [descriptorOf]: () => number;
 }
 
-/** @internal The key under which our own objects expose their descriptor for sending. */
-export const descriptorOf: unique symbol = Symbol('interprocess.descriptor');
 
 /** What can be sent as a descriptor: its number, or an object that owns one. */
 export type Sendable = number | net.Socket | net.Server | fsp.FileHandle | HasDescriptor;

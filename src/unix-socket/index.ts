@@ -6,4 +6,4 @@ export type { ListenUnixOptions } from './listener.js';
 export { bindDatagram, connectUnix, unixSocketFromFd, unixSocketPair } from './open.js';
 export type { BindOptions as UnixBindOptions, ConnectUnixOptions, DatagramOptions } from './open.js';
 export { ReceivedDescriptor } from './descriptors.js';
-export type { DescriptorKind, Sendable } from './descriptors.js';
+export type { DescriptorKind, HasDescriptor, Sendable } from './descriptors.js';

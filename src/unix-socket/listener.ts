@@ -11,7 +11,8 @@ import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../na
 import type { LocalSocketName } from '../local-socket/name.js';
 import { type SocketFile, releaseSocketFile } from '../local-socket/unix/socket-file.js';
 import { resolveName } from './address.js';
-import { type HasDescriptor, descriptorOf } from './descriptors.js';
+import { descriptorOf } from './descriptor-symbol.js';
+import type { HasDescriptor } from './descriptors.js';
 import { type BindOptions, bindTo, checkPlatform, checkType, openSocket } from './open.js';
 import { UnixSocket, type UnixSocketOptions, unixNative } from './socket.js';
 

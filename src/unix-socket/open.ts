@@ -62,6 +62,7 @@ function nativeProbe(native: NativeUnixSockets, type: UnixSocketType): (socketPa
   };
 }
 
+/** How a socket is bound to a filesystem name (exported as UnixBindOptions). */
 export interface BindOptions {
   /** Permissions of the socket file (e.g. 0o600). Socket-file names only. */
   mode?: number;

@@ -17,7 +17,8 @@ import type { LocalSocketName } from '../local-socket/name.js';
 import type { PeerCredentials } from '../local-socket/stream.js';
 import { type SocketFile, releaseSocketFile } from '../local-socket/unix/socket-file.js';
 import { addressOf, nameFromAddress, resolveName } from './address.js';
-import { type HasDescriptor, ReceivedDescriptor, type Sendable, descriptorOf, toDescriptor } from './descriptors.js';
+import { descriptorOf } from './descriptor-symbol.js';
+import { type HasDescriptor, ReceivedDescriptor, type Sendable, toDescriptor } from './descriptors.js';
 
 /** The three Unix socket types. */
 export type UnixSocketType = 'datagram' | 'seqpacket' | 'stream';
@@ -28,8 +29,11 @@ const TYPE_NAME = ['', 'datagram', 'seqpacket', 'stream'] as const;
 
 /** The sender's process and user, as the kernel saw them when the message was sent (Linux). */
 export interface MessageCredentials {
+  /** The sending process's id. */
   readonly pid: number;
+  /** Its user id. */
   readonly uid: number;
+  /** Its group id. */
   readonly gid: number;
 }
 
