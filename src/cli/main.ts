@@ -322,7 +322,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const e = error as { code?: string; message?: string };
-    console.error(`interprocess ${command}: ${e.code ? `${e.code}: ` : ''}${e.message ?? String(error)}`);
+    // The library's hints name its options; here the same thing is a flag.
+    const message = (e.message ?? String(error)).replace(/\{ wait: true \}/g, '--wait');
+    console.error(`interprocess ${command}: ${e.code ? `${e.code}: ` : ''}${message}`);
     return 1;
   }
 }

@@ -50,7 +50,7 @@ test('--help for every command, and usage errors exit 2', async () => {
 test('failures exit 1 with the error code and what to do', async () => {
   const refused = await run(['connect', `@${uniqueName()}`]);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /^interprocess connect: ECONNREFUSED: .*start the server first/);
+  assert.match(refused.stderr, /^interprocess connect: ECONNREFUSED: .*start the server first, or connect with --wait/);
   const tooLong = await run(['connect', `/tmp/${'x'.repeat(200)}`]);
   assert.equal(tooLong.code, 1);
   assert.match(tooLong.stderr, /ENAMETOOLONG/);
