@@ -16,7 +16,7 @@ import { median } from './lib/stats.js';
 import { formatRatio, formatValue, renderTable } from './lib/table.js';
 
 // Add a suite here (bench/suites/<name>.js; see bench/README.md).
-const SUITE_NAMES = ['local-socket', 'unix-socket', 'pipe', 'fifo'];
+const SUITE_NAMES = ['local-socket', 'unix-socket', 'pipe', 'fifo', 'channel'];
 
 // The columns of a suite that does not name its own (see bench/README.md: implementations).
 const IMPLEMENTATIONS = [
@@ -141,7 +141,7 @@ async function runRow(row) {
       } catch (error) {
         // A peer's failure (an npm package that crashes, say) is a result, shown in its column;
         // interprocess's, node's or C's fails the run.
-        const peer = row.suite.counterparts?.includes(key) && key !== 'node';
+        const peer = (row.suite.counterparts?.includes(key) || row.suite.peers?.includes(key)) && key !== 'node';
         if (!peer) failures += 1;
         (record.errors[key] ??= []).push(error.message);
         progress(`${tag}: FAILED${peer ? ' (a peer: shown in its column)' : ''} ${error.message}`);
@@ -169,7 +169,7 @@ async function runRow(row) {
       interprocessToCounterpart: best === null ? null : ratio('interprocess', best),
       counterpartToC: best === null ? null : ratio(best, 'c'),
     };
-    const { target, status } = metric.targets ? targetsOf(metric, ratios, row.suite) : { target: targetOf(metric), status: statusOf(metric, ratios.interprocessToNode) };
+    const { target, status } = metric.targets ? targetsOf(metric, ratios, row.suite, ratio) : { target: targetOf(metric), status: statusOf(metric, ratios.interprocessToNode) };
     record.metrics[metric.key] = { unit: metric.unit, better: metric.better, target, values, ratios, status };
   }
   return record;
@@ -182,15 +182,17 @@ function targetOf(metric) {
 }
 
 /**
- * A metric's `targets` ([{ against: 'counterpart' | 'c', ratio }]): interprocess at least `ratio`
- * times the other (higher is better) or at most `ratio` times it (lower is better).
+ * A metric's `targets` ([{ against: 'counterpart' | 'c' | <implementation key>, ratio }]):
+ * interprocess at least `ratio` times the other (higher is better) or at most `ratio` times it
+ * (lower is better).
  */
-function targetsOf(metric, ratios, suite) {
+function targetsOf(metric, ratios, suite, ratioOf) {
   const sign = metric.better === 'higher' ? '>=' : '<=';
+  const titleOf = (against) => (against === 'c' ? 'C' : against === 'counterpart' ? counterpartTitle(suite) : (implementationsOf(suite).find((i) => i.key === against)?.title ?? against));
   const parts = metric.targets.map(({ against, ratio }) => {
-    const actual = against === 'c' ? ratios.interprocessToC : ratios.interprocessToCounterpart;
+    const actual = against === 'c' ? ratios.interprocessToC : against === 'counterpart' ? ratios.interprocessToCounterpart : ratioOf('interprocess', against);
     const ok = actual === null ? null : metric.better === 'higher' ? actual >= ratio : actual <= ratio;
-    return { text: `${sign}${ratio.toFixed(2)}x ${against === 'c' ? 'C' : counterpartTitle(suite)}`, ok };
+    return { text: `${sign}${ratio.toFixed(2)}x ${titleOf(against)}`, ok };
   });
   const status = parts.some((p) => p.ok === false) ? 'MISS' : parts.some((p) => p.ok === null) ? 'unknown' : 'ok';
   return { target: parts.map((p) => p.text).join(', '), status };
@@ -215,7 +217,8 @@ function printTable(records) {
       'so ipc/node > 1 means interprocess is faster; for µs (latency) lower is better, so ipc/node < 1 means',
       'interprocess is faster. Targets (target column): local sockets within 10% of node (connection rate',
       '15%); pipes and FIFOs at least node\'s throughput and p50 latency within 10%; unix-socket rows against',
-      'the best npm peer; p99 is shown for information only. spread: (max - min) / median',
+      'the best npm peer; channel rows against the better child_process IPC column (and rates 5x node-ipc);',
+      'p99 and rt/s are shown for information only. spread: (max - min) / median',
       'of the runs, the larger of interprocess\'s and its counterpart\'s; a ratio off by less than the spread may be noise.',
       ...SUITES.map((suite) => `node column for ${suite.name}: ${suite.nodeCounterpart}.`),
       'peer (unix-socket rows): the better of the npm peers unix-dgram and node-unix-socket for that metric.',

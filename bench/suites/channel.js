@@ -1,0 +1,127 @@
+// Message channels: interprocess's Channel / RpcChannel on a local socket, against node-ipc (the
+// npm package) and Node's own child_process IPC channel (fork, 'json' and 'advanced'
+// serialization). Issue 6's targets: at least 5x node-ipc's message rate and faster than Node's
+// IPC channel; round trips faster than Node's IPC channel.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { percentile } from '../lib/stats.js';
+
+const WORKER = fileURLToPath(new URL('../workers/channel.js', import.meta.url));
+const PEERS = fileURLToPath(new URL('../.peers', import.meta.url));
+
+const SIZES = {
+  quick: { small: 50_000, large: 2_000, rpcWarmup: 500, rpcRounds: 2_000 },
+  full: { small: 300_000, large: 10_000, rpcWarmup: 2_000, rpcRounds: 20_000 },
+};
+const KiB = 1024;
+
+/**
+ * node-ipc is never a project dependency: its recent releases were hijacked (2026) and it once
+ * shipped protestware (2022). It is installed on demand into bench/.peers/ (gitignored), with no
+ * install scripts, and loaded only in the bench's worker processes, never here.
+ */
+function nodeIpcAvailable() {
+  if (!existsSync(`${PEERS}/node_modules/node-ipc/package.json`)) {
+    process.stderr.write('Installing the node-ipc peer into bench/.peers/ (npm install --ignore-scripts node-ipc@latest)...\n');
+    const installed = spawnSync('npm', ['install', '--prefix', PEERS, '--ignore-scripts', '--no-save', '--no-audit', '--no-fund', 'node-ipc@latest'], { encoding: 'utf8' });
+    if (installed.status !== 0) return 'did not install (npm install node-ipc failed)';
+  }
+  const loaded = spawnSync(process.execPath, [WORKER, 'node-ipc', 'check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (loaded.status !== 0) return `does not load (${loaded.stderr.trim().split('\n')[0].slice(0, 60)})`;
+  return null;
+}
+
+function row({ id, label, test, reporter, params, metrics }) {
+  return {
+    id,
+    label,
+    pin: false,
+    metrics,
+    params: (quick) => params(quick ? SIZES.quick : SIZES.full),
+    plan(impl, { tempPath, quick }) {
+      const numbers = Object.values(this.params(quick)).map(String);
+      const command = (role) => [process.execPath, WORKER, impl, test, role, `${tempPath}.sock`, ...numbers];
+      // child_process IPC only exists between a parent and the child it forks.
+      if (impl.startsWith('cp-')) return { parent: command('parent') };
+      return { server: command('server'), client: command('client'), reporter };
+    },
+  };
+}
+
+/** A result that lost or garbled any message is a failure, not a number. */
+function checked(r) {
+  if (r.bad !== 0 || (r.expected !== undefined && r.messages !== r.expected)) {
+    throw new Error(`lost ${r.expected - r.messages}, bad ${r.bad} of ${r.expected ?? r.rounds}`);
+  }
+  return r;
+}
+
+const rateMetrics = [
+  {
+    key: 'rate',
+    unit: 'msg/s',
+    better: 'higher',
+    within: null,
+    targets: [
+      { against: 'counterpart', ratio: 1 },
+      { against: 'node-ipc', ratio: 5 },
+    ],
+    from: (r) => (checked(r).messages / r.ns) * 1e9,
+  },
+];
+const rpcMetrics = [
+  { key: 'p50', unit: 'p50 µs', better: 'lower', within: null, targets: [{ against: 'counterpart', ratio: 1 }], from: (r) => percentile(checked(r).samples_ns, 50) / 1000 },
+  { key: 'rate', unit: 'rt/s', better: 'higher', within: null, from: (r) => (checked(r).rounds / r.ns) * 1e9 },
+];
+
+export default {
+  name: 'channel',
+  nodeCounterpart: "child_process.fork()'s IPC channel (cp-json: serialization 'json', cp-advanced: 'advanced'); cp IPC in the ratios is the better of the two",
+  implementations: [
+    { key: 'interprocess', title: 'interprocess' },
+    { key: 'interprocess-v8', title: 'ipc (v8)' },
+    { key: 'node-ipc', title: 'node-ipc' },
+    { key: 'cp-json', title: 'cp json' },
+    { key: 'cp-advanced', title: 'cp advanced' },
+  ],
+  counterparts: ['cp-json', 'cp-advanced'],
+  counterpartTitle: 'cp',
+  // Columns whose failure is shown in their column rather than failing the run.
+  peers: ['node-ipc'],
+  unavailable: () => ({ 'node-ipc': nodeIpcAvailable() }),
+  rows: [
+    row({
+      id: 'channel/rate-64B',
+      label: 'one-way messages of about 64 B (as JSON), each library paced by its own backpressure; msg/s at the receiver',
+      test: 'rate',
+      reporter: 'server',
+      params: (s) => ({ count: s.small, messageBytes: 64 }),
+      metrics: rateMetrics,
+    }),
+    row({
+      id: 'channel/rate-64KiB',
+      label: 'the same with 64 KiB messages',
+      test: 'rate',
+      reporter: 'server',
+      params: (s) => ({ count: s.large, messageBytes: 64 * KiB }),
+      metrics: rateMetrics,
+    }),
+    row({
+      id: 'channel/rpc-64B',
+      label: 'request/response round trips of about 64 B, one outstanding',
+      test: 'rpc',
+      reporter: 'client',
+      params: (s) => ({ warmup: s.rpcWarmup, rounds: s.rpcRounds, messageBytes: 64 }),
+      metrics: rpcMetrics,
+    }),
+    row({
+      id: 'channel/rpc-64KiB',
+      label: 'request/response round trips of 64 KiB each way, one outstanding',
+      test: 'rpc',
+      reporter: 'client',
+      params: (s) => ({ warmup: Math.round(s.rpcWarmup / 4), rounds: Math.round(s.rpcRounds / 4), messageBytes: 64 * KiB }),
+      metrics: rpcMetrics,
+    }),
+  ],
+};
