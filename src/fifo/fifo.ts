@@ -5,11 +5,11 @@
  * which the kernel refuses (ENXIO) until a reader exists, retries on a timer.
  */
 import fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { InterprocessError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
 import { PipeReceiver, PipeSender } from '../pipe/end.js';
+import { type RetryOptions, checkRetryOptions, retry } from '../retry.js';
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
 
@@ -88,17 +88,15 @@ export function openFifoReader(path: string, options: FifoReaderOptions = {}): P
 }
 
 /** Options of {@link openFifoWriter}. */
-export interface FifoWriterOptions {
+export interface FifoWriterOptions extends RetryOptions {
   /**
    * Wait for a reader to open the FIFO, and for the FIFO to exist (default true); false fails at
    * once with ENXIO if there is no reader (ENOENT if there is no FIFO).
    */
   wait?: boolean;
-  /** Stop waiting after this many milliseconds, with ETIMEDOUT (default: no limit). */
-  timeout?: number;
-  /** Stop waiting with ABORT_ERR. */
-  signal?: AbortSignal;
 }
+
+const NOT_YET = new Set(['ENXIO', 'ENOENT']);
 
 /**
  * Opens the FIFO for writing once a reader has it open, without blocking any thread: retries
@@ -106,32 +104,21 @@ export interface FifoWriterOptions {
  */
 export async function openFifoWriter(path: string, options: FifoWriterOptions = {}): Promise<PipeSender> {
   checkPath(path);
-  const { wait = true, timeout, signal } = options;
-  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout))) {
-    throw invalidArgument('options.timeout', `must be a non-negative number of milliseconds; got ${String(timeout)}`);
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
-  const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
-  let delay = 1;
-  for (;;) {
-    if (signal?.aborted) throw abortError(signal);
-    try {
-      return new PipeSender(openFifo(path, O_WRONLY));
-    } catch (error) {
+  checkRetryOptions(options);
+  const { wait = true } = options;
+  const cannot = `Cannot open the FIFO ${path} for writing`;
+  return retry({ ...options, wait }, {
+    notYet: NOT_YET, // no reader yet (ENXIO), or no FIFO yet (ENOENT)
+    timedOut: (timeout) => new InterprocessError('ETIMEDOUT', `No reader opened the FIFO ${path} within ${timeout} ms`, { path, syscall: 'open' }),
+    failed: (error) => {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENXIO' && code !== 'ENOENT') throw fromSystemError(error, `Cannot open the FIFO ${path} for writing`, undefined, { path });
-      if (!wait) {
-        const hint = code === 'ENXIO' ? 'No reader has it open (ENXIO); pass { wait: true } to wait for one.' : 'There is no FIFO there yet; create it with createFifo(), or pass { wait: true } to wait for it.';
-        throw fromSystemError(error, `Cannot open the FIFO ${path} for writing`, hint, { path });
-      }
-    }
-    const left = deadline - Date.now();
-    if (left <= 0) throw new InterprocessError('ETIMEDOUT', `No reader opened the FIFO ${path} within ${timeout} ms`, { path, syscall: 'open' });
-    try {
-      await sleep(Math.min(delay, left), undefined, { signal });
-    } catch {
-      throw abortError(signal!);
-    }
-    delay = Math.min(delay * 2, 25);
-  }
+      const hint =
+        code === 'ENXIO' ? 'No reader has it open (ENXIO); pass { wait: true } to wait for one.'
+        : code === 'ENOENT' ? 'There is no FIFO there yet; create it with createFifo(), or pass { wait: true } to wait for it.'
+        : undefined;
+      return fromSystemError(error, cannot, hint, { path });
+    },
+    firstDelay: 1,
+    maxDelay: 25,
+  }, () => new PipeSender(openFifo(path, O_WRONLY)));
 }
