@@ -7,8 +7,8 @@
       "defines": ["NAPI_VERSION=8"],
       "conditions": [
         ["OS=='win'", {
-          "sources": ["native/windows/os.c"],
-          "libraries": ["ws2_32.lib"]
+          "sources": ["native/windows/os.c", "native/windows/npipe.c"],
+          "libraries": ["ws2_32.lib", "advapi32.lib"]
         }, {
           "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c",
                       "native/unix/fd.c", "native/unix/usocket.c", "native/unix/message.c"]

@@ -30,7 +30,7 @@ void ipc_throw_type(napi_env env, const char* message) {
   napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
 }
 
-void ipc_throw_errno(napi_env env, int sys_errno, const char* syscall) {
+napi_value ipc_errno_error(napi_env env, int sys_errno, const char* syscall) {
   int uv_code = uv_translate_sys_error(sys_errno);
   const char* code = uv_err_name(uv_code);
   char message[256];
@@ -41,12 +41,17 @@ void ipc_throw_errno(napi_env env, int sys_errno, const char* syscall) {
       napi_create_error(env, code_value, msg, &error) != napi_ok ||
       napi_create_int32(env, uv_code, &errno_value) != napi_ok ||
       napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value) != napi_ok) {
-    ipc_throw_napi_failure(env, "creating a system error");
-    return;
+    return NULL;
   }
   napi_set_named_property(env, error, "errno", errno_value);
   napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
+  return error;
+}
+
+void ipc_throw_errno(napi_env env, int sys_errno, const char* syscall) {
+  napi_value error = ipc_errno_error(env, sys_errno, syscall);
+  if (error == NULL) ipc_throw_napi_failure(env, "creating a system error");
+  else napi_throw(env, error);
 }
 
 bool ipc_get_fd(napi_env env, napi_value value, int* fd) {

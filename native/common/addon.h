@@ -20,6 +20,8 @@
 
 /* Throws a Node-style system error: code from libuv (e.g. "EACCES"), errno, syscall. */
 void ipc_throw_errno(napi_env env, int sys_errno, const char* syscall);
+/* The same error as a value (for callbacks); NULL if it could not be made. */
+napi_value ipc_errno_error(napi_env env, int sys_errno, const char* syscall);
 void ipc_throw_napi_failure(napi_env env, const char* what);
 /* Throws a TypeError with code ERR_INVALID_ARG_TYPE. */
 void ipc_throw_type(napi_env env, const char* message);
@@ -40,6 +42,8 @@ typedef struct {
   /* Descriptors received and handed to JS but not yet claimed there: closed with the environment. */
   int* held_fds;
   size_t held_count, held_capacity;
+  void* windows_io;           /* windows/npipe.c: the completion queue, freed by its own cleanup hook */
+  napi_ref named_pipe_class;  /* windows/npipe.c: the NamedPipe constructor */
 } ipc_instance_t;
 
 /* This environment's state, created with the module; NULL (with an exception thrown) on failure. */

@@ -8,6 +8,8 @@
 
 #include <windows.h>
 
+napi_value ipc_named_pipe_init(napi_env env, napi_value exports);
+
 static napi_value not_supported(napi_env env, napi_callback_info info) {
   (void)info;
   ipc_throw_errno(env, ERROR_NOT_SUPPORTED, "interprocess");
@@ -17,5 +19,5 @@ static napi_value not_supported(napi_env env, napi_callback_info info) {
 napi_value ipc_os_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, exports, "peerCredentials", not_supported));
   NAPI_CALL(env, ipc_set_fn(env, exports, "tryLock", not_supported));
-  return exports;
+  return ipc_named_pipe_init(env, exports);
 }
