@@ -12,3 +12,4 @@ export * from './pipe/index.js';
 export * from './fifo/index.js';
 export * from './signal/index.js';
 export * from './channel/index.js';
+export * from './named-pipe/index.js';

@@ -62,6 +62,51 @@ export interface NativeUnixSockets {
   readonly MAX_FDS: number;
 }
 
+/** What the OS reports of a named pipe (-1: unknown). See native/windows/npipe.c. */
+export interface NativePipeInfo {
+  clientProcessId: number;
+  serverProcessId: number;
+  clientSessionId: number;
+  serverSessionId: number;
+  flags?: number;
+  outBufferSize?: number;
+  inBufferSize?: number;
+  maxInstances?: number;
+}
+
+/** One named-pipe handle of ours (Windows): overlapped, completions on the JS thread. */
+export interface NativeNamedPipe {
+  /** Server instance: waits for a client (a client that came and went is skipped). */
+  connect(callback: (error: Error | null) => void): void;
+  /** One whole message (message mode); null at the end of the stream. */
+  read(maxMessageSize: number, callback: (error: (Error & { size?: number }) | null, message: Buffer | null) => void): void;
+  /** The whole buffer in one WriteFile. */
+  write(data: Buffer, callback: (error: Error | null) => void): void;
+  /** [bytes available, bytes left in the next message]. */
+  peek(): [number, number];
+  info(): NativePipeInfo;
+  /** The pipe's DACL as SDDL. */
+  securityDescriptor(): string;
+  /** Hands the handle to a descriptor of node.exe's C runtime (for net.Socket); this object is then closed. */
+  toFd(): number;
+  /** Cancels reads and accepts; writes in flight finish first unless `destroy`; then closes the handle. */
+  close(destroy?: boolean): void;
+  ref(keepAlive: boolean): void;
+}
+
+/** Windows named pipes (native/windows/npipe.c). */
+export interface NativeNamedPipes {
+  create(name: string, openMode: number, pipeMode: number, maxInstances: number, outBufferSize: number, inBufferSize: number, sddl: string | null, inheritable: boolean): NativeNamedPipe;
+  open(name: string, access: number, messageMode: boolean): NativeNamedPipe;
+  wait(name: string, timeoutMs: number, callback: (error: Error | null) => void): void;
+  /** An unnamed pipe [readFd, writeFd] of node.exe's runtime. */
+  pair(bufferSize: number): [number, number];
+  readonly constants: Readonly<Record<
+    | 'PIPE_ACCESS_DUPLEX' | 'PIPE_ACCESS_INBOUND' | 'PIPE_ACCESS_OUTBOUND' | 'FILE_FLAG_FIRST_PIPE_INSTANCE' | 'WRITE_DAC'
+    | 'PIPE_TYPE_BYTE' | 'PIPE_TYPE_MESSAGE' | 'PIPE_READMODE_BYTE' | 'PIPE_READMODE_MESSAGE' | 'PIPE_REJECT_REMOTE_CLIENTS'
+    | 'PIPE_UNLIMITED_INSTANCES' | 'GENERIC_READ' | 'GENERIC_WRITE' | 'FILE_READ_ATTRIBUTES' | 'FILE_WRITE_ATTRIBUTES', number>>;
+}
+
 /** What the native addon exports. Every function throws a system error on failure. */
 export interface NativeBinding {
   readonly napiVersion: number;
@@ -87,6 +132,8 @@ export interface NativeBinding {
   waitFd(fd: number, writable: boolean, timeoutMs: number): boolean;
   /** Unix only. */
   readonly unixSockets: NativeUnixSockets;
+  /** Windows only. */
+  readonly namedPipe: NativeNamedPipes;
 }
 
 /** Whether the addon loaded, and if not, why. */

@@ -1,0 +1,187 @@
+/**
+ * Named-pipe listeners (Windows): byte-mode connections are `net.Socket`s (NamedPipeStream),
+ * message-mode ones are MessagePipes. Every CreateNamedPipeW option is here, with safe defaults:
+ * local clients only, and the first instance claimed so no one can squat the name.
+ */
+import { EventEmitter } from 'node:events';
+import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
+import { abortError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { requireNative } from '../native/addon.js';
+import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
+import { isWindows } from '../platform.js';
+import { endsOf } from './info.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, MessagePipe, type NamedPipeDirection } from './message.js';
+import { pipePath } from './name.js';
+import { type InstanceOptions, PipeServer } from './server.js';
+import { NamedPipeStream } from './stream.js';
+
+/** Byte mode (a stream of bytes) or message mode (each write one message). */
+export type NamedPipeMode = 'byte' | 'message';
+
+/** Options of {@link listenNamedPipe}. */
+export interface NamedPipeListenOptions {
+  /** 'byte' (default): connections are `net.Socket`s. 'message': connections are {@link MessagePipe}s. */
+  mode?: NamedPipeMode;
+  /** Who sends: 'duplex' (default), 'clientToServer' or 'serverToClient'. */
+  direction?: NamedPipeDirection;
+  /** Most instances (connections plus waiting instances) of this pipe: 1 to 254, or 'unlimited' (default). */
+  maxInstances?: number | 'unlimited';
+  /** Input buffer size Windows reserves per instance, in bytes (advisory; default 65536). */
+  inBufferSize?: number;
+  /** Output buffer size Windows reserves per instance, in bytes (advisory; default 65536). */
+  outBufferSize?: number;
+  /** Refuse clients on other machines (PIPE_REJECT_REMOTE_CLIENTS); default true. */
+  rejectRemoteClients?: boolean;
+  /**
+   * Fail with EADDRINUSE if a pipe of this name exists (FILE_FLAG_FIRST_PIPE_INSTANCE), so no
+   * one can squat the name before us; default true.
+   */
+  firstInstance?: boolean;
+  /** Who may connect, as an SDDL string (e.g. `'D:(A;;GA;;;OW)'`: only the owner). Default: Windows' default for pipes. */
+  securityDescriptor?: string;
+  /** Whether the pipe handles may be inherited by child processes; default false. */
+  inheritable?: boolean;
+  /** Message mode: the largest message a connection receives (default 16 MiB). */
+  maxMessageSize?: number;
+  /** Closes the listener when aborted; aborting first fails listenNamedPipe() with ABORT_ERR. */
+  signal?: AbortSignal;
+}
+
+/** What a listener of each mode accepts. */
+export type NamedPipeConnection<M extends NamedPipeMode> = M extends 'message' ? MessagePipe : NamedPipeStream;
+
+/**
+ * Accepts clients on a named pipe. Each connection goes to the `'connection'` event if it has
+ * listeners, otherwise to async iteration, queued until taken. `close()` stops accepting;
+ * connections made stay open. Events: `'connection'`, `'error'`, `'close'`.
+ */
+export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEmitter implements AsyncIterable<NamedPipeConnection<M>>, AsyncDisposable {
+  /** The full pipe path (`\\.\pipe\NAME`). */
+  readonly pipeName: string;
+  readonly #server: PipeServer;
+  readonly #connections = new AcceptQueue<NamedPipeConnection<M>>(this, (c) => c.destroy());
+  #closed = false;
+
+  /** @internal Use {@link listenNamedPipe}. */
+  constructor(native: NativeNamedPipes, path: string, instance: InstanceOptions, maxMessageSize: number) {
+    super();
+    this.pipeName = path;
+    const { direction } = instance;
+    this.#server = new PipeServer(native, path, instance, (pipe) => {
+      const connection = accepted(pipe, path, instance.message, direction, maxMessageSize);
+      connection.once('close', () => this.#server.released());
+      this.#connections.deliver(connection as NamedPipeConnection<M>);
+    }, (error) => this.#connections.fail(error));
+  }
+
+  /** True until close() is called. */
+  get listening(): boolean {
+    return !this.#closed;
+  }
+
+  /** Stops accepting and ends async iteration; connections queued but never taken are destroyed. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#server.close();
+    this.#connections.end();
+    return closedSoon(this);
+  }
+
+  /** Lets the process exit while this listener waits. */
+  unref(): this {
+    this.#server.ref(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.#server.ref(true);
+    return this;
+  }
+
+  /** Accepted connections, in order. Leaving the loop closes the listener. */
+  [Symbol.asyncIterator](): AsyncIterator<NamedPipeConnection<M>> {
+    return this.#connections.iterator(() => this.close());
+  }
+
+  /** `await using listener = await listenNamedPipe(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function accepted(pipe: NativeNamedPipe, path: string, message: boolean, direction: NamedPipeDirection, maxMessageSize: number): NamedPipeStream | MessagePipe {
+  const ends = endsOf(pipe.info());
+  const canSend = direction !== 'clientToServer';
+  const canReceive = direction !== 'serverToClient';
+  if (message) return new MessagePipe(pipe, path, ends, maxMessageSize, canSend, canReceive);
+  return new NamedPipeStream(pipe.toFd(), path, ends, canReceive, canSend);
+}
+
+function bufferSize(value: unknown, argument: string): number {
+  if (value === undefined) return 65536;
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xffffffff) throw invalidArgument(argument, `must be a byte count from 0 to 4294967295; got ${String(value)}`);
+  return value as number;
+}
+
+/** @internal Validates and fills in the options (shared with Windows local sockets). */
+export function instanceOptions(options: NamedPipeListenOptions): { instance: InstanceOptions; maxMessageSize: number } {
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const { mode = 'byte', direction = 'duplex', maxInstances = 'unlimited', securityDescriptor, signal, maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE } = options;
+  if (mode !== 'byte' && mode !== 'message') throw invalidArgument('options.mode', `must be 'byte' or 'message'; got ${JSON.stringify(mode)}`);
+  checkDirection(direction);
+  if (maxInstances !== 'unlimited' && (!Number.isInteger(maxInstances) || maxInstances < 1 || maxInstances > 254)) {
+    throw invalidArgument('options.maxInstances', `must be from 1 to 254, or 'unlimited'; got ${String(maxInstances)}`);
+  }
+  if (securityDescriptor !== undefined && typeof securityDescriptor !== 'string') throw invalidType('options.securityDescriptor', 'an SDDL string', securityDescriptor);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
+  checkMaxMessageSize(maxMessageSize);
+  return {
+    instance: {
+      message: mode === 'message',
+      direction,
+      maxInstances: maxInstances === 'unlimited' ? 255 : maxInstances,
+      inBufferSize: bufferSize(options.inBufferSize, 'options.inBufferSize'),
+      outBufferSize: bufferSize(options.outBufferSize, 'options.outBufferSize'),
+      rejectRemoteClients: options.rejectRemoteClients ?? true,
+      firstInstance: options.firstInstance ?? true,
+      securityDescriptor: securityDescriptor ?? null,
+      inheritable: options.inheritable ?? false,
+    },
+    maxMessageSize,
+  };
+}
+
+/** @internal */
+export function checkDirection(direction: unknown): asserts direction is NamedPipeDirection {
+  if (direction !== 'duplex' && direction !== 'clientToServer' && direction !== 'serverToClient') {
+    throw invalidArgument('options.direction', `must be 'duplex', 'clientToServer' or 'serverToClient'; got ${JSON.stringify(direction)}`);
+  }
+}
+
+/** @internal */
+export function checkMaxMessageSize(value: unknown): void {
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 0xffffffff) {
+    throw invalidArgument('options.maxMessageSize', `must be a positive byte count up to 4294967295; got ${String(value)}`);
+  }
+}
+
+/** @internal The native named pipes, or ERR_INTERPROCESS_UNSUPPORTED off Windows. */
+export function namedPipes(what: string): NativeNamedPipes {
+  if (!isWindows) throw unsupported(what, 'named pipes are a Windows primitive; use listen()/connect() (local sockets) for the same code on every OS.');
+  return requireNative(what).namedPipe;
+}
+
+/**
+ * Listens on the named pipe `name` (`NAME` or `\\.\pipe\NAME`). Fails with EADDRINUSE when a
+ * pipe of that name exists (unless `firstInstance: false`), EACCES when its security denies us,
+ * ERR_INTERPROCESS_UNSUPPORTED off Windows.
+ */
+export async function listenNamedPipe<M extends NamedPipeMode = 'byte'>(name: string, options: NamedPipeListenOptions & { mode?: M } = {}): Promise<NamedPipeListener<M>> {
+  const path = pipePath(name);
+  const { instance, maxMessageSize } = instanceOptions(options);
+  const native = namedPipes('listenNamedPipe()');
+  if (options.signal?.aborted) throw abortError(options.signal);
+  return closeOnAbort(new NamedPipeListener<M>(native, path, instance, maxMessageSize), options.signal);
+}
