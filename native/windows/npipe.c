@@ -918,6 +918,86 @@ static napi_value np_pair(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * syncIo(fd, buffer, write, timeoutMs) -> bytes moved; 0 at the end of the stream (read); -1 when
+ * the timeout (-1: none) passed first. For readSync/writeSync of pipe ends: an overlapped call of
+ * its own, waited for on this thread (which is what the caller asked for).
+ */
+static napi_value np_sync_io(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd, timeout;
+  bool write = false;
+  void* data;
+  size_t length;
+  if (argc < 4 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok || napi_get_value_bool(env, argv[2], &write) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &timeout) != napi_ok) {
+    ipc_throw_type(env, "syncIo(fd, buffer, write, timeoutMs)");
+    return NULL;
+  }
+  HANDLE handle = uv_get_osfhandle(fd);
+  if (handle == INVALID_HANDLE_VALUE) {
+    ipc_throw_errno(env, ERROR_INVALID_HANDLE, write ? "WriteFile" : "ReadFile");
+    return NULL;
+  }
+  OVERLAPPED ov = {0};
+  HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (event == NULL) {
+    ipc_throw_errno(env, GetLastError(), "CreateEvent");
+    return NULL;
+  }
+  /* The low bit keeps this completion off libuv's port, with which the handle is associated. */
+  ov.hEvent = (HANDLE)((uintptr_t)event | 1);
+  DWORD want = length > MAXDWORD ? MAXDWORD : (DWORD)length, n = 0, err = 0;
+  BOOL ok = write ? WriteFile(handle, data, want, NULL, &ov) : ReadFile(handle, data, want, NULL, &ov);
+  if (!ok && GetLastError() == ERROR_IO_PENDING) {
+    if (WaitForSingleObject(event, timeout < 0 ? INFINITE : (DWORD)timeout) == WAIT_TIMEOUT) {
+      CancelIoEx(handle, &ov);
+    }
+    ok = TRUE;
+  }
+  if (ok) ok = GetOverlappedResult(handle, &ov, &n, TRUE);
+  err = ok ? 0 : GetLastError();
+  CloseHandle(event);
+  napi_value result;
+  if (err == ERROR_OPERATION_ABORTED && n == 0) {
+    NAPI_CALL(env, napi_create_int32(env, -1, &result));
+    return result;
+  }
+  if (!write && (err == ERROR_BROKEN_PIPE || err == ERROR_HANDLE_EOF)) err = 0;
+  if (err != 0 && err != ERROR_MORE_DATA) {
+    ipc_throw_errno(env, err, write ? "WriteFile" : "ReadFile");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_create_uint32(env, n, &result));
+  return result;
+}
+
+/* dupFd(fd) -> a new descriptor of node.exe's runtime for a duplicate of fd's handle. */
+static napi_value np_dup_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  HANDLE copy;
+  if (!DuplicateHandle(GetCurrentProcess(), uv_get_osfhandle(fd), GetCurrentProcess(), &copy, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+    ipc_throw_errno(env, GetLastError(), "DuplicateHandle");
+    return NULL;
+  }
+  int result_fd = uv_open_osfhandle(copy);
+  if (result_fd < 0) {
+    CloseHandle(copy);
+    ipc_throw_errno(env, ERROR_TOO_MANY_OPEN_FILES, "_open_osfhandle");
+    return NULL;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, result_fd, &result));
+  return result;
+}
+
 napi_value ipc_named_pipe_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"connect", NULL, pipe_connect, NULL, NULL, NULL, napi_default, NULL},
@@ -941,6 +1021,8 @@ napi_value ipc_named_pipe_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, np, "open", np_open));
   NAPI_CALL(env, ipc_set_fn(env, np, "wait", np_wait));
   NAPI_CALL(env, ipc_set_fn(env, np, "pair", np_pair));
+  NAPI_CALL(env, ipc_set_fn(env, np, "syncIo", np_sync_io));
+  NAPI_CALL(env, ipc_set_fn(env, np, "dupFd", np_dup_fd));
   napi_value constants;
   NAPI_CALL(env, napi_create_object(env, &constants));
   const struct { const char* name; int64_t value; } table[] = {

@@ -5,7 +5,11 @@
 import { InterprocessError, fromSystemError } from '../errors.js';
 import { type Attempt, type RetryOptions, retry } from '../retry.js';
 import { type LocalSocketName, toName } from './name.js';
-import { LocalSocket, setSocketName } from './stream.js';
+import { LocalSocket, setSocketName, socketOverPipe } from './stream.js';
+import { requireNative } from '../native/addon.js';
+import { openPipe } from '../named-pipe/connect.js';
+import { retag } from '../named-pipe/server.js';
+import { isWindows } from '../platform.js';
 import { connectAbstract } from './unix/abstract.js';
 
 export type { RetryOptions };
@@ -20,6 +24,7 @@ export interface ConnectOptions extends RetryOptions {
 const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
 
 function attempt(name: LocalSocketName, allowHalfOpen: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
+  if (isWindows) return attemptPipe(name, allowHalfOpen, cancel);
   const direct = connectAbstract(name, allowHalfOpen);
   if (direct) {
     setSocketName(direct, name);
@@ -45,6 +50,19 @@ function attempt(name: LocalSocketName, allowHalfOpen: boolean, cancel: AbortSig
     cancel?.addEventListener('abort', onAbort, { once: true });
     socket.connect({ path: name.address });
   });
+}
+
+/** Windows: our own client end of the pipe, so the server's process id is known. */
+async function attemptPipe(name: LocalSocketName, allowHalfOpen: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
+  const native = requireNative('Connecting to a local socket').namedPipe;
+  const c = native.constants;
+  try {
+    const pipe = await openPipe(native, name.address, c.GENERIC_READ | c.GENERIC_WRITE, false, cancel);
+    return socketOverPipe(pipe, name, 'server', allowHalfOpen);
+  } catch (error) {
+    // libuv calls ERROR_ACCESS_DENIED EPERM; a socket that may not be reached is EACCES on Unix.
+    throw (error as NodeJS.ErrnoException).code === 'EPERM' ? retag(fromSystemError(error, 'Access denied'), 'EACCES') : error;
+  }
 }
 
 /**
@@ -73,7 +91,9 @@ function connectError(error: unknown, name: LocalSocketName): InterprocessError 
     code === 'ENOENT' || code === 'ECONNREFUSED'
       ? 'Nothing is listening there: start the server first, or connect with { wait: true } to wait for it.'
       : code === 'EACCES'
-        ? 'This user may not connect to it: check the socket file\'s mode and its directory\'s permissions.'
+        ? isWindows
+          ? 'This user may not connect to it: the pipe\'s security descriptor denies it.'
+          : 'This user may not connect to it: check the socket file\'s mode and its directory\'s permissions.'
         : code === 'EAGAIN'
           ? 'The server\'s backlog is full: connect with { wait: true } to retry.'
           : undefined;

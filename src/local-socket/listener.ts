@@ -1,15 +1,18 @@
 /**
- * The local socket listener: Unix domain sockets on Unix, named pipes on Windows, both through
- * Node's own `net.Server` (fast and well tested), with safe socket files, modes and takeover on
- * Unix (./unix/socket-file.ts).
+ * The local socket listener: Unix domain sockets through Node's own `net.Server` (fast and well
+ * tested), with safe socket files, modes and takeover (./unix/socket-file.ts); on Windows, named
+ * pipes of our own (../named-pipe/server.ts) whose connections are `net.Socket`s over our handles,
+ * so that peer process ids, security descriptors and first-instance claims are there.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
-import { abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { type InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { requireNative } from '../native/addon.js';
+import { PipeServer } from '../named-pipe/server.js';
 import { isWindows } from '../platform.js';
 import { type LocalSocketName, toName } from './name.js';
-import { LocalSocket, adoptAccepted } from './stream.js';
+import { LocalSocket, adoptAccepted, socketOverPipe } from './stream.js';
 import { listenOn } from './listen-on.js';
 import { listenTarget } from './unix/abstract.js';
 import { type SocketFile, bindSocketFile, ensurePrivateDirectory, netServerBinder, releaseSocketFile } from './unix/socket-file.js';
@@ -30,10 +33,27 @@ export interface ListenOptions {
   /** Closes the listener when aborted; aborting before it listens fails listen() with ABORT_ERR. */
   signal?: AbortSignal;
   /**
-   * Windows: fail if a pipe of this name exists, so no one can squat the name first (default
-   * true; Node's pipes always do this, so false is not yet supported).
+   * Windows: fail with EADDRINUSE if a pipe of this name exists, so no one can squat the name
+   * first (default true). Elsewhere a live server's name always fails with EADDRINUSE.
    */
   firstInstance?: boolean;
+  /**
+   * Windows: who may connect, as an SDDL string (e.g. `'D:(A;;GA;;;OW)'`: only the owner);
+   * default: Windows' default for pipes. On Unix, use `mode`.
+   */
+  securityDescriptor?: string;
+}
+
+/** What accepts for a listener: a net.Server (Unix) or our pipe server (Windows). */
+interface Acceptor {
+  close(): void;
+  ref(keepAlive: boolean): void;
+}
+
+/** How an acceptor hands over what it accepts. */
+interface Delivery {
+  deliver(socket: LocalSocket): void;
+  fail(error: InterprocessError): void;
 }
 
 /**
@@ -45,19 +65,17 @@ export interface ListenOptions {
 export class LocalSocketListener extends EventEmitter implements AsyncIterable<LocalSocket>, AsyncDisposable {
   /** The resolved name this listener is bound to. */
   readonly name: LocalSocketName;
-  readonly #server: net.Server;
+  readonly #server: Acceptor;
   readonly #file: SocketFile | null;
   readonly #connections = new AcceptQueue<LocalSocket>(this, (socket) => socket.destroy());
   #closed = false;
 
   /** @internal Use {@link listen}. */
-  constructor(server: net.Server, name: LocalSocketName, file: SocketFile | null) {
+  constructor(name: LocalSocketName, file: SocketFile | null, start: (delivery: Delivery) => Acceptor) {
     super();
     this.name = name;
-    this.#server = server;
     this.#file = file;
-    server.on('connection', (socket) => this.#connections.deliver(adoptAccepted(socket, name)));
-    server.on('error', (error) => this.#connections.fail(fromSystemError(error, `The listener on ${name} failed`)));
+    this.#server = start({ deliver: (socket) => this.#connections.deliver(socket), fail: (error) => this.#connections.fail(error) });
   }
 
   /** True until close() is called. */
@@ -80,13 +98,13 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
 
   /** Lets the process exit while this listener is open (as net.Server's). */
   unref(): this {
-    this.#server.unref();
+    this.#server.ref(false);
     return this;
   }
 
   /** Undoes unref(). */
   ref(): this {
-    this.#server.ref();
+    this.#server.ref(true);
     return this;
   }
 
@@ -103,7 +121,7 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
 
 function checkOptions(name: LocalSocketName, options: ListenOptions): void {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-  const { mode, backlog, signal, firstInstance } = options;
+  const { mode, backlog, signal, securityDescriptor } = options;
   if (mode !== undefined) {
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw invalidArgument('options.mode', `must be a permission mode from 0 to 0o777; got ${String(mode)}`);
     if (name.path === null) {
@@ -112,7 +130,10 @@ function checkOptions(name: LocalSocketName, options: ListenOptions): void {
   }
   if (backlog !== undefined && (!Number.isInteger(backlog) || backlog < 0)) throw invalidArgument('options.backlog', `must be a non-negative integer; got ${String(backlog)}`);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
-  if (firstInstance === false && isWindows) throw unsupported('firstInstance: false', 'Node\'s named pipes always claim the first instance.');
+  if (securityDescriptor !== undefined) {
+    if (typeof securityDescriptor !== 'string') throw invalidType('options.securityDescriptor', 'an SDDL string', securityDescriptor);
+    if (!isWindows) throw unsupported('options.securityDescriptor', 'it is an SDDL string for Windows named pipes; on Unix, set the socket file\'s `mode`.');
+  }
 }
 
 /**
@@ -125,6 +146,7 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
   checkOptions(resolved, options);
   const { signal } = options;
   if (signal?.aborted) throw abortError(signal);
+  if (isWindows) return closeOnAbort(listenPipe(resolved, options), signal);
   const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
   let file: SocketFile | null = null;
   if (resolved.path !== null) {
@@ -138,5 +160,34 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
       throw fromSystemError(error, `Cannot listen on ${resolved}`, code === 'EADDRINUSE' ? 'Another server has this name: stop it first or choose another name.' : undefined, { address: resolved.address });
     }
   }
-  return closeOnAbort(new LocalSocketListener(server, resolved, file), signal);
+  const listener = new LocalSocketListener(resolved, file, ({ deliver, fail }) => {
+    server.on('connection', (socket) => deliver(adoptAccepted(socket, resolved)));
+    server.on('error', (error) => fail(fromSystemError(error, `The listener on ${resolved} failed`)));
+    return { close: () => server.close(), ref: (keepAlive) => (keepAlive ? server.ref() : server.unref()) };
+  });
+  return closeOnAbort(listener, signal);
+}
+
+/** Windows: a byte-mode duplex pipe server of ours; each connection a LocalSocket over our handle. */
+function listenPipe(name: LocalSocketName, options: ListenOptions): LocalSocketListener {
+  const native = requireNative('Listening on a local socket').namedPipe;
+  const instance = {
+    message: false,
+    direction: 'duplex' as const,
+    maxInstances: 255,
+    inBufferSize: 65536,
+    outBufferSize: 65536,
+    rejectRemoteClients: true,
+    firstInstance: options.firstInstance ?? true,
+    securityDescriptor: options.securityDescriptor ?? null,
+    inheritable: false,
+  };
+  return new LocalSocketListener(name, null, ({ deliver, fail }) => {
+    const server: PipeServer = new PipeServer(native, name.address, instance, (pipe) => {
+      const socket = socketOverPipe(pipe, name, 'client', options.allowHalfOpen ?? false);
+      socket.once('close', () => server.released());
+      deliver(socket);
+    }, fail);
+    return server;
+  });
 }

@@ -3,8 +3,8 @@
  * usable wherever one is), with peer credentials added; we add nothing to the data path.
  */
 import net from 'node:net';
-import { InterprocessError, fromSystemError, unsupported } from '../errors.js';
-import { requireNative } from '../native/addon.js';
+import { InterprocessError, fromSystemError } from '../errors.js';
+import { type NativeNamedPipe, requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
 import type { LocalSocketName } from './name.js';
 
@@ -37,7 +37,7 @@ export class LocalSocket extends net.Socket {
     const cached = credentialsCache.get(this);
     if (cached) return cached;
     if (isWindows) {
-      throw unsupported('Reading peer credentials of a local socket', 'Node\'s own named pipes do not expose their handle; the client/server process ids come with interprocess\'s own named pipes.');
+      throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot read peer credentials: this socket was not made by listen() or connect() of interprocess (on Windows the peer\'s process id is read when the pipe connects).');
     }
     const native = requireNative('Reading peer credentials');
     const fd = (this as unknown as { _handle?: { fd?: number } })._handle?.fd;
@@ -65,4 +65,17 @@ export function adoptAccepted(socket: net.Socket, name: LocalSocketName): LocalS
 
 export function setSocketName(socket: LocalSocket, name: LocalSocketName): void {
   names.set(socket, name);
+}
+
+/**
+ * Windows: a LocalSocket over a connected named pipe of ours (byte mode), its peer's process id
+ * read now (the `peer` end's: 'client' on a server, 'server' on a client). The socket owns the handle.
+ */
+export function socketOverPipe(pipe: NativeNamedPipe, name: LocalSocketName, peer: 'client' | 'server', allowHalfOpen: boolean): LocalSocket {
+  const info = pipe.info();
+  const pid = peer === 'client' ? info.clientProcessId : info.serverProcessId;
+  const socket = new LocalSocket({ fd: pipe.toFd(), allowHalfOpen, readable: true, writable: true });
+  names.set(socket, name);
+  credentialsCache.set(socket, Object.freeze({ pid: pid > 0 ? pid : null, uid: null, gid: null }));
+  return socket;
 }

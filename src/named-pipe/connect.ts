@@ -33,7 +33,8 @@ function waitForInstance(native: NativeNamedPipes, path: string, cancel: AbortSi
   });
 }
 
-async function open(native: NativeNamedPipes, path: string, access: number, message: boolean, cancel: AbortSignal | undefined): Promise<NativeNamedPipe> {
+/** @internal Opens a client end, waiting (WaitNamedPipe) while every instance is busy. */
+export async function openPipe(native: NativeNamedPipes, path: string, access: number, message: boolean, cancel: AbortSignal | undefined): Promise<NativeNamedPipe> {
   for (;;) {
     try {
       return native.open(path, access, message);
@@ -74,7 +75,7 @@ export async function connectNamedPipe(name: string, options: NamedPipeConnectOp
     notYet: new Set(['ENOENT']),
     timedOut: (timeout) => new InterprocessError('ETIMEDOUT', `Connecting to ${path} timed out after ${timeout} ms`, { syscall: 'CreateFile', address: path }),
     failed: (error) => connectError(error, path),
-  }, (cancel) => open(native, path, access, message, cancel));
+  }, (cancel) => openPipe(native, path, access, message, cancel));
   const ends = endsOf(pipe.info());
   const canSend = direction !== 'serverToClient';
   const canReceive = direction !== 'clientToServer';

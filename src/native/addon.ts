@@ -101,6 +101,10 @@ export interface NativeNamedPipes {
   wait(name: string, timeoutMs: number, callback: (error: Error | null) => void): void;
   /** An unnamed pipe [readFd, writeFd] of node.exe's runtime. */
   pair(bufferSize: number): [number, number];
+  /** A blocking read or write on a pipe descriptor: bytes moved, 0 at the end (read), -1 on timeout. */
+  syncIo(fd: number, buffer: Buffer, write: boolean, timeoutMs: number): number;
+  /** A descriptor for a duplicate of fd's handle. */
+  dupFd(fd: number): number;
   readonly constants: Readonly<Record<
     | 'PIPE_ACCESS_DUPLEX' | 'PIPE_ACCESS_INBOUND' | 'PIPE_ACCESS_OUTBOUND' | 'FILE_FLAG_FIRST_PIPE_INSTANCE' | 'WRITE_DAC'
     | 'PIPE_TYPE_BYTE' | 'PIPE_TYPE_MESSAGE' | 'PIPE_READMODE_BYTE' | 'PIPE_READMODE_MESSAGE' | 'PIPE_REJECT_REMOTE_CLIENTS'

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { optionalNative, requireNative } from '../native/addon.js';
+import { isWindows } from '../platform.js';
 
 /** Options of the synchronous calls. */
 export interface SyncOptions {
@@ -22,6 +23,8 @@ function checkFd(fd: unknown): asserts fd is number {
 /** Adopts an inherited or foreign descriptor: it must be a pipe, FIFO or socket. */
 function adoptFd(fd: number, what: string): void {
   checkFd(fd);
+  // Windows reports no file type for pipes: net.Socket's own check (ERR_INVALID_FD_TYPE) does there.
+  if (isWindows) return;
   let stats: fs.Stats;
   try {
     stats = fs.fstatSync(fd);
@@ -32,7 +35,8 @@ function adoptFd(fd: number, what: string): void {
     throw invalidArgument('fd', `must be a pipe, FIFO or socket to be used as ${what}; descriptor ${fd} is not`);
   }
   // An inherited descriptor is not close-on-exec: make it so, or it leaks into our own children.
-  optionalNative()?.setCloexec(fd, true);
+  // (Windows handles are inherited only when handed over explicitly.)
+  if (!isWindows) optionalNative()?.setCloexec(fd, true);
 }
 
 function checkTimeout(options: SyncOptions): number {
@@ -44,17 +48,42 @@ function checkTimeout(options: SyncOptions): number {
   return Math.ceil(timeout);
 }
 
+function timedOut(writable: boolean, timeout: number): InterprocessError {
+  return new InterprocessError('ETIMEDOUT', `${writable ? 'writeSync' : 'readSync'} waited ${timeout} ms for the pipe to become ${writable ? 'writable' : 'readable'}`, { syscall: 'poll' });
+}
+
 /** Waits until `fd` is ready for the direction, or throws ETIMEDOUT. */
 function waitReady(fd: number, writable: boolean, timeout: number): void {
-  if (!requireNative(writable ? 'writeSync' : 'readSync').waitFd(fd, writable, timeout)) {
-    throw new InterprocessError('ETIMEDOUT', `${writable ? 'writeSync' : 'readSync'} waited ${timeout} ms for the pipe to become ${writable ? 'writable' : 'readable'}`, { syscall: 'poll' });
+  if (!requireNative(writable ? 'writeSync' : 'readSync').waitFd(fd, writable, timeout)) throw timedOut(writable, timeout);
+}
+
+/** Windows: one blocking overlapped read or write (the handles are overlapped; fs.readSync would misread them). */
+function syncIoWindows(fd: number, buffer: Buffer, writable: boolean, timeout: number): number {
+  let moved: number;
+  try {
+    moved = requireNative(writable ? 'writeSync' : 'readSync').namedPipe.syncIo(fd, buffer, writable, timeout);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (writable && (code === 'EPIPE' || code === 'EOF')) throw fromSystemError(error, 'writeSync failed', 'No receiver is left: every read end of the pipe is closed.');
+    throw fromSystemError(error, `${writable ? 'writeSync' : 'readSync'} failed`);
   }
+  if (moved < 0) throw timedOut(writable, timeout);
+  return moved;
 }
 
 /** What both ends share. */
 abstract class PipeEnd extends net.Socket {
+  // Windows: Node reports -1 as the fd of a pipe handle, so the end remembers the one it was made with.
+  readonly #fd: number;
+
+  constructor(options: net.SocketConstructorOpts & { fd: number }) {
+    super(options);
+    this.#fd = options.fd;
+  }
+
   /** The descriptor, while this end owns it (-1 once closed or taken out). */
   get fd(): number {
+    if (isWindows) return this.destroyed ? -1 : this.#fd;
     const fd = (this as unknown as { _handle?: { fd?: number } })._handle?.fd;
     return typeof fd === 'number' ? fd : -1;
   }
@@ -74,7 +103,9 @@ abstract class PipeEnd extends net.Socket {
    */
   setBlocking(blocking: boolean): this {
     if (typeof blocking !== 'boolean') throw invalidType('blocking', 'a boolean', blocking);
-    requireNative('setBlocking').setNonblocking(this.ownFd(), !blocking);
+    const fd = this.ownFd();
+    // Windows: blocking is a property of each call there, not of the pipe; nothing to set.
+    if (!isWindows) requireNative('setBlocking').setNonblocking(fd, !blocking);
     return this;
   }
 
@@ -88,7 +119,8 @@ abstract class PipeEnd extends net.Socket {
     if (this.readableLength > 0 || this.writableLength > 0) {
       throw new InterprocessError('ERR_INVALID_STATE', `Cannot take the descriptor out: ${this.readableLength + this.writableLength} bytes are still buffered in the stream. Read them, or wait for 'drain', first.`);
     }
-    const copy = requireNative('intoFd').dupCloexec(fd);
+    const native = requireNative('intoFd');
+    const copy = isWindows ? native.namedPipe.dupFd(fd) : native.dupCloexec(fd);
     this.destroy();
     return copy;
   }
@@ -99,7 +131,7 @@ export class PipeReceiver extends PipeEnd {
   /** @internal Use pipe(), openFifoReader() or PipeReceiver.fromFd(). */
   constructor(fd: number) {
     // manualStart: read nothing until the user does, so an end handed to a child loses nothing.
-    super({ fd, readable: true, writable: false, manualStart: true } as net.SocketConstructorOpts);
+    super({ fd, readable: true, writable: false, manualStart: true } as net.SocketConstructorOpts & { fd: number });
   }
 
   /** Wraps an inherited or existing pipe, FIFO or socket descriptor; the stream then owns it. */
@@ -122,6 +154,7 @@ export class PipeReceiver extends PipeEnd {
       if (chunk) return chunk.copy(target);
     }
     const fd = this.ownFd();
+    if (isWindows) return syncIoWindows(fd, target, false, timeout);
     for (;;) {
       try {
         return fs.readSync(fd, target, 0, target.length, null);
@@ -160,6 +193,7 @@ export class PipeSender extends PipeEnd {
     }
     const fd = this.ownFd();
     let written = 0;
+    while (isWindows && written < bytes.length) written += syncIoWindows(fd, bytes.subarray(written), true, timeout);
     while (written < bytes.length) {
       try {
         written += fs.writeSync(fd, bytes, written, bytes.length - written);

@@ -3,7 +3,7 @@
  */
 import { type ChildProcess, type SpawnOptions, type StdioOptions, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
 import { PipeReceiver, PipeSender } from './end.js';
@@ -23,7 +23,8 @@ export interface PipeOptions {
    * Linux: the pipe's buffer size in bytes (rounded up by the kernel to a power-of-two number of
    * pages). Default {@link DEFAULT_PIPE_SIZE}, or the system's maximum if that is lower; an
    * explicit size above /proc/sys/fs/pipe-max-size fails with EPERM unless privileged.
-   * Elsewhere the OS decides and this is ignored.
+   * Windows: the buffer size the pipe is created with (default 65536). Elsewhere the OS decides
+   * and this is ignored.
    */
   size?: number;
 }
@@ -57,8 +58,12 @@ export function pipe(options: PipeOptions = {}): Pipe {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const { size } = options;
   if (size !== undefined && (!Number.isInteger(size) || size <= 0)) throw invalidArgument('options.size', `must be a positive integer number of bytes; got ${String(size)}`);
-  if (isWindows) throw unsupported('pipe()', 'anonymous pipes on Windows come with interprocess\'s Windows named pipes.');
   const native = requireNative('pipe()');
+  if (isWindows) {
+    // Windows: a named pipe pair of ours (as libuv makes them): both ends overlapped, local only.
+    const [readFd, writeFd] = native.namedPipe.pair(size ?? 65536);
+    return { sender: new PipeSender(writeFd), receiver: new PipeReceiver(readFd) };
+  }
   const [readFd, writeFd] = native.pipe() as [number, number];
   try {
     if (process.platform === 'linux') {
@@ -79,6 +84,7 @@ export function pipe(options: PipeOptions = {}): Pipe {
 
 /** The buffer size of a pipe end in bytes (Linux), or null where the OS does not tell it. */
 export function pipeSize(end: PipeSender | PipeReceiver): number | null {
+  if (isWindows) return null;
   const size = requireNative('pipeSize()').pipeSize(end.fd);
   return size < 0 ? null : size;
 }
