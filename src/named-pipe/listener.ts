@@ -88,6 +88,14 @@ export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEm
     return closedSoon(this);
   }
 
+  /**
+   * The access control list Windows holds for this pipe, as SDDL (e.g. `'D:(A;;GA;;;WD)'`): the
+   * `securityDescriptor` option as Windows took it, or Windows' default.
+   */
+  securityDescriptor(): string {
+    return this.#server.securityDescriptor();
+  }
+
   /** Lets the process exit while this listener waits. */
   unref(): this {
     this.#server.ref(false);

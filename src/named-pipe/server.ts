@@ -104,6 +104,17 @@ export class PipeServer {
     this.#waiting.clear();
   }
 
+  /** The DACL Windows holds for this pipe, as SDDL (read from a waiting instance). */
+  securityDescriptor(): string {
+    const [pipe] = this.#waiting;
+    if (!pipe) throw new InterprocessError('ERR_INVALID_STATE', 'No instance of this pipe is waiting (all are connected, or the listener is closed): nothing to read the descriptor from');
+    try {
+      return pipe.securityDescriptor();
+    } catch (error) {
+      throw fromSystemError(error, `Cannot read the security descriptor of ${this.#path}`);
+    }
+  }
+
   ref(keepAlive: boolean): void {
     this.#keepAlive = keepAlive;
     for (const pipe of this.#waiting) pipe.ref(keepAlive);

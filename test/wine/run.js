@@ -15,7 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 // The test files that run on Windows. A file joins this list once it passes there; tests inside
 // it that cannot hold on Windows skip themselves with the reason (they still run on Linux).
-const windowsFiles = ['channel/channel.test.js', 'channel/rpc.test.js', 'fifo/fifo.test.js', 'local-socket/name.test.js', 'pipe/pipe.test.js', 'signal/signal.test.js'];
+const windowsFiles = ['channel/channel.test.js', 'channel/rpc.test.js', 'fifo/fifo.test.js', 'local-socket/name.test.js', 'named-pipe/named-pipe.test.js', 'pipe/pipe.test.js', 'signal/signal.test.js'];
 
 const base = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'interprocess-ci');
 const nodeCache = process.env.INTERPROCESS_NODE_CACHE || path.join(base, 'nodes');
@@ -62,6 +62,8 @@ const env = {
   WINEDLLOVERRIDES: 'mscoree,mshtml=',
   // node-gyp-build would try build/Release (a Linux binary here) before prebuilds/.
   PREBUILDS_ONLY: '1',
+  // Tests of what Wine does not do as Windows does (e.g. FILE_FLAG_FIRST_PIPE_INSTANCE) check this.
+  INTERPROCESS_WINE: '1',
 };
 console.log(`wine, node.exe ${major}: ${files.length} test files`);
 const child = spawn(

@@ -1,0 +1,273 @@
+// Windows named pipes across real processes: every mode and direction, message boundaries and
+// quotas, process ids, security descriptors, busy instances, dead clients, worker teardown.
+// Off Windows: the clear error that replaces them.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { type MessagePipe, type NamedPipeStream, connect, connectNamedPipe, listen, listenNamedPipe, nsName } from 'interprocess';
+import { requireNative } from '#internal/native/addon.js';
+import { type Fixture, patternBytes, readAll, spawnFixture, uniqueName } from '../helpers.js';
+
+const windows = process.platform === 'win32';
+const wine = windows && process.env.INTERPROCESS_WINE === '1';
+const windowsOnly = !windows && 'named pipes are a Windows primitive (the test below checks the error that replaces them here)';
+const hash = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+type Mode = 'byte' | 'message';
+type Direction = 'duplex' | 'clientToServer' | 'serverToClient';
+
+async function peer(t: import('node:test').TestContext): Promise<Fixture> {
+  const child = spawnFixture(t, 'named-pipe-peer');
+  await child.next('ready');
+  return child;
+}
+
+/** The next connection on `iterator` whose client is `pid`; others (dead clients) are dropped. */
+async function connectionOf<T extends MessagePipe | NamedPipeStream>(iterator: AsyncIterator<T>, pid: number): Promise<T> {
+  for (;;) {
+    const { value, done } = await iterator.next();
+    assert.ok(!done, 'the listener ended');
+    if (value.ends.clientProcessId === pid) return value;
+    value.destroy();
+  }
+}
+
+async function checkFlow(child: Fixture, conn: MessagePipe | NamedPipeStream, mode: Mode, childSends: boolean): Promise<void> {
+  const sizes = [0, 1, 4096, 1_000_000];
+  if (mode === 'message') {
+    const pipe = conn as MessagePipe;
+    if (childSends) {
+      // A message larger than the pipe's buffer is taken only as it is read: receive meanwhile.
+      child.send({ type: 'send', sizes });
+      child.send({ type: 'close' });
+      const got: Buffer[] = [];
+      for (let m = await pipe.receive(); m !== null; m = await pipe.receive()) got.push(m);
+      await child.next('sent');
+      assert.deepEqual(got.map((m) => m.length), sizes, 'boundaries kept, nothing lost at close');
+      got.forEach((m, i) => assert.ok(m.equals(patternBytes(sizes[i]!, sizes[i]!)), `message ${i} intact`));
+      await child.next('closed');
+    } else {
+      child.send({ type: 'receive', count: sizes.length + 1 });
+      await Promise.all(sizes.map((size) => pipe.send(patternBytes(size, size))));
+      await pipe.close(); // every message is delivered before the end
+      const report = await child.next<{ sizes: number[]; hashes: string[]; ended: boolean }>('received');
+      assert.deepEqual(report.sizes, sizes);
+      assert.deepEqual(report.hashes, sizes.map((size) => hash(patternBytes(size, size))));
+      assert.equal(report.ended, true);
+    }
+    return;
+  }
+  const stream = conn as NamedPipeStream;
+  const total = 3_000_000;
+  if (childSends) {
+    const reading = readAll(stream);
+    child.send({ type: 'send', sizes: [total] });
+    await child.next('sent');
+    child.send({ type: 'close' });
+    const data = await reading;
+    assert.equal(data.length, total);
+    assert.equal(hash(data), hash(patternBytes(total, 1)));
+  } else {
+    child.send({ type: 'readAll' });
+    stream.end(patternBytes(total, 1)); // end right away: the close must not cut the data off
+    const report = await child.next<{ length: number; hash: string }>('read');
+    assert.deepEqual([report.length, report.hash], [total, hash(patternBytes(total, 1))]);
+  }
+}
+
+for (const mode of ['byte', 'message'] as const) {
+  for (const direction of ['duplex', 'clientToServer', 'serverToClient'] as const) {
+    test(`${mode} mode, ${direction}: a dead first client, then data both allowed ways, process ids`, { skip: windowsOnly, timeout: 60_000 }, async (t) => {
+      const name = uniqueName();
+      await using listener = await listenNamedPipe(name, { mode, direction });
+      const connections = listener[Symbol.asyncIterator]() as AsyncIterator<MessagePipe | NamedPipeStream>;
+      // A client that connects and dies at once: the listener must go on accepting.
+      const dead = await peer(t);
+      dead.send({ type: 'connectAndLeave', name, mode, direction });
+      await dead.exited;
+      const child = await peer(t);
+      child.send({ type: 'connect', name, mode, direction });
+      const connected = await child.next<{ pid: number; ends: { serverProcessId: number; clientProcessId: number } }>('connected');
+      const conn = await connectionOf(connections, connected.pid);
+      assert.equal(conn.ends.clientProcessId, child.child.pid, 'the server sees the client\'s pid');
+      assert.equal(conn.ends.serverProcessId, process.pid);
+      assert.equal(connected.ends.serverProcessId, process.pid, 'the client sees the server\'s pid');
+      assert.equal(connected.ends.clientProcessId, child.child.pid);
+      if (direction !== 'serverToClient') await checkFlow(child, conn, mode, true);
+      else await checkFlow(child, conn, mode, false);
+      if (direction === 'duplex') {
+        // The other way on a fresh connection (the first one is closed by now).
+        child.send({ type: 'connect', name, mode, direction });
+        const again = await child.next<{ pid: number }>('connected');
+        await checkFlow(child, await connectionOf(connections, again.pid), mode, false);
+      }
+      child.send({ type: 'exit' });
+    });
+  }
+}
+
+test('a message over maxMessageSize is an error with its size, and the next message arrives', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(name, { mode: 'message', maxMessageSize: 1000 });
+  const child = await peer(t);
+  child.send({ type: 'connect', name, mode: 'message', direction: 'duplex' });
+  const { pid } = await child.next<{ pid: number }>('connected');
+  const conn = await connectionOf(listener[Symbol.asyncIterator](), pid);
+  child.send({ type: 'send', sizes: [5000, 1000, 10] });
+  await assert.rejects(conn.receive(), (error: NodeJS.ErrnoException & { size?: number }) => {
+    assert.equal(error.code, 'ERR_INTERPROCESS_MESSAGE_TOO_LARGE');
+    assert.equal(error.size, 5000);
+    return true;
+  });
+  assert.ok((await conn.receive())!.equals(patternBytes(1000, 1000)), 'a message of exactly the limit passes');
+  await child.next('sent');
+  assert.equal(conn.peekMessageLength(), 10, 'peek tells the next message\'s size without taking it');
+  assert.ok((await conn.receive())!.equals(patternBytes(10, 10)));
+  assert.equal(conn.peekMessageLength(), null);
+  child.send({ type: 'exit' });
+});
+
+for (const mode of ['byte', 'message'] as const) {
+  test(`20 concurrent clients in another process exchange 1 MiB each, ${mode} mode, checksummed`, { skip: windowsOnly, timeout: 120_000 }, async (t) => {
+    const name = uniqueName();
+    await using listener = await listenNamedPipe(name, { mode });
+    let served = 0;
+    listener.on('connection', (conn: MessagePipe | NamedPipeStream) => {
+      served++;
+      if (mode === 'byte') {
+        const stream = conn as NamedPipeStream;
+        stream.on('error', () => {}); // a client may leave while the echo flows
+        stream.pipe(stream);
+      } else {
+        void (async () => {
+          const pipe = conn as MessagePipe;
+          for await (const message of pipe) await pipe.send(message);
+        })().catch(() => {});
+      }
+    });
+    const child = await peer(t);
+    child.send({ type: 'clients', name, mode, count: 20, bytes: 1 << 20 });
+    const report = await child.next<{ ok: number; failures: string[] }>('clientsDone');
+    assert.deepEqual(report.failures, []);
+    assert.equal(report.ok, 20);
+    assert.equal(served, 20);
+    child.send({ type: 'exit' });
+  });
+}
+
+test('a client waits while every instance is busy, and times out', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(name, { maxInstances: 1 });
+  const first = await connectNamedPipe(name);
+  const accepted = await listener[Symbol.asyncIterator]().next();
+  await assert.rejects(connectNamedPipe(name, { timeout: 300 }), { code: 'ETIMEDOUT' });
+  const waiting = connectNamedPipe(name, { timeout: 10_000 });
+  await sleep(100);
+  first.destroy();
+  (accepted.value as NamedPipeStream).destroy(); // frees the instance: the waiting client gets one
+  const second = await waiting;
+  assert.equal(second.ends.serverProcessId, process.pid);
+  second.destroy();
+});
+
+test('a peer that vanishes mid-transfer ends only its connection', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(name);
+  const connections = listener[Symbol.asyncIterator]();
+  const child = await peer(t);
+  child.send({ type: 'connect', name, mode: 'byte', direction: 'duplex' });
+  const { pid } = await child.next<{ pid: number }>('connected');
+  const conn = await connectionOf(connections, pid);
+  const ended = new Promise<void>((resolve) => {
+    conn.on('error', () => resolve());
+    conn.on('close', () => resolve());
+  });
+  conn.resume();
+  child.send({ type: 'send', sizes: [100_000] });
+  await child.next('sent');
+  child.child.kill('SIGKILL');
+  await ended;
+  // The listener is unharmed: the next client is served.
+  const next = await connectNamedPipe(name);
+  const served = await connections.next();
+  assert.equal((served.value as NamedPipeStream).ends.clientProcessId, process.pid);
+  next.destroy();
+  (served.value as NamedPipeStream).destroy();
+});
+
+test('a security descriptor is applied; one that denies everyone refuses clients with EACCES', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const name = uniqueName();
+  await assert.rejects(listenNamedPipe(name, { securityDescriptor: 'not SDDL' }), { code: 'EINVAL' });
+  await using listener = await listenNamedPipe(name, { securityDescriptor: 'D:(D;;GA;;;WD)' });
+  if (wine) {
+    // Wine keeps the descriptor but does not enforce it on pipes: check that it is the one given.
+    assert.equal(listener.securityDescriptor(), 'D:(D;;GA;;;WD)');
+    return;
+  }
+  await assert.rejects(connectNamedPipe(name), { code: 'EACCES' });
+});
+
+test('the first instance is claimed: a second server on the name fails with EADDRINUSE', { skip: windowsOnly || (wine && 'Wine does not enforce FILE_FLAG_FIRST_PIPE_INSTANCE'), timeout: 30_000 }, async () => {
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(name);
+  assert.ok(listener.listening);
+  await assert.rejects(listenNamedPipe(name), { code: 'EADDRINUSE' });
+  await assert.rejects(listen(nsName(name)), { code: 'EADDRINUSE' });
+});
+
+test('a client that connects and leaves before the server waits for it is skipped (native)', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const native = requireNative('test').namedPipe;
+  const c = native.constants;
+  const path = `\\\\.\\pipe\\${uniqueName()}`;
+  const server = native.create(path, c.PIPE_ACCESS_DUPLEX, c.PIPE_TYPE_BYTE | c.PIPE_READMODE_BYTE, 1, 4096, 4096, null, false);
+  native.open(path, c.GENERIC_READ | c.GENERIC_WRITE, false).close();
+  // ConnectNamedPipe now finds a client that has gone (ERROR_NO_DATA): it must wait for the next.
+  const connected = new Promise<Error | null>((resolve) => server.connect(resolve));
+  const outcome = await Promise.race([connected, sleep(200).then(() => 'waiting')]);
+  assert.equal(outcome, 'waiting', 'the dead client was not reported as a connection');
+  const client = native.open(path, c.GENERIC_READ | c.GENERIC_WRITE, false);
+  assert.equal(await connected, null);
+  assert.equal(server.info().clientProcessId, process.pid);
+  client.close();
+  server.close();
+});
+
+test('a worker terminated with pipes waiting tears down cleanly', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const name = uniqueName();
+  const worker = new Worker(new URL('../fixtures/named-pipe-worker.js', import.meta.url), { workerData: { name } });
+  const [ready] = await Promise.all([new Promise((resolve) => worker.once('message', resolve))]);
+  assert.equal(ready, 'waiting');
+  await worker.terminate();
+  // The name is free again and this thread's pipes work.
+  await using listener = await listenNamedPipe(name, { mode: 'message' });
+  const client = await connectNamedPipe(name, { mode: 'message' });
+  const server = (await listener[Symbol.asyncIterator]().next()).value as MessagePipe;
+  await client.send('after the worker');
+  assert.equal(String(await server.receive()), 'after the worker');
+  await client.close();
+  assert.equal(await server.receive(), null);
+});
+
+test('local sockets on Windows are our pipes: peerCredentials() gives the peer\'s pid', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const name = uniqueName();
+  await using listener = await listen(nsName(name));
+  const child = await peer(t);
+  child.send({ type: 'connect', name, mode: 'byte', direction: 'duplex' });
+  const connected = await child.next<{ pid: number; ends: { serverProcessId: number } }>('connected');
+  const { value: socket } = await listener[Symbol.asyncIterator]().next();
+  assert.deepEqual(socket!.peerCredentials(), { pid: connected.pid, uid: null, gid: null });
+  assert.equal(connected.ends.serverProcessId, process.pid);
+  const own = await connect(nsName(name));
+  assert.equal(own.peerCredentials().pid, process.pid);
+  own.destroy();
+  socket!.destroy();
+  child.send({ type: 'exit' });
+});
+
+test('off Windows, named pipes fail with ERR_INTERPROCESS_UNSUPPORTED', { skip: windows && 'this is Windows' }, async () => {
+  await assert.rejects(listenNamedPipe('x'), { code: 'ERR_INTERPROCESS_UNSUPPORTED', message: /listen\(\)\/connect\(\)/ });
+  await assert.rejects(connectNamedPipe('x'), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
+  await assert.rejects(listenNamedPipe('a\\b'), { code: 'ERR_INVALID_ARG_VALUE' });
+});
