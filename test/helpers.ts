@@ -16,7 +16,7 @@ let counter = 0;
  */
 export const notOnWindows = {
   fifo: process.platform === 'win32' && 'Windows has no FIFO files (createFifo and the FIFO openers throw ERR_INTERPROCESS_UNSUPPORTED there)',
-  pipe: process.platform === 'win32' && 'pipe() is not implemented on Windows yet (issue 5): it throws ERR_INTERPROCESS_UNSUPPORTED there',
+  pipe: false as const,
 } as const;
 
 /** A fresh short directory under the temp dir (socket paths must stay short), removed after the test. */

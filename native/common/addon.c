@@ -34,7 +34,12 @@ napi_value ipc_errno_error(napi_env env, int sys_errno, const char* syscall) {
   int uv_code = uv_translate_sys_error(sys_errno);
   const char* code = uv_err_name(uv_code);
   char message[256];
-  snprintf(message, sizeof message, "%s %s (%s)", syscall, code, uv_strerror(uv_code));
+  if (uv_code == UV_UNKNOWN) {
+    /* Say which system error it was, so it can be looked up (libuv has no name for it). */
+    snprintf(message, sizeof message, "%s %s (system error %d)", syscall, code, sys_errno);
+  } else {
+    snprintf(message, sizeof message, "%s %s (%s)", syscall, code, uv_strerror(uv_code));
+  }
   napi_value msg, code_value, error, errno_value, syscall_value;
   if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg) != napi_ok ||
       napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value) != napi_ok ||

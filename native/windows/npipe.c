@@ -43,6 +43,7 @@ struct op_s {
   pipe_t* pipe;       /* NULL for OP_WAIT */
   HANDLE wait;        /* RegisterWaitForSingleObject's handle while waiting */
   DWORD sync_error;   /* set when the call failed at once: GetOverlappedResult has nothing */
+  bool known;         /* the outcome is sync_error, without GetOverlappedResult (it never started) */
   bool sync;          /* finished at once (no wait registered) */
   napi_ref callback;
   napi_ref keep;      /* OP_WRITE: the Buffer being written */
@@ -253,21 +254,45 @@ static op_t* new_op(napi_env env, io_t* io, pipe_t* p, op_kind_t kind, napi_valu
  * event; one that finished at once (or failed at once) is queued, so JS always hears of it later,
  * never from inside the call that started it.
  */
+static void submit_wait(op_t* op) {
+  if (RegisterWaitForSingleObject(&op->wait, op->ov.hEvent, on_signaled, op, INFINITE,
+                                  WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD)) {
+    return;
+  }
+  /* No wait thread: finish synchronously rather than lose the operation. */
+  DWORD n;
+  GetOverlappedResult(op->pipe->handle, &op->ov, &n, TRUE);
+  op->sync = true;
+  push_done(op->io, op);
+}
+
 static void submit(op_t* op, BOOL ok) {
   DWORD err = ok ? 0 : GetLastError();
   if (!ok && err == ERROR_IO_PENDING) {
-    if (RegisterWaitForSingleObject(&op->wait, op->ov.hEvent, on_signaled, op, INFINITE,
-                                    WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD)) {
-      return;
-    }
-    /* No wait thread: finish synchronously rather than lose the operation. */
-    DWORD n;
-    GetOverlappedResult(op->pipe->handle, &op->ov, &n, TRUE);
-  } else if (!ok && err != ERROR_MORE_DATA) {
-    op->sync_error = err;
+    submit_wait(op);
+    return;
   }
+  if (!ok && err != ERROR_MORE_DATA) op->sync_error = err;
   op->sync = true;
   push_done(op->io, op);
+}
+
+/*
+ * ConnectNamedPipe. ERROR_PIPE_CONNECTED (the client came first) and ERROR_NO_DATA (it came and
+ * went; complete() takes the instance back and waits on) are outcomes of a call that never
+ * started: the OVERLAPPED says nothing of them.
+ */
+static void start_connect(op_t* op) {
+  BOOL ok = ConnectNamedPipe(op->pipe->handle, &op->ov);
+  DWORD err = ok ? 0 : GetLastError();
+  if (err == ERROR_PIPE_CONNECTED || err == ERROR_NO_DATA) {
+    op->sync_error = err == ERROR_NO_DATA ? err : 0;
+    op->known = true;
+    op->sync = true;
+    push_done(op->io, op);
+    return;
+  }
+  submit(op, ok);
 }
 
 static bool is_end_of_stream(DWORD err) {
@@ -275,12 +300,20 @@ static bool is_end_of_stream(DWORD err) {
          err == ERROR_NO_DATA;
 }
 
+/* Clears an op for another overlapped call on it. Not every call resets the event (ConnectNamedPipe
+ * may not, under Wine at least), and a stale signal would report a pending call as done. */
+static void rearm(op_t* op) {
+  memset(&op->ov.Internal, 0, sizeof op->ov - sizeof op->ov.hEvent);
+  ResetEvent(op->ov.hEvent);
+  op->sync = false;
+  op->known = false;
+  op->sync_error = 0;
+}
+
 static void start_read(op_t* op) {
   char* at = op->oversize ? op->data : op->data + op->filled;
   DWORD want = op->oversize ? op->size : op->size - op->filled;
-  memset(&op->ov.Internal, 0, sizeof op->ov - sizeof op->ov.hEvent);
-  op->sync = false;
-  op->sync_error = 0;
+  rearm(op);
   submit(op, ReadFile(op->pipe->handle, at, want, NULL, &op->ov));
 }
 
@@ -347,25 +380,22 @@ static void complete(io_t* io, op_t* op) {
     op->wait = NULL;
   }
   DWORD err = op->sync_error, n = 0;
-  if (op->kind != OP_WAIT && err == 0) {
+  if (op->kind != OP_WAIT && err == 0 && !op->known) {
     err = GetOverlappedResult(p->handle, &op->ov, &n, FALSE) ? 0 : GetLastError();
+    if (err == ERROR_IO_INCOMPLETE && !op->sync) {
+      /* Woken while still pending (a stale signal): wait again. */
+      ResetEvent(op->ov.hEvent);
+      if (HasOverlappedIoCompleted(&op->ov)) SetEvent(op->ov.hEvent);
+      submit_wait(op);
+      return;
+    }
   }
   if (op->kind == OP_READ && !p->closing && continue_read(op, err, n)) return;
   if (op->kind == OP_CONNECT && err == ERROR_NO_DATA && !p->closing) {
     /* A client connected and left before we accepted it: take the instance back and wait on. */
     DisconnectNamedPipe(p->handle);
-    memset(&op->ov.Internal, 0, sizeof op->ov - sizeof op->ov.hEvent);
-    op->sync = false;
-    op->sync_error = 0;
-    BOOL ok = ConnectNamedPipe(p->handle, &op->ov);
-    if (!ok && GetLastError() == ERROR_PIPE_CONNECTED) ok = TRUE;
-    if (!ok && GetLastError() == ERROR_NO_DATA) {
-      op->sync_error = ERROR_NO_DATA; /* again: loops through the queue, never here */
-      op->sync = true;
-      push_done(io, op);
-      return;
-    }
-    submit(op, ok);
+    rearm(op);
+    start_connect(op);
     return;
   }
   if (op->kind == OP_CONNECT && err == ERROR_PIPE_CONNECTED) err = 0;
@@ -495,15 +525,7 @@ static napi_value pipe_connect(napi_env env, napi_callback_info info) {
   op_t* op = new_op(env, p->io, p, OP_CONNECT, argv[0]);
   if (op == NULL) return NULL;
   track(p->io, op);
-  BOOL ok = ConnectNamedPipe(p->handle, &op->ov);
-  if (!ok && GetLastError() == ERROR_PIPE_CONNECTED) ok = TRUE; /* the client came first */
-  if (!ok && GetLastError() == ERROR_NO_DATA) {
-    op->sync_error = ERROR_NO_DATA; /* complete() takes the instance back and waits on */
-    op->sync = true;
-    push_done(p->io, op);
-    return NULL;
-  }
-  submit(op, ok);
+  start_connect(op);
   return NULL;
 }
 

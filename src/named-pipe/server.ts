@@ -73,13 +73,16 @@ export class PipeServer {
     pipe.connect((error) => {
       this.#waiting.delete(pipe);
       if (this.#closed) return; // close() has closed it
-      this.#refill(); // before handing the connection on: the next client finds an instance
       if (error) {
+        // Not this client's fault alone, and maybe not the last: report it, and wait a little
+        // before making a new instance, so a lasting failure cannot spin.
         pipe.close(true);
         this.#onError(fromSystemError(error, `Accepting a client on ${this.#path} failed`));
-      } else {
-        this.#onConnection(pipe);
+        setTimeout(() => this.#refill(), 100).unref();
+        return;
       }
+      this.#refill(); // before handing the connection on: the next client finds an instance
+      this.#onConnection(pipe);
     });
     return true;
   }
