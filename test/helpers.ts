@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { requireNative } from '#internal/native/addon.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let counter = 0;
@@ -31,8 +32,9 @@ export function uniqueName(prefix = 'ipc-test'): string {
   return `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** How many descriptors this process has open (Linux). */
+/** How many descriptors this process has open (Linux); on Windows, how many handles. */
 export function openFds(): number {
+  if (process.platform === 'win32') return requireNative('counting handles').namedPipe.handleCount();
   return fs.readdirSync('/proc/self/fd').length;
 }
 

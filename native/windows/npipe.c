@@ -989,6 +989,17 @@ static napi_value np_sync_io(napi_env env, napi_callback_info info) {
     return result;
   }
   if (!write && (err == ERROR_BROKEN_PIPE || err == ERROR_HANDLE_EOF)) err = 0;
+  if (write && (err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED)) {
+    /* No reader left: what Unix calls EPIPE (libuv's names for these vary). */
+    napi_value code, message, error, syscall;
+    NAPI_CALL(env, napi_create_string_utf8(env, "EPIPE", NAPI_AUTO_LENGTH, &code));
+    NAPI_CALL(env, napi_create_string_utf8(env, "WriteFile EPIPE (broken pipe)", NAPI_AUTO_LENGTH, &message));
+    NAPI_CALL(env, napi_create_error(env, code, message, &error));
+    NAPI_CALL(env, napi_create_string_utf8(env, "WriteFile", NAPI_AUTO_LENGTH, &syscall));
+    NAPI_CALL(env, napi_set_named_property(env, error, "syscall", syscall));
+    napi_throw(env, error);
+    return NULL;
+  }
   if (err != 0 && err != ERROR_MORE_DATA) {
     ipc_throw_errno(env, err, write ? "WriteFile" : "ReadFile");
     return NULL;
@@ -1020,6 +1031,38 @@ static napi_value np_dup_fd(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* fdType(fd) -> 'pipe', 'file', 'char' or 'unknown' (GetFileType); EBADF if fd is not open. */
+static napi_value np_fd_type(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd;
+  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  HANDLE handle = uv_get_osfhandle(fd);
+  if (handle == INVALID_HANDLE_VALUE) {
+    ipc_throw_errno(env, ERROR_INVALID_HANDLE, "GetFileType");
+    return NULL;
+  }
+  DWORD type = GetFileType(handle);
+  const char* name = type == FILE_TYPE_PIPE ? "pipe" : type == FILE_TYPE_DISK ? "file" : type == FILE_TYPE_CHAR ? "char" : "unknown";
+  napi_value result;
+  NAPI_CALL(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
+/* handleCount() -> how many handles this process has open (for leak tests). */
+static napi_value np_handle_count(napi_env env, napi_callback_info info) {
+  (void)info;
+  DWORD count = 0;
+  if (!GetProcessHandleCount(GetCurrentProcess(), &count)) {
+    ipc_throw_errno(env, GetLastError(), "GetProcessHandleCount");
+    return NULL;
+  }
+  napi_value result;
+  NAPI_CALL(env, napi_create_uint32(env, count, &result));
+  return result;
+}
+
 napi_value ipc_named_pipe_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"connect", NULL, pipe_connect, NULL, NULL, NULL, napi_default, NULL},
@@ -1045,6 +1088,8 @@ napi_value ipc_named_pipe_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, np, "pair", np_pair));
   NAPI_CALL(env, ipc_set_fn(env, np, "syncIo", np_sync_io));
   NAPI_CALL(env, ipc_set_fn(env, np, "dupFd", np_dup_fd));
+  NAPI_CALL(env, ipc_set_fn(env, np, "fdType", np_fd_type));
+  NAPI_CALL(env, ipc_set_fn(env, np, "handleCount", np_handle_count));
   napi_value constants;
   NAPI_CALL(env, napi_create_object(env, &constants));
   const struct { const char* name; int64_t value; } table[] = {

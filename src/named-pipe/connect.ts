@@ -23,6 +23,9 @@ export interface NamedPipeConnectOptions extends RetryOptions {
   maxMessageSize?: number;
 }
 
+/** After a busy pipe, how long its name may be missing and still count as busy. */
+const BUSY_GRACE_MS = 1000;
+
 /** Longest single WaitNamedPipe, so that a timeout or an abort is noticed soon. */
 const WAIT_SLICE_MS = 250;
 
@@ -35,12 +38,18 @@ function waitForInstance(native: NativeNamedPipes, path: string, cancel: AbortSi
 
 /** @internal Opens a client end, waiting (WaitNamedPipe) while every instance is busy. */
 export async function openPipe(native: NativeNamedPipes, path: string, access: number, message: boolean, cancel: AbortSignal | undefined): Promise<NativeNamedPipe> {
+  let sawServer = 0; // when the pipe was last seen busy
   for (;;) {
     try {
       return native.open(path, access, message);
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (cancel?.aborted) throw error;
       // Every instance is busy: a server is there, so waiting for an instance is always right.
-      if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || cancel?.aborted) throw error;
+      // Right after, the name can vanish for a moment (a server limited to N instances closes
+      // one before it makes the next): within a second of seeing it busy, that is still busy.
+      if (code === 'EBUSY') sawServer = Date.now();
+      else if (!(code === 'ENOENT' && Date.now() - sawServer < BUSY_GRACE_MS)) throw error;
     }
     await waitForInstance(native, path, cancel);
   }

@@ -105,6 +105,10 @@ export interface NativeNamedPipes {
   syncIo(fd: number, buffer: Buffer, write: boolean, timeoutMs: number): number;
   /** A descriptor for a duplicate of fd's handle. */
   dupFd(fd: number): number;
+  /** What fd's handle is (GetFileType); EBADF if fd is not open. */
+  fdType(fd: number): 'pipe' | 'file' | 'char' | 'unknown';
+  /** How many handles this process has open. */
+  handleCount(): number;
   readonly constants: Readonly<Record<
     | 'PIPE_ACCESS_DUPLEX' | 'PIPE_ACCESS_INBOUND' | 'PIPE_ACCESS_OUTBOUND' | 'FILE_FLAG_FIRST_PIPE_INSTANCE' | 'WRITE_DAC'
     | 'PIPE_TYPE_BYTE' | 'PIPE_TYPE_MESSAGE' | 'PIPE_READMODE_BYTE' | 'PIPE_READMODE_MESSAGE' | 'PIPE_REJECT_REMOTE_CLIENTS'

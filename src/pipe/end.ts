@@ -23,8 +23,17 @@ function checkFd(fd: unknown): asserts fd is number {
 /** Adopts an inherited or foreign descriptor: it must be a pipe, FIFO or socket. */
 function adoptFd(fd: number, what: string): void {
   checkFd(fd);
-  // Windows reports no file type for pipes: net.Socket's own check (ERR_INVALID_FD_TYPE) does there.
-  if (isWindows) return;
+  if (isWindows) {
+    // fstat reports no type for pipes there: ask Windows.
+    let type: string;
+    try {
+      type = requireNative(`Using a descriptor as ${what}`).namedPipe.fdType(fd);
+    } catch (error) {
+      throw fromSystemError(error, `Cannot use descriptor ${fd} as ${what}`, 'Is it open in this process? A child gets it through spawn\'s stdio array, e.g. with spawnWith().');
+    }
+    if (type !== 'pipe') throw invalidArgument('fd', `must be a pipe, FIFO or socket to be used as ${what}; descriptor ${fd} is not (it is a ${type})`);
+    return;
+  }
   let stats: fs.Stats;
   try {
     stats = fs.fstatSync(fd);
