@@ -78,8 +78,9 @@ test('a custom codec is one object with encode and decode', { skip: notOnWindows
   const upper = { encode: (s: string) => Buffer.from(s.toUpperCase()), decode: (b: Buffer) => `<${b}>` };
   const left = new Channel<string>({ readable: pipe().receiver, writable: sender }, { codec: upper });
   const right = new Channel<string>({ readable: receiver, writable: pipe().sender }, { codec: upper });
+  const received = once(right, 'message'); // before sending: the message may come before send() resolves
   await left.send('shout');
-  const [message] = await once(right, 'message');
+  const [message] = await received;
   assert.equal(message, '<SHOUT>');
   left.destroy();
   right.destroy();
@@ -171,8 +172,9 @@ test('sending: too large is refused and the channel stays usable; encode errors 
   const peer = new Channel<unknown>({ readable: a.receiver, writable: b.sender }, { maxFrameSize: 100 });
   await assert.rejects(channel.send('x'.repeat(200)), { code: 'ERR_INTERPROCESS_FRAME_TOO_LARGE' });
   await assert.rejects(channel.send(undefined), { code: 'ERR_INVALID_ARG_TYPE' });
+  const received = once(peer, 'message');
   await channel.send('still fine');
-  const [message] = await once(peer, 'message');
+  const [message] = await received;
   assert.equal(message, 'still fine');
   channel.destroy();
   peer.destroy();
