@@ -5,6 +5,7 @@
  *   fifo:PATH        a FIFO file
  *   dgram:PATH       a Unix datagram socket (dgram:@NAME: a namespaced name)
  *   seqpacket:PATH   a Unix seqpacket socket (seqpacket:@NAME: a namespaced name)
+ *   pipe:NAME        a Windows named pipe, byte mode (msgpipe:NAME: message mode)
  */
 import { InterprocessError } from '../errors.js';
 import { type LocalSocketName, fsName, nsName } from '../local-socket/name.js';
@@ -12,7 +13,8 @@ import { type LocalSocketName, fsName, nsName } from '../local-socket/name.js';
 export type Address =
   | { kind: 'local-socket'; name: LocalSocketName }
   | { kind: 'fifo'; path: string }
-  | { kind: 'datagram' | 'seqpacket'; name: LocalSocketName };
+  | { kind: 'datagram' | 'seqpacket'; name: LocalSocketName }
+  | { kind: 'named-pipe'; name: string; message: boolean };
 
 const PREFIXES = { 'dgram:': 'datagram', 'seqpacket:': 'seqpacket' } as const;
 
@@ -23,6 +25,12 @@ export function parseAddress(text: string): Address {
     const path = text.slice('fifo:'.length);
     if (path.length === 0) throw new InterprocessError('ERR_INVALID_ARG_VALUE', 'fifo: needs a path, e.g. fifo:/tmp/app.fifo');
     return { kind: 'fifo', path };
+  }
+  for (const prefix of ['pipe:', 'msgpipe:']) {
+    if (!text.startsWith(prefix)) continue;
+    const name = text.slice(prefix.length);
+    if (name.length === 0) throw new InterprocessError('ERR_INVALID_ARG_VALUE', `${prefix} needs a pipe name, e.g. ${prefix}my-app or ${prefix}\\\\.\\pipe\\my-app`);
+    return { kind: 'named-pipe', name, message: prefix === 'msgpipe:' };
   }
   for (const [prefix, kind] of Object.entries(PREFIXES)) {
     if (!text.startsWith(prefix)) continue;
@@ -46,4 +54,9 @@ export const ADDRESS_HELP = `Addresses:
                    read, up to 8 KiB each as socat does; 2 KiB on macOS). Not on Windows.
   seqpacket:PATH   a Unix seqpacket socket; seqpacket:@NAME for a namespaced name. As a local
                    socket, but stdin goes as messages (one per read, up to 8 KiB each) and each
-                   message received is written to stdout. Not on macOS or Windows.`;
+                   message received is written to stdout. Not on macOS or Windows.
+  pipe:NAME        a Windows named pipe in byte mode (NAME or \\\\.\\pipe\\NAME). Windows only.
+  msgpipe:NAME     a Windows named pipe in message mode: stdin goes as messages (one per read, up
+                   to 8 KiB each), each message received is written to stdout. A pipe has no
+                   half-close: once stdin ends, the pipe closes after the peer has been quiet for
+                   0.5 s (as socat's -t). Windows only.`;

@@ -14,6 +14,7 @@ import { connect, connectWithRetry } from '../local-socket/connect.js';
 import { listen } from '../local-socket/listener.js';
 import { type LocalSocketName, supportedNameKinds } from '../local-socket/name.js';
 import { nativeStatus } from '../native/addon.js';
+import { connectNamedPipe, listenNamedPipe, type MessagePipe } from '../named-pipe/index.js';
 import { signals } from '../signal/signal.js';
 // Through the index: its import order settles the socket/descriptor module cycle.
 import { type UnixSocket, bindDatagram, connectUnix, listenUnix } from '../unix-socket/index.js';
@@ -147,23 +148,68 @@ const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ERR_SOCKET_CLOSED
  * stdout. Done when both directions are; a peer gone entirely stops the sending, and a failure
  * either way ends both.
  */
-async function shuttleMessages(socket: UnixSocket): Promise<void> {
+/** What shuttleMessages needs of a message socket or pipe. */
+interface MessageEnd {
+  send(message: Buffer): Promise<void>;
+  /** Our last message is sent: a seqpacket socket shuts down its side; a pipe (no half-close) does nothing. */
+  finish(): Promise<void>;
+  messages(): AsyncIterable<Buffer>;
+  close(): Promise<void>;
+}
+
+const seqpacketEnd = (socket: UnixSocket): MessageEnd => ({
+  send: (message) => socket.send(message),
+  finish: () => socket.end(),
+  messages: async function* () {
+    for await (const { data } of socket) yield data;
+  },
+  close: () => socket.close(),
+});
+
+/**
+ * A message-mode named pipe has no half-close: once our stdin ends, we go on receiving until the
+ * peer has been quiet for PIPE_LINGER_MS, then close (socat's -t does the same).
+ */
+const PIPE_LINGER_MS = 500;
+
+function pipeEnd(pipe: MessagePipe): MessageEnd {
+  let lastHeard = Date.now();
+  return {
+    send: (message) => pipe.send(message),
+    finish: async () => {
+      lastHeard = Math.max(lastHeard, Date.now());
+      while (pipe.open && Date.now() - lastHeard < PIPE_LINGER_MS) {
+        await new Promise((resolve) => setTimeout(resolve, PIPE_LINGER_MS - (Date.now() - lastHeard)));
+      }
+      await pipe.close();
+    },
+    messages: async function* () {
+      for await (const message of pipe) {
+        lastHeard = Date.now();
+        yield message;
+      }
+    },
+    close: () => pipe.close(),
+  };
+}
+
+async function shuttleMessages(end: MessageEnd): Promise<void> {
   const sending = (async () => {
     try {
-      for await (const message of stdinMessages()) await socket.send(message);
-      await socket.end();
+      for await (const message of stdinMessages()) await end.send(message);
+      await end.finish();
     } catch (error) {
       if (!PEER_GONE.has((error as { code?: string }).code ?? '')) throw error;
     }
   })();
   const receiving = (async () => {
-    for await (const { data } of socket) await toStdout(data);
+    for await (const data of end.messages()) await toStdout(data);
   })();
   try {
     await Promise.all([sending, receiving]);
   } finally {
     process.stdin.destroy(); // nothing more to send, and a terminal's stdin must not keep us alive
-    await socket.close();
+    await end.close();
   }
 }
 
@@ -213,7 +259,8 @@ async function info(args: string[]): Promise<void> {
   console.log(`platform       ${report.platform}, Node ${report.node}`);
   console.log(`native addon   ${native}`);
   console.log(`local sockets  filesystem names; namespaced names (${report.localSocketNames.namespaceStyle}), up to ${report.localSocketNames.maxLength} bytes`);
-  console.log(`unnamed pipes  ${process.platform === 'win32' ? 'not yet on Windows' : report.native.loaded ? 'yes' : 'needs the native addon'}`);
+  console.log(`unnamed pipes  ${report.native.loaded ? 'yes' : 'needs the native addon'}`);
+  console.log(`named pipes    ${process.platform !== 'win32' ? 'no (a Windows primitive)' : report.native.loaded ? 'byte and message mode' : 'need the native addon'}`);
   console.log(`FIFO files     ${process.platform === 'win32' ? 'no (Windows has none)' : 'yes'}`);
   console.log(`Unix sockets   ${report.unixSocketTypes.length === 0 ? 'none (Windows)' : report.unixSocketTypes.join(', ')}${report.native.loaded ? '' : ' (need the native addon)'}`);
   console.log('signals        catchable except:');
@@ -235,7 +282,22 @@ async function listenCommand(args: string[]): Promise<void> {
     process.stderr.write(`listening on ${address.name} (seqpacket)\n`);
     const conn = await new Promise<UnixSocket>((resolve) => listener.once('connection', resolve));
     await listener.close();
-    return shuttleMessages(conn);
+    return shuttleMessages(seqpacketEnd(conn));
+  }
+  if (address.kind === 'named-pipe') {
+    if (mode !== undefined) throw new UsageError('--mode is for Unix socket files and FIFOs; a named pipe has a security descriptor instead');
+    if (address.message) {
+      const listener = await listenNamedPipe(address.name, { mode: 'message' });
+      process.stderr.write(`listening on ${listener.pipeName} (message mode)\n`);
+      const pipe = await new Promise<MessagePipe>((resolve) => listener.once('connection', resolve));
+      await listener.close();
+      return shuttleMessages(pipeEnd(pipe));
+    }
+    const listener = await listenNamedPipe(address.name);
+    process.stderr.write(`listening on ${listener.pipeName}\n`);
+    const conn = await new Promise<import('../named-pipe/stream.js').NamedPipeStream>((resolve) => listener.once('connection', resolve));
+    await listener.close();
+    return shuttle(conn, conn);
   }
   const listener = await listen(address.name, { ...(mode === undefined ? {} : { mode }), allowHalfOpen: true });
   process.stderr.write(`listening on ${address.name}\n`);
@@ -256,7 +318,12 @@ async function connectCommand(args: string[]): Promise<void> {
   }
   const retry = { wait, ...(timeout === undefined ? {} : { timeout }) };
   if (address.kind === 'datagram') return sendDatagrams(address.name, retry);
-  if (address.kind === 'seqpacket') return shuttleMessages(await connectUnix('seqpacket', address.name, retry));
+  if (address.kind === 'seqpacket') return shuttleMessages(seqpacketEnd(await connectUnix('seqpacket', address.name, retry)));
+  if (address.kind === 'named-pipe') {
+    if (address.message) return shuttleMessages(pipeEnd(await connectNamedPipe(address.name, { ...retry, mode: 'message' })));
+    const conn = await connectNamedPipe(address.name, retry);
+    return shuttle(conn, conn);
+  }
   const conn = await connect(address.name, { wait, allowHalfOpen: true, ...(timeout === undefined ? {} : { timeout }) });
   await shuttle(conn, conn);
 }

@@ -50,7 +50,18 @@ test('--help for every command, and usage errors exit 2', async () => {
 test('failures exit 1 with the error code and what to do', async () => {
   const refused = await run(['connect', `@${uniqueName()}`]);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /^interprocess connect: ECONNREFUSED: .*start the server first, or connect with --wait/);
+  // Nothing has the name: an abstract socket refuses, a missing pipe is not found.
+  const nothing = process.platform === 'win32' ? 'ENOENT' : 'ECONNREFUSED';
+  assert.match(refused.stderr, new RegExp(`^interprocess connect: ${nothing}: .*start the server first, or connect with --wait`));
+  if (process.platform === 'win32') {
+    const timedOut = await run(['connect', `msgpipe:${uniqueName()}`, '--wait', '--timeout', '50']);
+    assert.equal(timedOut.code, 1);
+    assert.match(timedOut.stderr, /ETIMEDOUT/);
+    return; // the rest is about Unix socket paths and Unix socket types
+  }
+  const unsupported = await run(['connect', `pipe:${uniqueName()}`]);
+  assert.equal(unsupported.code, 1);
+  assert.match(unsupported.stderr, /ERR_INTERPROCESS_UNSUPPORTED/);
   const tooLong = await run(['connect', `/tmp/${'x'.repeat(200)}`]);
   assert.equal(tooLong.code, 1);
   assert.match(tooLong.stderr, /ENAMETOOLONG/);
@@ -71,9 +82,17 @@ test('info tells the platform and the native addon status', async () => {
   const report = JSON.parse(stdout) as { native: { loaded: boolean }; localSocketNames: { namespaceStyle: string }; platform: string };
   assert.equal(report.native.loaded, true);
   assert.equal(report.platform, `${process.platform}-${process.arch}`);
-  assert.equal(report.localSocketNames.namespaceStyle, 'abstract');
-  assert.match((await run(['info'])).stdout, /native addon {3}loaded/);
-  assert.match((await run(['info'])).stdout, /Unix sockets {3}datagram, seqpacket, stream/);
+  const text = (await run(['info'])).stdout;
+  assert.match(text, /native addon {3}loaded/);
+  if (process.platform === 'win32') {
+    assert.equal(report.localSocketNames.namespaceStyle, 'pipe');
+    assert.match(text, /named pipes {4}byte and message mode/);
+    assert.match(text, /Unix sockets {3}none \(Windows\)/);
+  } else {
+    assert.equal(report.localSocketNames.namespaceStyle, 'abstract');
+    assert.match(text, /Unix sockets {3}datagram, seqpacket, stream/);
+    assert.match(text, /named pipes {4}no \(a Windows primitive\)/);
+  }
 });
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -93,25 +112,36 @@ function readBytes(stream: NodeJS.ReadableStream, length: number): Promise<Buffe
   });
 }
 
-const kinds = ['filesystem', 'namespaced', 'fifo', 'seqpacket filesystem', 'seqpacket namespaced'] as const;
+const kinds = ['filesystem', 'namespaced', 'fifo', 'seqpacket filesystem', 'seqpacket namespaced', 'named pipe', 'message-mode named pipe'] as const;
+const windows = process.platform === 'win32';
+function skipOf(kind: (typeof kinds)[number]): string | false {
+  if (kind.startsWith('seqpacket') && (windows || process.platform === 'darwin')) return 'no seqpacket Unix sockets here';
+  if (kind.endsWith('named pipe') && !windows) return 'named pipes are a Windows primitive';
+  if (kind === 'fifo' && windows) return 'Windows has no FIFO files';
+  return false;
+}
 for (const kind of kinds) {
-  const skip = kind.startsWith('seqpacket') && (process.platform === 'win32' || process.platform === 'darwin') ? 'no seqpacket Unix sockets here' : false;
+  const skip = skipOf(kind);
   test(`listen and connect pass a file through intact (${kind})`, { timeout: 60_000, skip }, async (t) => {
     const dir = scratchDir(t);
     const address = {
-      filesystem: path.join(dir, 'cli.sock'),
+      filesystem: windows ? `\\\\.\\pipe\\${uniqueName()}` : path.join(dir, 'cli.sock'),
       namespaced: `@${uniqueName()}`,
+      'named pipe': `pipe:${uniqueName()}`,
+      'message-mode named pipe': `msgpipe:${uniqueName()}`,
       fifo: `fifo:${path.join(dir, 'cli.fifo')}`,
       'seqpacket filesystem': `seqpacket:${path.join(dir, 'cli.sock')}`,
       'seqpacket namespaced': `seqpacket:@${uniqueName()}`,
     }[kind];
     const file = path.join(dir, 'payload');
-    const payload = randomBytes(kind.startsWith('seqpacket') ? 1024 * 1024 : 5 * 1024 * 1024);
+    const payload = randomBytes(kind.startsWith('seqpacket') || kind.startsWith('message') ? 1024 * 1024 : 5 * 1024 * 1024);
     fs.writeFileSync(file, payload);
     const listener = spawn(process.execPath, [cli, 'listen', address], { stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => listener.kill());
     const received = readAll(listener.stdout);
-    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+    const input = fs.openSync(file, 'r');
+    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [input, 'ignore', 'inherit'] });
+    fs.closeSync(input); // the child has its copy (and Windows cannot remove an open file)
     const [connectorCode, listenerCode] = await Promise.all([
       new Promise((resolve) => connector.on('exit', (code) => {
         if (code !== 0) listener.kill(); // don't wait forever for a peer that gave up
@@ -141,7 +171,9 @@ for (const kind of ['filesystem', 'namespaced'] as const) {
     const listener = spawn(process.execPath, [cli, 'listen', address], { stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => listener.kill());
     const received = readBytes(listener.stdout, payload.length);
-    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+    const input = fs.openSync(file, 'r');
+    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [input, 'ignore', 'inherit'] });
+    fs.closeSync(input); // the child has its copy (and Windows cannot remove an open file)
     assert.equal(await exited(connector), 0);
     const got = await received;
     assert.equal(got.length, payload.length);
