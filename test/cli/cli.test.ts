@@ -139,8 +139,11 @@ for (const kind of kinds) {
     const listener = spawn(process.execPath, [cli, 'listen', address], { stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => listener.kill());
     const received = readAll(listener.stdout);
+    let errors = '';
+    listener.stderr.on('data', (text) => (errors += `listener: ${text}`));
     const input = fs.openSync(file, 'r');
-    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [input, 'ignore', 'inherit'] });
+    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [input, 'ignore', 'pipe'] });
+    connector.stderr.on('data', (text) => (errors += `connector: ${text}`));
     fs.closeSync(input); // the child has its copy (and Windows cannot remove an open file)
     const [connectorCode, listenerCode] = await Promise.all([
       new Promise((resolve) => connector.on('exit', (code) => {
@@ -149,10 +152,10 @@ for (const kind of kinds) {
       })),
       new Promise((resolve) => listener.on('exit', resolve)),
     ]);
-    assert.equal(connectorCode, 0);
-    assert.equal(listenerCode, 0);
+    assert.equal(connectorCode, 0, errors);
+    assert.equal(listenerCode, 0, errors);
     const got = await received;
-    assert.equal(got.length, payload.length);
+    assert.equal(got.length, payload.length, errors);
     assert.equal(sha(got), sha(payload));
   });
 }
