@@ -143,7 +143,7 @@ for (const kind of kinds) {
     listener.stderr.on('data', (text) => (errors += `listener: ${text}`));
     const input = fs.openSync(file, 'r');
     const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [input, 'ignore', 'pipe'] });
-    connector.stderr.on('data', (text) => (errors += `connector: ${text}`));
+    connector.stderr!.on('data', (text) => (errors += `connector: ${text}`));
     fs.closeSync(input); // the child has its copy (and Windows cannot remove an open file)
     const [connectorCode, listenerCode] = await Promise.all([
       new Promise((resolve) => connector.on('exit', (code) => {
