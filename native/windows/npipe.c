@@ -80,6 +80,8 @@ struct io_s {
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup;
   bool tearing_down;
+  HANDLE events[64]; /* spare events (EVENT_POOL, below) */
+  int spare_events;
 };
 
 /* ---------- the per-environment completion queue ---------- */
@@ -127,8 +129,22 @@ static void untrack(io_t* io, op_t* op) {
   if (keeps && --io->active == 0) uv_unref((uv_handle_t*)&io->async);
 }
 
+/* Events are kept for reuse: making and closing one per operation costs a system call each (a
+ * wineserver round trip under Wine), which shows on small messages. */
+#define EVENT_POOL 64
+
+static HANDLE take_event(io_t* io) {
+  if (io->spare_events > 0) return io->events[--io->spare_events];
+  return CreateEventW(NULL, TRUE, FALSE, NULL);
+}
+
 static void free_op(op_t* op) {
-  if (op->ov.hEvent) CloseHandle(op->ov.hEvent);
+  io_t* io = op->io;
+  if (op->ov.hEvent && (io->tearing_down || io->spare_events == EVENT_POOL || !ResetEvent(op->ov.hEvent))) {
+    CloseHandle(op->ov.hEvent);
+  } else if (op->ov.hEvent) {
+    io->events[io->spare_events++] = op->ov.hEvent;
+  }
   free(op->kind == OP_WRITE ? NULL : op->data);
   free(op->name);
   free(op);
@@ -141,6 +157,7 @@ static void close_pipe_handle(pipe_t* p) {
 
 static void on_io_closed(uv_handle_t* handle) {
   io_t* io = handle->data;
+  while (io->spare_events > 0) CloseHandle(io->events[--io->spare_events]);
   DeleteCriticalSection(&io->lock);
   napi_remove_async_cleanup_hook(io->cleanup);
   free(io);
@@ -236,7 +253,7 @@ static op_t* new_op(napi_env env, io_t* io, pipe_t* p, op_kind_t kind, napi_valu
   op->kind = kind;
   op->io = io;
   op->pipe = p;
-  if (kind != OP_WAIT && (op->ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL) {
+  if (kind != OP_WAIT && (op->ov.hEvent = take_event(io)) == NULL) {
     ipc_throw_errno(env, GetLastError(), "CreateEvent");
     free(op);
     return NULL;
@@ -592,6 +609,17 @@ static napi_value pipe_write(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* [a, b] as a JS array of two numbers. */
+static napi_value two_numbers(napi_env env, int64_t a, int64_t b) {
+  napi_value result, first, second;
+  NAPI_CALL(env, napi_create_array_with_length(env, 2, &result));
+  NAPI_CALL(env, napi_create_int64(env, a, &first));
+  NAPI_CALL(env, napi_create_int64(env, b, &second));
+  NAPI_CALL(env, napi_set_element(env, result, 0, first));
+  NAPI_CALL(env, napi_set_element(env, result, 1, second));
+  return result;
+}
+
 /* pipe.peek() -> [bytes available, bytes left in the next message (0 in byte mode)] */
 static napi_value pipe_peek(napi_env env, napi_callback_info info) {
   size_t argc = 0;
@@ -602,13 +630,7 @@ static napi_value pipe_peek(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, GetLastError(), "PeekNamedPipe");
     return NULL;
   }
-  napi_value result, a, b;
-  NAPI_CALL(env, napi_create_array_with_length(env, 2, &result));
-  NAPI_CALL(env, napi_create_uint32(env, available, &a));
-  NAPI_CALL(env, napi_create_uint32(env, left, &b));
-  NAPI_CALL(env, napi_set_element(env, result, 0, a));
-  NAPI_CALL(env, napi_set_element(env, result, 1, b));
-  return result;
+  return two_numbers(env, available, left);
 }
 
 /* pipe.info() -> { clientProcessId, serverProcessId, clientSessionId, serverSessionId } (-1: unknown) */
@@ -931,13 +953,7 @@ static napi_value np_pair(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, ERROR_TOO_MANY_OPEN_FILES, "_open_osfhandle");
     return NULL;
   }
-  napi_value result, a, b;
-  NAPI_CALL(env, napi_create_array_with_length(env, 2, &result));
-  NAPI_CALL(env, napi_create_int32(env, read_fd, &a));
-  NAPI_CALL(env, napi_create_int32(env, write_fd, &b));
-  NAPI_CALL(env, napi_set_element(env, result, 0, a));
-  NAPI_CALL(env, napi_set_element(env, result, 1, b));
-  return result;
+  return two_numbers(env, read_fd, write_fd);
 }
 
 /*
