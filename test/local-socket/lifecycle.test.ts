@@ -209,6 +209,27 @@ test('without half-close: the client sends 100 000 bytes and reads the reply, th
   await served; // the server saw the client's end and closed
 });
 
+test('Windows: after end(), what the peer sends after a pause is lost and its write fails with EPIPE', { skip: !windows && 'Unix sockets have half-close (tested above)' }, async (t) => {
+  const socketPath = testSocketPath(t, 'ended.sock');
+  await using listener = await listen(socketPath, { allowHalfOpen: true });
+  const received = new Promise<number>((resolve) => {
+    listener.on('connection', (conn) => {
+      let bytes = 0;
+      conn.on('data', (chunk: Buffer) => (bytes += chunk.length)).on('error', () => {});
+      conn.on('close', () => resolve(bytes));
+      conn.end(); // nothing to send: libuv reads on until 50 ms pass with no data, then closes
+    });
+  });
+  const client = await connect(socketPath, { allowHalfOpen: true });
+  client.on('error', () => {});
+  client.write(Buffer.alloc(1000, 1));
+  await sleep(300);
+  const late = await new Promise<Error | null | undefined>((resolve) => client.write(Buffer.alloc(1000, 2), resolve));
+  assert.equal((late as NodeJS.ErrnoException | null)?.code, 'EPIPE');
+  assert.equal(await received, 1000, 'the server got the first write only');
+  client.destroy();
+});
+
 test('backpressure: write() reports a full buffer and drain follows', async (t) => {
   const socketPath = testSocketPath(t, 'pressure.sock');
   await using listener = await listen(socketPath);
