@@ -77,13 +77,18 @@ export class AcceptQueue<T> {
   }
 }
 
-/** Emits 'close' on the next tick and resolves then: what every close() of ours returns. */
-export function closedSoon(owner: EventEmitter): Promise<void> {
+/**
+ * Emits 'close' on the next tick (or once `stopped` resolves: what accepts is really gone) and
+ * resolves then: what every close() of ours returns.
+ */
+export function closedSoon(owner: EventEmitter, stopped?: Promise<void>): Promise<void> {
   return new Promise((resolve) => {
-    process.nextTick(() => {
+    const emit = () => {
       owner.emit('close');
       resolve();
-    });
+    };
+    if (stopped) void stopped.then(emit);
+    else process.nextTick(emit);
   });
 }
 

@@ -10,6 +10,10 @@ import { requireNative } from '#internal/native/addon.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let counter = 0;
+const windows = process.platform === 'win32';
+
+/** True when the tests run under Wine (test/wine/run.js), which differs from Windows in places. */
+export const wine = windows && process.env.INTERPROCESS_WINE === '1';
 
 /**
  * Skip reasons for tests of what Windows does not have: false elsewhere. Each primitive's test
@@ -18,6 +22,8 @@ let counter = 0;
 export const notOnWindows = {
   fifo: process.platform === 'win32' && 'Windows has no FIFO files (createFifo and the FIFO openers throw ERR_INTERPROCESS_UNSUPPORTED there)',
   pipe: false as const,
+  socketFile:
+    windows && 'Windows has no socket files: a local socket there is a named pipe, whose name lives in the pipe namespace and vanishes with its last handle (no file mode, no stale file, no lock file)',
 } as const;
 
 /** A fresh short directory under the temp dir (socket paths must stay short), removed after the test. */
@@ -30,6 +36,15 @@ export function scratchDir(t: TestContext): string {
 /** A name no other test (or test run) uses. */
 export function uniqueName(prefix = 'ipc-test'): string {
   return `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * A filesystem name for a test, as a string: a socket file `file` in a fresh scratch directory on
+ * Unix; on Windows, where filesystem names are pipe paths, a unique `\\.\pipe\` path.
+ */
+export function testSocketPath(t: TestContext, file: string): string {
+  if (windows) return `\\\\.\\pipe\\${uniqueName(file)}`;
+  return path.join(scratchDir(t), file);
 }
 
 /** How many descriptors this process has open (Linux); on Windows, how many handles. */
@@ -93,7 +108,10 @@ export function exitOf(child: ChildProcess): Promise<number | string | null> {
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
 }
 
-/** Starts a server on `socketPath` in a child and SIGKILLs it, leaving its socket file behind. */
+/**
+ * Starts a server on `socketPath` in a child and SIGKILLs it, leaving its socket file behind (on
+ * Windows nothing stays behind: a pipe's name goes with its last handle).
+ */
 export async function leaveStaleSocket(t: TestContext, socketPath: string): Promise<void> {
   const server = spawnFixture(t, 'stale-server', [socketPath]);
   await server.next('listening');
@@ -114,6 +132,28 @@ export function patternBytes(length: number, seed: number): Buffer {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/**
+ * Sends `data`, reads `length` bytes of reply, then ends the socket: a request and its reply
+ * without half-close, which Windows pipes do not have (docs/local-sockets.md).
+ */
+export function request(socket: import('node:net').Socket, data: string | Buffer, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received < length) return;
+      socket.off('data', onData).off('end', onEnd).off('error', reject);
+      socket.end();
+      resolve(Buffer.concat(chunks));
+    };
+    const onEnd = () => reject(new Error(`the reply ended after ${received} of ${length} bytes`));
+    socket.on('data', onData).once('end', onEnd).once('error', reject);
+    socket.write(data);
+  });
 }
 
 /**

@@ -8,7 +8,6 @@ import { type LocalSocketName, toName } from './name.js';
 import { LocalSocket, setSocketName, socketOverPipe } from './stream.js';
 import { requireNative } from '../native/addon.js';
 import { openPipe } from '../named-pipe/connect.js';
-import { retag } from '../named-pipe/server.js';
 import { isWindows } from '../platform.js';
 import { connectAbstract } from './unix/abstract.js';
 
@@ -23,8 +22,15 @@ export interface ConnectOptions extends RetryOptions {
 /** Errors that mean "no listener (yet)": `wait` retries them. */
 const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
 
-function attempt(name: LocalSocketName, allowHalfOpen: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
-  if (isWindows) return attemptPipe(name, allowHalfOpen, cancel);
+/**
+ * Windows, without `wait`: how long every instance of a pipe may stay busy before connect fails
+ * with EAGAIN. A live server makes a new instance as it accepts, within milliseconds; one that has
+ * stopped listening but still has connections open keeps its name busy for as long as they last.
+ */
+const BUSY_LIMIT_MS = 2000;
+
+function attempt(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
+  if (isWindows) return attemptPipe(name, allowHalfOpen, wait, cancel);
   const direct = connectAbstract(name, allowHalfOpen);
   if (direct) {
     setSocketName(direct, name);
@@ -53,15 +59,20 @@ function attempt(name: LocalSocketName, allowHalfOpen: boolean, cancel: AbortSig
 }
 
 /** Windows: our own client end of the pipe, so the server's process id is known. */
-async function attemptPipe(name: LocalSocketName, allowHalfOpen: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
+async function attemptPipe(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
   const native = requireNative('Connecting to a local socket').namedPipe;
   const c = native.constants;
   try {
-    const pipe = await openPipe(native, name.address, c.GENERIC_READ | c.GENERIC_WRITE, false, cancel);
+    const pipe = await openPipe(native, name.address, c.GENERIC_READ | c.GENERIC_WRITE, false, cancel, wait ? Infinity : BUSY_LIMIT_MS);
     return socketOverPipe(pipe, name, 'server', allowHalfOpen);
   } catch (error) {
-    // libuv calls ERROR_ACCESS_DENIED EPERM; a socket that may not be reached is EACCES on Unix.
-    throw (error as NodeJS.ErrnoException).code === 'EPERM' ? retag(fromSystemError(error, 'Access denied'), 'EACCES') : error;
+    // The codes Unix gives for the same situations, so that connectError() words them (with
+    // the system's message kept): libuv calls ERROR_ACCESS_DENIED EPERM, and a socket that may
+    // not be reached is EACCES; every instance staying busy is what a full backlog is (EAGAIN).
+    const code = (error as NodeJS.ErrnoException).code;
+    const unixCode = code === 'EPERM' ? 'EACCES' : code === 'EBUSY' ? 'EAGAIN' : undefined;
+    if (unixCode !== undefined && error instanceof Error) Object.defineProperty(error, 'code', { value: unixCode, enumerable: true });
+    throw error;
   }
 }
 
@@ -73,7 +84,7 @@ async function attemptPipe(name: LocalSocketName, allowHalfOpen: boolean, cancel
 export async function connect(name: string | LocalSocketName, options: ConnectOptions = {}): Promise<LocalSocket> {
   const resolved = toName(name);
   const allowHalfOpen = options?.allowHalfOpen ?? false;
-  return connectWithRetry(resolved, options, (cancel) => attempt(resolved, allowHalfOpen, cancel));
+  return connectWithRetry(resolved, options, (cancel) => attempt(resolved, allowHalfOpen, options?.wait === true, cancel));
 }
 
 /** The policy of every socket connect of the package: "no listener (yet)" is worth waiting for. */
@@ -95,7 +106,9 @@ function connectError(error: unknown, name: LocalSocketName): InterprocessError 
           ? 'This user may not connect to it: the pipe\'s security descriptor denies it.'
           : 'This user may not connect to it: check the socket file\'s mode and its directory\'s permissions.'
         : code === 'EAGAIN'
-          ? 'The server\'s backlog is full: connect with { wait: true } to retry.'
+          ? isWindows
+            ? `Every instance of the pipe stayed busy for ${BUSY_LIMIT_MS} ms: the server accepts no one now (or has stopped listening with connections still open). Connect with { wait: true } to wait for it.`
+            : 'The server\'s backlog is full: connect with { wait: true } to retry.'
           : undefined;
   return fromSystemError(error, `Cannot connect to ${name}`, hint, { address: name.address });
 }

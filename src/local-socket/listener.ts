@@ -46,7 +46,8 @@ export interface ListenOptions {
 
 /** What accepts for a listener: a net.Server (Unix) or our pipe server (Windows). */
 interface Acceptor {
-  close(): void;
+  /** Stops accepting; resolves when no one can connect through it any more. */
+  close(): Promise<void> | void;
   ref(keepAlive: boolean): void;
 }
 
@@ -69,6 +70,7 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
   readonly #file: SocketFile | null;
   readonly #connections = new AcceptQueue<LocalSocket>(this, (socket) => socket.destroy());
   #closed = false;
+  #closing: Promise<void> | null = null;
 
   /** @internal Use {@link listen}. */
   constructor(name: LocalSocketName, file: SocketFile | null, start: (delivery: Delivery) => Acceptor) {
@@ -88,12 +90,12 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
    * Connections queued for iteration but never taken are destroyed; taken ones stay open.
    */
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.#closing) return this.#closing;
     this.#closed = true;
     if (this.#file) releaseSocketFile(this.#file);
-    this.#server.close();
+    const stopped = this.#server.close();
     this.#connections.end();
-    return closedSoon(this);
+    return (this.#closing = closedSoon(this, stopped || undefined));
   }
 
   /** Lets the process exit while this listener is open (as net.Server's). */
@@ -163,7 +165,7 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
   const listener = new LocalSocketListener(resolved, file, ({ deliver, fail }) => {
     server.on('connection', (socket) => deliver(adoptAccepted(socket, resolved)));
     server.on('error', (error) => fail(fromSystemError(error, `The listener on ${resolved} failed`)));
-    return { close: () => server.close(), ref: (keepAlive) => (keepAlive ? server.ref() : server.unref()) };
+    return { close: () => void server.close(), ref: (keepAlive) => (keepAlive ? server.ref() : server.unref()) };
   });
   return closeOnAbort(listener, signal);
 }

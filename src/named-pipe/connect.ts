@@ -36,9 +36,13 @@ function waitForInstance(native: NativeNamedPipes, path: string, cancel: AbortSi
   });
 }
 
-/** @internal Opens a client end, waiting (WaitNamedPipe) while every instance is busy. */
-export async function openPipe(native: NativeNamedPipes, path: string, access: number, message: boolean, cancel: AbortSignal | undefined): Promise<NativeNamedPipe> {
+/**
+ * @internal Opens a client end, waiting (WaitNamedPipe) while every instance is busy: for at most
+ * `busyLimit` ms, then the EBUSY error is thrown.
+ */
+export async function openPipe(native: NativeNamedPipes, path: string, access: number, message: boolean, cancel: AbortSignal | undefined, busyLimit = Infinity): Promise<NativeNamedPipe> {
   let sawServer = 0; // when the pipe was last seen busy
+  let busySince = 0;
   for (;;) {
     try {
       return native.open(path, access, message);
@@ -48,8 +52,11 @@ export async function openPipe(native: NativeNamedPipes, path: string, access: n
       // Every instance is busy: a server is there, so waiting for an instance is always right.
       // Right after, the name can vanish for a moment (a server limited to N instances closes
       // one before it makes the next): within a second of seeing it busy, that is still busy.
-      if (code === 'EBUSY') sawServer = Date.now();
-      else if (!(code === 'ENOENT' && Date.now() - sawServer < BUSY_GRACE_MS)) throw error;
+      if (code === 'EBUSY') {
+        sawServer = Date.now();
+        busySince ||= sawServer;
+        if (sawServer - busySince >= busyLimit) throw error;
+      } else if (!(code === 'ENOENT' && Date.now() - sawServer < BUSY_GRACE_MS)) throw error;
     }
     await waitForInstance(native, path, cancel);
   }

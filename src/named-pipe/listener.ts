@@ -61,6 +61,7 @@ export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEm
   readonly #server: PipeServer;
   readonly #connections = new AcceptQueue<NamedPipeConnection<M>>(this, (c) => c.destroy());
   #closed = false;
+  #closing: Promise<void> | null = null;
 
   /** @internal Use {@link listenNamedPipe}. */
   constructor(native: NativeNamedPipes, path: string, instance: InstanceOptions, maxMessageSize: number) {
@@ -81,11 +82,11 @@ export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEm
 
   /** Stops accepting and ends async iteration; connections queued but never taken are destroyed. */
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.#closing) return this.#closing;
     this.#closed = true;
-    this.#server.close();
+    const stopped = this.#server.close();
     this.#connections.end();
-    return closedSoon(this);
+    return (this.#closing = closedSoon(this, stopped));
   }
 
   /**

@@ -36,6 +36,8 @@ export class PipeServer {
   readonly #waiting = new Set<NativeNamedPipe>();
   #short = false; // an instance could not be made: maxInstances are in use
   #closed = false;
+  #gone: Promise<void> | null = null; // close(): every waiting instance's handle is closed
+  #onGone: (() => void) | null = null;
   #keepAlive = true;
 
   /** Creates the first instance at once: throws EADDRINUSE, EACCES and the like synchronously. */
@@ -72,7 +74,11 @@ export class PipeServer {
     if (!this.#keepAlive) pipe.ref(false);
     pipe.connect((error) => {
       this.#waiting.delete(pipe);
-      if (this.#closed) return; // close() has closed it
+      if (this.#closed) {
+        // close() has closed it: its handle is closed by now, whatever the outcome.
+        if (this.#waiting.size === 0) this.#onGone?.();
+        return;
+      }
       if (error) {
         // Not this client's fault alone, and maybe not the last: report it, and wait a little
         // before making a new instance, so a lasting failure cannot spin.
@@ -100,17 +106,26 @@ export class PipeServer {
     if (this.#short && !this.#closed) this.#refill();
   }
 
-  /** Stops waiting for clients: the waiting instances close; connections made stay open. */
-  close(): void {
-    this.#closed = true;
-    for (const pipe of this.#waiting) pipe.close(true);
-    this.#waiting.clear();
+  /**
+   * Stops waiting for clients: the waiting instances close; connections made stay open. Resolves
+   * once their handles are closed. Until then a client could still open one of them (an instance
+   * takes clients from its creation on, whether or not ConnectNamedPipe waits on it), and the
+   * name would not be free for a new first instance.
+   */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      // Each cancelled accept completes (its handle closed first) and calls back: see #add.
+      for (const pipe of this.#waiting) pipe.close(true);
+    }
+    if (this.#waiting.size === 0) return Promise.resolve();
+    return (this.#gone ??= new Promise((resolve) => (this.#onGone = resolve)));
   }
 
   /** The DACL Windows holds for this pipe, as SDDL (read from a waiting instance). */
   securityDescriptor(): string {
     const [pipe] = this.#waiting;
-    if (!pipe) throw new InterprocessError('ERR_INVALID_STATE', 'No instance of this pipe is waiting (all are connected, or the listener is closed): nothing to read the descriptor from');
+    if (!pipe || this.#closed) throw new InterprocessError('ERR_INVALID_STATE', 'No instance of this pipe is waiting (all are connected, or the listener is closed): nothing to read the descriptor from');
     try {
       return pipe.securityDescriptor();
     } catch (error) {

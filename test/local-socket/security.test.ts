@@ -1,4 +1,5 @@
-// Socket file modes (never reachable wider than asked) and peer credentials across processes.
+// Socket file modes (never reachable wider than asked), Windows security descriptors, and peer
+// credentials across processes.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -6,9 +7,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type LocalSocket, connect, listen, nsName } from 'interprocess';
-import { scratchDir, spawnFixture, uniqueName } from '../helpers.js';
+import { scratchDir, spawnFixture, testSocketPath, uniqueName, wine } from '../helpers.js';
 
-test('mode: 0o600 is the socket file mode, checked with stat', async (t) => {
+const windows = process.platform === 'win32';
+const noFileMode = windows && 'Windows local sockets are named pipes, which have no file mode: who may connect is set with securityDescriptor (SDDL, tested below)';
+const windowsOnly = !windows && 'securityDescriptor is SDDL for Windows named pipes; Unix sockets use mode (tested above)';
+
+test('mode: 0o600 is the socket file mode, checked with stat', { skip: noFileMode }, async (t) => {
   const dir = scratchDir(t);
   for (const mode of [0o600, 0o660, 0o666]) {
     const socketPath = path.join(dir, `mode-${mode.toString(8)}.sock`);
@@ -18,7 +23,7 @@ test('mode: 0o600 is the socket file mode, checked with stat', async (t) => {
   }
 });
 
-test('mode: the socket file is never visible with wider permissions than asked', { timeout: 30_000 }, async (t) => {
+test('mode: the socket file is never visible with wider permissions than asked', { skip: noFileMode, timeout: 30_000 }, async (t) => {
   const socketPath = path.join(scratchDir(t), 'watched.sock');
   const watcher = spawnFixture(t, 'mode-watch', [socketPath]);
   await watcher.next('ready');
@@ -39,21 +44,50 @@ test('mode is refused where there is no file to hold it', async () => {
   await assert.rejects(listen(nsName(uniqueName()), { mode: 0o1777 }), { code: 'ERR_INVALID_ARG_VALUE' });
 });
 
+test('off Windows, securityDescriptor fails with ERR_INTERPROCESS_UNSUPPORTED', { skip: windows && 'this is Windows' }, async () => {
+  await assert.rejects(listen(nsName(uniqueName()), { securityDescriptor: 'D:(A;;GA;;;OW)' }), { code: 'ERR_INTERPROCESS_UNSUPPORTED', message: /mode/ });
+});
+
+test('securityDescriptor: bad SDDL fails with EINVAL; an owner-only pipe lets its owner in', { skip: windowsOnly }, async () => {
+  await assert.rejects(listen(nsName(uniqueName()), { securityDescriptor: 'not SDDL' }), { code: 'EINVAL' });
+  const name = nsName(uniqueName());
+  await using listener = await listen(name, { securityDescriptor: 'D:P(A;;GA;;;OW)' });
+  const accepted = once(listener, 'connection');
+  const client = await connect(name);
+  const [server] = (await accepted) as [LocalSocket];
+  assert.equal(server.peerCredentials().pid, process.pid);
+  client.destroy();
+  server.destroy();
+});
+
+test('securityDescriptor: a pipe that denies everyone refuses clients with EACCES', { skip: windowsOnly || (wine && 'Wine does not enforce pipe security descriptors') }, async () => {
+  const name = nsName(uniqueName());
+  await using listener = await listen(name, { securityDescriptor: 'D:(D;;GA;;;WD)' });
+  assert.ok(listener.listening);
+  await assert.rejects(connect(name), (e: { code: string; message: string }) => {
+    assert.equal(e.code, 'EACCES');
+    assert.match(e.message, /security descriptor/);
+    return true;
+  });
+});
+
 test('peer credentials equal the other process\'s pid, uid and gid, on both sides', async (t) => {
+  // uid and gid are null on Windows, which has neither.
+  const me = { pid: process.pid, uid: process.getuid?.() ?? null, gid: process.getgid?.() ?? null };
   // This process serves; a child connects.
-  const socketPath = path.join(scratchDir(t), 'creds.sock');
+  const socketPath = testSocketPath(t, 'creds.sock');
   await using listener = await listen(socketPath);
   const accepted = once(listener, 'connection');
   const name = uniqueName();
   const child = spawnFixture(t, 'echo-server', ['ns', name]);
-  const info = await child.next<{ pid: number; uid: number; gid: number }>('listening');
+  const info = await child.next<{ pid: number; uid: number | null; gid: number | null }>('listening');
 
   // This process connects to the child's server: its peer is the child.
   const conn = await connect(nsName(name));
   assert.deepEqual(conn.peerCredentials(), { pid: info.pid, uid: info.uid, gid: info.gid });
   // And the child sees this process.
   const { peer } = await child.next<{ peer: unknown }>('peer');
-  assert.deepEqual(peer, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+  assert.deepEqual(peer, me);
   conn.destroy();
 
   // Same on a filesystem name, server side, with a connection from another process (socat-free:
@@ -63,9 +97,7 @@ test('peer credentials equal the other process\'s pid, uid and gid, on both side
   t.after(() => client.kill());
   const [serverSide] = (await accepted) as [LocalSocket];
   const creds = serverSide.peerCredentials();
-  assert.equal(creds.pid, client.pid);
-  assert.equal(creds.uid, process.getuid!());
-  assert.equal(creds.gid, process.getgid!());
+  assert.deepEqual(creds, { ...me, pid: client.pid });
   serverSide.destroy();
   // Remembered after close.
   assert.deepEqual(serverSide.peerCredentials(), creds);
