@@ -57,6 +57,6 @@ export const ADDRESS_HELP = `Addresses:
                    message received is written to stdout. Not on macOS or Windows.
   pipe:NAME        a Windows named pipe in byte mode (NAME or \\\\.\\pipe\\NAME). Windows only.
   msgpipe:NAME     a Windows named pipe in message mode: stdin goes as messages (one per read, up
-                   to 8 KiB each), each message received is written to stdout. A pipe has no
-                   half-close: once stdin ends, the pipe closes after the peer has been quiet for
-                   0.5 s (as socat's -t). Windows only.`;
+                   to 8 KiB each), each message received is written to stdout. Windows only.
+On Windows, local sockets are named pipes too, and a pipe has no half-close: once stdin ends, the
+connection closes after the peer has been quiet for 0.5 s (as socat's -t).`;

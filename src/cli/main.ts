@@ -15,6 +15,7 @@ import { listen } from '../local-socket/listener.js';
 import { type LocalSocketName, supportedNameKinds } from '../local-socket/name.js';
 import { nativeStatus } from '../native/addon.js';
 import { connectNamedPipe, listenNamedPipe, type MessagePipe } from '../named-pipe/index.js';
+import { isWindows } from '../platform.js';
 import { signals } from '../signal/signal.js';
 // Through the index: its import order settles the socket/descriptor module cycle.
 import { type UnixSocket, bindDatagram, connectUnix, listenUnix } from '../unix-socket/index.js';
@@ -110,7 +111,16 @@ function oneAddress(positionals: string[], command: string): Address {
  * the peer has ended (or, for a write-only peer, taken all of stdin) and all of stdin has been
  * sent; a peer that goes away entirely ends it too.
  */
-function shuttle(readable: NodeJS.ReadableStream | null, writable: NodeJS.WritableStream | null): Promise<void> {
+/** How long the peer of a Windows pipe must be quiet, once our stdin has ended, before we close. */
+const PIPE_LINGER_MS = 500;
+
+/**
+ * Copies the peer to stdout and stdin to the peer. `noHalfClose`: the connection is a Windows
+ * named pipe, where ending our side closes the pipe (libuv ends it 50 ms after the shutdown), so
+ * whatever the peer still sends would be lost: once stdin ends we go on receiving until the peer
+ * has been quiet for PIPE_LINGER_MS, and only then end (as socat's -t).
+ */
+function shuttle(readable: NodeJS.ReadableStream | null, writable: NodeJS.WritableStream | null, noHalfClose = false): Promise<void> {
   return new Promise((resolve, reject) => {
     const stream = (readable ?? writable) as NodeJS.EventEmitter;
     stream.on('error', reject);
@@ -119,8 +129,23 @@ function shuttle(readable: NodeJS.ReadableStream | null, writable: NodeJS.Writab
       process.stdin.destroy(); // nothing left to send to
       resolve();
     });
-    if (readable) readable.pipe(process.stdout, { end: false });
-    if (writable) process.stdin.pipe(writable);
+    let lastHeard = Date.now();
+    if (readable) {
+      readable.on('data', () => (lastHeard = Date.now()));
+      readable.pipe(process.stdout, { end: false });
+    }
+    if (!writable) return;
+    if (!noHalfClose || !readable) return void process.stdin.pipe(writable);
+    process.stdin.pipe(writable, { end: false });
+    process.stdin.once('end', () => {
+      const linger = () => {
+        const quiet = Date.now() - lastHeard;
+        if (quiet >= PIPE_LINGER_MS) writable.end();
+        else setTimeout(linger, PIPE_LINGER_MS - quiet);
+      };
+      lastHeard = Math.max(lastHeard, Date.now());
+      linger();
+    });
   });
 }
 
@@ -166,11 +191,7 @@ const seqpacketEnd = (socket: UnixSocket): MessageEnd => ({
   close: () => socket.close(),
 });
 
-/**
- * A message-mode named pipe has no half-close: once our stdin ends, we go on receiving until the
- * peer has been quiet for PIPE_LINGER_MS, then close (socat's -t does the same).
- */
-const PIPE_LINGER_MS = 500;
+/** A message-mode named pipe has no half-close either: see shuttle(). */
 
 function pipeEnd(pipe: MessagePipe): MessageEnd {
   let lastHeard = Date.now();
@@ -297,13 +318,13 @@ async function listenCommand(args: string[]): Promise<void> {
     process.stderr.write(`listening on ${listener.pipeName}\n`);
     const conn = await new Promise<import('../named-pipe/stream.js').NamedPipeStream>((resolve) => listener.once('connection', resolve));
     await listener.close();
-    return shuttle(conn, conn);
+    return shuttle(conn, conn, true);
   }
   const listener = await listen(address.name, { ...(mode === undefined ? {} : { mode }), allowHalfOpen: true });
   process.stderr.write(`listening on ${address.name}\n`);
   const [conn] = await new Promise<[import('../local-socket/stream.js').LocalSocket]>((resolve) => listener.once('connection', (c) => resolve([c])));
   await listener.close();
-  await shuttle(conn, conn);
+  await shuttle(conn, conn, isWindows); // local sockets are named pipes there
 }
 
 async function connectCommand(args: string[]): Promise<void> {
@@ -322,10 +343,10 @@ async function connectCommand(args: string[]): Promise<void> {
   if (address.kind === 'named-pipe') {
     if (address.message) return shuttleMessages(pipeEnd(await connectNamedPipe(address.name, { ...retry, mode: 'message' })));
     const conn = await connectNamedPipe(address.name, retry);
-    return shuttle(conn, conn);
+    return shuttle(conn, conn, true);
   }
   const conn = await connect(address.name, { wait, allowHalfOpen: true, ...(timeout === undefined ? {} : { timeout }) });
-  await shuttle(conn, conn);
+  await shuttle(conn, conn, isWindows);
 }
 
 async function bench(args: string[]): Promise<void> {
