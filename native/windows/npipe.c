@@ -424,11 +424,18 @@ static void complete(io_t* io, op_t* op) {
   size_t argc = 1;
   if (op->kind == OP_READ && err == 0 && !op->oversize) {
     /* The message, whole. An empty message is an empty Buffer; the end of the stream is null. */
-    void* data = op->data;
-    if (op->filled == 0 || napi_create_external_buffer(env, op->filled, data, free_external, NULL, &argv[1]) != napi_ok) {
-      napi_create_buffer_copy(env, op->filled, data, NULL, &argv[1]);
+    /* Small messages are copied (the 64 KiB read buffer is not kept alive by 64 bytes); large
+     * ones are handed over, trimmed to their size. */
+    if (op->filled <= 16384) {
+      napi_create_buffer_copy(env, op->filled, op->data, NULL, &argv[1]);
     } else {
-      op->data = NULL; /* the Buffer owns it now */
+      char* trimmed = op->filled < op->size ? realloc(op->data, op->filled) : NULL;
+      if (trimmed != NULL) op->data = trimmed;
+      if (napi_create_external_buffer(env, op->filled, op->data, free_external, NULL, &argv[1]) == napi_ok) {
+        op->data = NULL; /* the Buffer owns it now */
+      } else {
+        napi_create_buffer_copy(env, op->filled, op->data, NULL, &argv[1]);
+      }
     }
     argc = 2;
   } else if (op->kind == OP_READ && err == 0) {
@@ -560,10 +567,10 @@ static napi_value pipe_read(napi_env env, napi_callback_info info) {
   if (!is_function(env, argv[1])) return NULL;
   op_t* op = new_op(env, p->io, p, OP_READ, argv[1]);
   if (op == NULL) return NULL;
-  DWORD available = 0, left = 0;
-  PeekNamedPipe(p->handle, NULL, 0, NULL, &available, &left);
+  /* No PeekNamedPipe first (a system call, on every message): a larger message grows the buffer
+   * from what ERROR_MORE_DATA says is left. */
   op->quota = quota;
-  op->size = left > 0 && left <= quota ? left : (quota < 65536 ? quota : 65536);
+  op->size = quota < 65536 ? quota : 65536;
   op->data = malloc(op->size > 0 ? op->size : 1);
   if (op->data == NULL) {
     napi_delete_reference(env, op->callback);
