@@ -389,6 +389,24 @@ static void free_external(napi_env env, void* data, void* hint) {
   free(data);
 }
 
+/* A whole message read by `op`, as a Buffer. Small messages are copied (the 64 KiB read buffer
+ * is not kept alive by 64 bytes); large ones are handed over, trimmed to their size. */
+static napi_value message_value(napi_env env, op_t* op) {
+  napi_value buffer = NULL;
+  if (op->filled <= 16384) {
+    napi_create_buffer_copy(env, op->filled, op->data, NULL, &buffer);
+    return buffer;
+  }
+  char* trimmed = op->filled < op->size ? realloc(op->data, op->filled) : NULL;
+  if (trimmed != NULL) op->data = trimmed;
+  if (napi_create_external_buffer(env, op->filled, op->data, free_external, NULL, &buffer) == napi_ok) {
+    op->data = NULL; /* the Buffer owns it now */
+  } else {
+    napi_create_buffer_copy(env, op->filled, op->data, NULL, &buffer);
+  }
+  return buffer;
+}
+
 static void complete(io_t* io, op_t* op) {
   napi_env env = io->env;
   pipe_t* p = op->pipe;
@@ -424,19 +442,7 @@ static void complete(io_t* io, op_t* op) {
   size_t argc = 1;
   if (op->kind == OP_READ && err == 0 && !op->oversize) {
     /* The message, whole. An empty message is an empty Buffer; the end of the stream is null. */
-    /* Small messages are copied (the 64 KiB read buffer is not kept alive by 64 bytes); large
-     * ones are handed over, trimmed to their size. */
-    if (op->filled <= 16384) {
-      napi_create_buffer_copy(env, op->filled, op->data, NULL, &argv[1]);
-    } else {
-      char* trimmed = op->filled < op->size ? realloc(op->data, op->filled) : NULL;
-      if (trimmed != NULL) op->data = trimmed;
-      if (napi_create_external_buffer(env, op->filled, op->data, free_external, NULL, &argv[1]) == napi_ok) {
-        op->data = NULL; /* the Buffer owns it now */
-      } else {
-        napi_create_buffer_copy(env, op->filled, op->data, NULL, &argv[1]);
-      }
-    }
+    argv[1] = message_value(env, op);
     argc = 2;
   } else if (op->kind == OP_READ && err == 0) {
     argv[0] = message_too_large(env, op->total, op->quota);
@@ -553,7 +559,10 @@ static napi_value pipe_connect(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* pipe.read(maxMessageSize, callback(err, message | null)): one whole message; null at the end. */
+/*
+ * pipe.read(maxMessageSize, callback(err, message | null)) -> the message if one was waiting whole
+ * (then no callback), else undefined and the callback gives it; null at the end of the stream.
+ */
 static napi_value pipe_read(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -578,12 +587,28 @@ static napi_value pipe_read(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
+  /* A whole message waiting is returned at once, with no callback: no wakeup of the loop per
+   * message while they queue up. Anything else (pending, longer, the end, an error) calls back. */
+  DWORD n = 0;
+  BOOL ok = ReadFile(p->handle, op->data, op->size, NULL, &op->ov);
+  DWORD err = ok ? 0 : GetLastError();
+  if (ok && GetOverlappedResult(p->handle, &op->ov, &n, FALSE)) {
+    op->filled = n;
+    napi_value message = message_value(env, op);
+    napi_delete_reference(env, op->callback);
+    free_op(op);
+    return message;
+  }
   track(p->io, op);
-  start_read(op);
+  SetLastError(err);
+  submit(op, ok);
   return NULL;
 }
 
-/* pipe.write(buffer, callback(err)): the whole buffer in one WriteFile (one message). */
+/*
+ * pipe.write(buffer, callback(err)) -> true if Windows took the whole buffer at once (then the
+ * callback is never called), false if the callback will tell. One WriteFile: one message.
+ */
 static napi_value pipe_write(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -611,9 +636,23 @@ static napi_value pipe_write(napi_env env, napi_callback_info info) {
   }
   op->data = data;
   op->size = (DWORD)length;
+  DWORD n = 0;
+  napi_value result;
+  BOOL ok = WriteFile(p->handle, data, (DWORD)length, NULL, &op->ov);
+  DWORD err = ok ? 0 : GetLastError();
+  if (ok && GetOverlappedResult(p->handle, &op->ov, &n, FALSE) && n == length) {
+    /* Taken whole at once (the usual case): say so, and no callback; JS resolves on its own. */
+    napi_delete_reference(env, op->keep);
+    napi_delete_reference(env, op->callback);
+    free_op(op);
+    NAPI_CALL(env, napi_get_boolean(env, true, &result));
+    return result;
+  }
   track(p->io, op);
-  submit(op, WriteFile(p->handle, data, (DWORD)length, NULL, &op->ov));
-  return NULL;
+  SetLastError(err);
+  submit(op, ok); /* pending, failed, or short: the callback tells */
+  NAPI_CALL(env, napi_get_boolean(env, false, &result));
+  return result;
 }
 
 /* [a, b] as a JS array of two numbers. */

@@ -67,9 +67,12 @@ export class MessagePipe extends EventEmitter implements AsyncIterable<Buffer>, 
     if (typeof message === 'string') data = Buffer.from(message, 'utf8');
     else if (message instanceof Uint8Array) data = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     else return Promise.reject(invalidType('message', 'a Buffer, a Uint8Array or a string', message));
+    let takenAtOnce = false;
     const written = new Promise<void>((resolve, reject) => {
-      this.#native.write(data, (error) => (error ? reject(fromSystemError(error, `Cannot send on ${this.pipeName}`)) : resolve()));
+      takenAtOnce = this.#native.write(data, (error) => (error ? reject(fromSystemError(error, `Cannot send on ${this.pipeName}`)) : resolve()));
+      if (takenAtOnce) resolve(); // no callback comes
     });
+    if (takenAtOnce) return written; // nothing in flight for close() to wait for
     const tracked = written.catch(() => undefined);
     this.#writes.add(tracked);
     void tracked.then(() => this.#writes.delete(tracked));
@@ -87,7 +90,7 @@ export class MessagePipe extends EventEmitter implements AsyncIterable<Buffer>, 
     if (this.#receiving) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'A receive() is already waiting on this pipe: await it before the next'));
     this.#receiving = true;
     return new Promise((resolve, reject) => {
-      this.#native.read(this.maxMessageSize, (error, message) => {
+      const waiting = this.#native.read(this.maxMessageSize, (error, message) => {
         this.#receiving = false;
         if (this.#closed) return resolve(null);
         if (error) {
@@ -98,6 +101,11 @@ export class MessagePipe extends EventEmitter implements AsyncIterable<Buffer>, 
         if (message === null) this.#ended = true;
         resolve(message);
       });
+      if (waiting !== undefined) {
+        // It was there whole: no callback comes.
+        this.#receiving = false;
+        resolve(waiting);
+      }
     });
   }
 

@@ -78,10 +78,13 @@ export interface NativePipeInfo {
 export interface NativeNamedPipe {
   /** Server instance: waits for a client (a client that came and went is skipped). */
   connect(callback: (error: Error | null) => void): void;
-  /** One whole message (message mode); null at the end of the stream. */
-  read(maxMessageSize: number, callback: (error: (Error & { size?: number }) | null, message: Buffer | null) => void): void;
-  /** The whole buffer in one WriteFile. */
-  write(data: Buffer, callback: (error: Error | null) => void): void;
+  /**
+   * One whole message (message mode): returned if it was waiting whole (the callback is then never
+   * called), else the callback gives it; null at the end of the stream.
+   */
+  read(maxMessageSize: number, callback: (error: (Error & { size?: number }) | null, message: Buffer | null) => void): Buffer | undefined;
+  /** The whole buffer in one WriteFile: true if taken at once (the callback is then never called). */
+  write(data: Buffer, callback: (error: Error | null) => void): boolean;
   /** [bytes available, bytes left in the next message]. */
   peek(): [number, number];
   info(): NativePipeInfo;
