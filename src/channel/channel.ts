@@ -69,7 +69,11 @@ interface Deferred {
   promise: Promise<void>;
   resolve(): void;
   reject(error: unknown): void;
+  /** A catch is attached (internal sends: their failure is the channel's, reported there). */
+  handled: boolean;
 }
+
+const noop = () => {};
 
 /** A batch of whole frames, written with one call (a frame with descriptors is alone in its batch). */
 interface Batch {
@@ -90,7 +94,7 @@ function deferred(): Deferred {
     resolve = res;
     reject = rej;
   });
-  return { promise, resolve, reject };
+  return { promise, resolve, reject, handled: false };
 }
 
 function closedError(): InterprocessError {
@@ -299,6 +303,15 @@ const BATCH_BYTES = 64 * 1024;
 
 /** @internal Channel's method for RpcChannel: sends one frame with an envelope before its body. */
 export const sendFrame: unique symbol = Symbol('interprocess.sendFrame');
+/** @internal The same without a promise (see Channel[queueFrame]). */
+export const queueFrame: unique symbol = Symbol('interprocess.queueFrame');
+/**
+ * @internal A property of a Channel: when set, each received frame goes to this function
+ * (payload `buffer[start, end)`, its descriptors) instead of being decoded and delivered
+ * (RpcChannel reads its envelope straight from the bytes). Descriptors are closed when it returns
+ * unless kept (keepFds).
+ */
+export const frameHook: unique symbol = Symbol('interprocess.frameHook');
 
 /**
  * Sends and receives whole messages over a byte stream. Events: 'message' (message, and fds when
@@ -346,7 +359,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     this.#json = this.#codec === (jsonCodec as Codec<unknown>);
     this.#max = maxFrameSize;
     this.#highWaterMark = highWaterMark;
-    this.#reader = new FrameReader(maxFrameSize, (payload, fds) => this.#onFrame(payload, fds));
+    this.#reader = new FrameReader(maxFrameSize, (buffer, start, end, fds) => this.#onFrame(buffer, start, end, fds));
     const events: TransportEvents = {
       data: (chunk, fds) => {
         try {
@@ -417,21 +430,37 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
 
   /** @internal Sends one frame: `envelope` then `body` (text is sent as UTF-8). */
   [sendFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Promise<void> {
-    if (this.#closing || this.#destroyed) return Promise.reject(this.#error ?? closedError());
     try {
-      const fds = options?.fds === undefined ? null : this.#descriptors(options.fds);
-      if (fds !== null) {
-        // Alone in its batch: the frames before it leave first, in order.
-        this.#seal();
-        this.#writer.add(body, this.#max, envelope);
-        const settle = deferred();
-        this.#queue({ chunks: this.#writer.take(), fds, settle });
-        return settle.promise;
-      }
-      this.#writer.add(body, this.#max, envelope);
+      return this.#add(body, options, envelope).promise;
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * @internal Sends one frame with no promise for it (RpcChannel's requests and replies): throws
+   * what send() would reject with at once; a later failure ends the channel, which is reported.
+   */
+  [queueFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): void {
+    const batch = this.#add(body, options, envelope);
+    if (!batch.handled) {
+      batch.handled = true;
+      batch.promise.catch(noop);
+    }
+  }
+
+  #add(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Deferred {
+    if (this.#closing || this.#destroyed) throw this.#error ?? closedError();
+    const fds = options?.fds === undefined ? null : this.#descriptors(options.fds);
+    if (fds !== null) {
+      // Alone in its batch: the frames before it leave first, in order.
+      this.#seal();
+      this.#writer.add(body, this.#max, envelope);
+      const settle = deferred();
+      this.#queue({ chunks: this.#writer.take(), fds, settle });
+      return settle;
+    }
+    this.#writer.add(body, this.#max, envelope);
     let open = this.#open;
     if (open === null) {
       open = this.#open = deferred();
@@ -444,7 +473,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
       this.#seal();
       this.#flush();
     }
-    return open.promise;
+    return open;
   }
 
   #descriptors(fds: Iterable<Sendable>): Int32Array | null {
@@ -500,10 +529,24 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     }
   }
 
-  #onFrame(payload: Buffer, fds: ReceivedDescriptor[] | null): void {
+  /** @internal See frameHook. */
+  [frameHook]: ((buffer: Buffer, start: number, end: number, fds: readonly ReceivedDescriptor[]) => void) | null = null;
+
+  #onFrame(buffer: Buffer, start: number, end: number, fds: ReceivedDescriptor[] | null): void {
+    const hook = this[frameHook];
+    if (hook !== null) {
+      const list = fds ?? NO_FDS;
+      try {
+        hook(buffer, start, end, list);
+      } finally {
+        if (list.length > 0 && !kept.has(list)) release(list);
+      }
+      return;
+    }
     let message: T;
     try {
-      message = this.#json ? JSON.parse(payload.toString()) : this.#codec.decode(payload);
+      // json: the text straight from the received bytes, with no view of them made first.
+      message = this.#json ? JSON.parse(buffer.toString(undefined, start, end)) : this.#codec.decode(buffer.subarray(start, end));
     } catch (error) {
       if (fds !== null) release(fds);
       throw new InterprocessError('ERR_INTERPROCESS_DECODE', `A received message could not be decoded: ${(error as Error)?.message ?? error}. The channel is closed.`, { cause: error });

@@ -171,8 +171,11 @@ function writeEnvelope(buffer: Buffer, at: number, kind: number, id: number, nam
   return at;
 }
 
-/** Called with each payload and the descriptors that came with it (null: none). */
-export type FrameHandler<D> = (payload: Buffer, fds: D[] | null) => void;
+/**
+ * Called with each payload, as `buffer[start, end)` (no view is made for it: the handler makes
+ * one if it needs it), and the descriptors that came with it (null: none).
+ */
+export type FrameHandler<D> = (buffer: Buffer, start: number, end: number, fds: D[] | null) => void;
 
 /** Splits a byte stream into frame payloads. Feed it chunks; it calls `onFrame` per payload. */
 export class FrameReader<D = never> {
@@ -226,12 +229,20 @@ export class FrameReader<D = never> {
       }
       const need = this.#length - this.#buffered;
       if (end - at < need) return this.#stash(chunk, at, fds);
-      const payload = this.#buffered === 0 ? chunk.subarray(at, at + need) : Buffer.concat([...this.#chunks, chunk.subarray(at, at + need)], this.#length);
+      const start = at;
       at += need;
+      const length = this.#length;
+      const parts = this.#chunks;
+      const copy = this.#buffered > 0;
       this.#chunks = [];
       this.#buffered = 0;
       this.#length = -1;
-      fds = this.#emit(payload, at === end, fds);
+      if (copy) {
+        parts.push(chunk.subarray(start, at));
+        fds = this.#emit(Buffer.concat(parts, length), 0, length, at === end, fds);
+      } else {
+        fds = this.#emit(chunk, start, at, at === end, fds);
+      }
     }
     while (at < end) {
       if (end - at < HEADER_BYTES) return this.#stash(chunk, at, fds);
@@ -240,9 +251,9 @@ export class FrameReader<D = never> {
         this.#length = length;
         return this.#stash(chunk, at + HEADER_BYTES, fds);
       }
-      const payload = chunk.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length);
-      at += HEADER_BYTES + length;
-      fds = this.#emit(payload, at === end, fds);
+      const start = at + HEADER_BYTES;
+      at = start + length;
+      fds = this.#emit(chunk, start, at, at === end, fds);
     }
   }
 
@@ -252,14 +263,14 @@ export class FrameReader<D = never> {
   }
 
   /** Hands out a payload with what descriptors are its; returns the chunk's that are not (yet) placed. */
-  #emit(payload: Buffer, last: boolean, fds: D[] | null): D[] | null {
+  #emit(buffer: Buffer, start: number, end: number, last: boolean, fds: D[] | null): D[] | null {
     let mine = this.#carried;
     this.#carried = null;
     if (last && fds !== null) {
       mine = mine === null ? fds : mine.concat(fds);
       fds = null;
     }
-    this.#onFrame(payload, mine);
+    this.#onFrame(buffer, start, end, mine);
     return fds;
   }
 

@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { InterprocessError, abortError, invalidArgument, invalidType } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
-import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, keepFds, release, sendFrame } from './channel.js';
+import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
 import { type Codec, jsonCodec, toCodec } from './codec.js';
 import type { Envelope } from './frame.js';
 
@@ -50,7 +50,6 @@ interface Call {
 }
 
 const EMPTY = new Uint8Array(0);
-const NO_FDS: readonly ReceivedDescriptor[] = Object.freeze([]);
 
 function checkName(value: unknown, argument: string): string {
   if (typeof value !== 'string') throw invalidType(argument, 'a string', value);
@@ -81,13 +80,14 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     if (requestTimeout !== undefined && !(requestTimeout >= 0)) throw invalidArgument('options.requestTimeout', `must be a non-negative number; got ${String(requestTimeout)}`);
     this.#requestTimeout = requestTimeout;
     this.channel = new Channel<Buffer>(stream, { ...channelOptions, codec: 'raw' });
-    this.channel.on('message', (payload: Buffer, fds: readonly ReceivedDescriptor[] = NO_FDS) => {
+    // Frames come straight from the channel's reader, as bytes in a buffer (no view, no event).
+    this.channel[frameHook] = (buffer, start, end, fds) => {
       try {
-        this.#receive(payload, fds);
+        this.#receive(buffer, start, end, fds);
       } catch (error) {
         this.channel.destroy(error instanceof InterprocessError ? error : new InterprocessError('ERR_INTERPROCESS_DECODE', `A received frame is malformed: ${(error as Error)?.message}; the channel is closed.`, { cause: error }));
       }
-    });
+    };
     this.channel.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
@@ -106,10 +106,22 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     return text;
   }
 
-  #decode(payload: Buffer, at: number): T {
-    if (payload.length <= at) return undefined as T;
-    return (this.#json ? JSON.parse(payload.toString('utf8', at)) : this.#codec.decode(payload.subarray(at))) as T;
+  #decode(buffer: Buffer, at: number, end: number): T {
+    if (end <= at) return undefined as T;
+    return (this.#json ? JSON.parse(buffer.toString(undefined, at, end)) : this.#codec.decode(buffer.subarray(at, end))) as T;
   }
+
+  /** The u16-length-prefixed name at buffer[at], and where what follows it starts. */
+  #name(buffer: Buffer, at: number, end: number): string {
+    if (at + 2 > end) throw new Error('the frame ends inside a name');
+    const length = (buffer[at]! << 8) | buffer[at + 1]!;
+    this.#after = at + 2 + length;
+    if (this.#after > end) throw new Error('name runs past the end of the frame');
+    return buffer.toString(undefined, at + 2, this.#after);
+  }
+
+  /** Where the last #name() ended. */
+  #after = 0;
 
   /** Sends one frame of `kind`; rejects (never throws) if the body cannot be encoded. */
   #send(kind: number, id: number, name: string | null, value: T | undefined, options: ChannelSendOptions | undefined): Promise<void> {
@@ -119,46 +131,45 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     } catch (error) {
       return Promise.reject(error);
     }
-    const envelope: Envelope = { kind, id, name };
-    return this.channel[sendFrame](body, options, envelope);
+    return this.channel[sendFrame](body, options, { kind, id, name } satisfies Envelope);
   }
 
-  #receive(payload: Buffer, fds: readonly ReceivedDescriptor[]): void {
-    if (payload.length < 1) throw new Error('empty frame');
-    const kind = payload[0]!;
-    const readName = (at: number): [string, number] => {
-      const length = payload.readUInt16BE(at);
-      if (at + 2 + length > payload.length) throw new Error('name runs past the end of the frame');
-      return [payload.toString('utf8', at + 2, at + 2 + length), at + 2 + length];
-    };
+  #receive(buffer: Buffer, start: number, end: number, fds: readonly ReceivedDescriptor[]): void {
+    if (end - start < 1) throw new Error('empty frame');
+    const kind = buffer[start]!;
     switch (kind) {
-      case MESSAGE:
-        if (fds.length === 0) this.emit('message', this.#decode(payload, 1));
-        else this.emit('message', this.#decode(payload, 1), fds);
+      case MESSAGE: {
+        const body = this.#decode(buffer, start + 1, end);
+        if (fds.length === 0) this.emit('message', body);
+        else this.emit('message', body, fds);
         return;
+      }
       case REQUEST: {
-        const id = payload.readUInt32BE(1);
-        const [method, at] = readName(5);
-        this.#answer(id, method, payload, at, fds);
+        if (end - start < 5) throw new Error('the frame ends inside a request id');
+        const id = buffer.readUInt32BE(start + 1);
+        const method = this.#name(buffer, start + 5, end);
+        this.#answer(id, method, buffer, this.#after, end, fds);
         return;
       }
       case REPLY:
       case FAILURE: {
-        const id = payload.readUInt32BE(1);
+        if (end - start < 5) throw new Error('the frame ends inside a request id');
+        const id = buffer.readUInt32BE(start + 1);
         const call = this.#calls.get(id);
         if (!call) return; // timed out or aborted: a late reply is dropped
         if (kind === REPLY) {
-          call.resolve(this.#decode(payload, 5));
+          call.resolve(this.#decode(buffer, start + 5, end));
         } else {
-          const { code, message } = JSON.parse(payload.toString('utf8', 5)) as { code?: string; message?: string };
+          const { code, message } = JSON.parse(buffer.toString('utf8', start + 5, end)) as { code?: string; message?: string };
           call.reject(new InterprocessError(typeof code === 'string' ? code : 'ERR_INTERPROCESS_REMOTE', `The peer's handler failed: ${message ?? 'no message'}`));
         }
         return;
       }
       case EVENT: {
-        const [name, at] = readName(1);
-        if (fds.length === 0) this.emit('event', name, this.#decode(payload, at));
-        else this.emit('event', name, this.#decode(payload, at), fds);
+        const name = this.#name(buffer, start + 1, end);
+        const body = this.#decode(buffer, this.#after, end);
+        if (fds.length === 0) this.emit('event', name, body);
+        else this.emit('event', name, body, fds);
         return;
       }
       default:
@@ -166,12 +177,12 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     }
   }
 
-  #answer(id: number, method: string, payload: Buffer, at: number, fds: readonly ReceivedDescriptor[]): void {
+  #answer(id: number, method: string, buffer: Buffer, at: number, end: number, fds: readonly ReceivedDescriptor[]): void {
     let result: T | Promise<T>;
     try {
       const handler = this.#handlers.get(method);
       if (!handler) throw new InterprocessError('ERR_INTERPROCESS_NO_HANDLER', `No handler for '${method}' on this side`);
-      result = handler(this.#decode(payload, at), method, fds);
+      result = handler(this.#decode(buffer, at, end), method, fds);
     } catch (error) {
       this.#fail(id, error);
       return;
@@ -195,16 +206,23 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   }
 
   #reply(id: number, value: T): void {
-    // The channel reports its own failure; a body that cannot be encoded is the handler's failure.
-    this.#send(REPLY, id, null, value, undefined).catch((error) => {
+    // A body that cannot be encoded (or is too large) is the handler's failure; the channel
+    // reports its own.
+    try {
+      this.channel[queueFrame](this.#body(value), undefined, { kind: REPLY, id, name: null });
+    } catch (error) {
       if (!this.channel.closed) this.#fail(id, error);
-    });
+    }
   }
 
   #fail(id: number, error: unknown): void {
     const e = error as { code?: unknown; message?: unknown };
     const failure = { code: typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS_REMOTE', message: typeof e?.message === 'string' ? e.message : String(error) };
-    this.channel[sendFrame](JSON.stringify(failure), undefined, { kind: FAILURE, id, name: null }).catch(() => {});
+    try {
+      this.channel[queueFrame](JSON.stringify(failure), undefined, { kind: FAILURE, id, name: null });
+    } catch {
+      // the channel is closed: it reports why
+    }
   }
 
   /** Sends a plain message (the peer gets a 'message' event with it and its descriptors). */
@@ -237,13 +255,18 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
    * error code (ERR_INTERPROCESS_NO_HANDLER when it has none), ETIMEDOUT, ABORT_ERR, or
    * ERR_INTERPROCESS_CLOSED when the channel closes first.
    */
-  async request<R = T>(method: string, body?: T, options: RequestOptions = {}): Promise<R> {
-    checkName(method, 'method');
+  request<R = T>(method: string, body?: T, options: RequestOptions = {}): Promise<R> {
+    let encoded: string | Uint8Array;
+    try {
+      checkName(method, 'method');
+      if (options.signal?.aborted) throw abortError(options.signal);
+      encoded = this.#body(body);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const { timeout = this.#requestTimeout, signal } = options;
-    if (signal?.aborted) throw abortError(signal);
     const id = this.#nextId;
     this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
-    const encoded = this.#body(body);
     return new Promise<R>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => finish(abortError(signal!));
@@ -257,7 +280,12 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
       this.#calls.set(id, { resolve: (value) => finish(undefined, value), reject: (error) => finish(error) });
       if (timeout !== undefined) timer = setTimeout(() => finish(new InterprocessError('ETIMEDOUT', `No reply to '${method}' within ${timeout} ms`)), timeout);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.channel[sendFrame](encoded, options, { kind: REQUEST, id, name: method }).catch((error) => finish(error));
+      try {
+        // A failure after this ends the channel, and its 'close' fails every pending call.
+        this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method });
+      } catch (error) {
+        finish(error);
+      }
     });
   }
 
