@@ -24,7 +24,7 @@ import { InterprocessError, fromSystemError, invalidArgument, invalidType } from
 import { type ReceivedDescriptor, type Sendable, closeUnclaimed, toDescriptor } from '../unix-socket/descriptors.js';
 import { UnixSocket, type UnixMessage } from '../unix-socket/socket.js';
 import { type Codec, type CodecName, jsonCodec, toCodec } from './codec.js';
-import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, MAX_FRAME_LIMIT } from './frame.js';
+import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, MAX_FRAME_LIMIT, readText } from './frame.js';
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions<T> {
@@ -546,7 +546,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     let message: T;
     try {
       // json: the text straight from the received bytes, with no view of them made first.
-      message = this.#json ? JSON.parse(buffer.toString(undefined, start, end)) : this.#codec.decode(buffer.subarray(start, end));
+      message = this.#json ? JSON.parse(readText(buffer, start, end)) : this.#codec.decode(buffer.subarray(start, end));
     } catch (error) {
       if (fds !== null) release(fds);
       throw new InterprocessError('ERR_INTERPROCESS_DECODE', `A received message could not be decoded: ${(error as Error)?.message ?? error}. The channel is closed.`, { cause: error });

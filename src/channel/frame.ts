@@ -43,7 +43,19 @@ export interface Envelope {
   name: string | null;
 }
 
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (this: Buffer, start: number, end: number) => string }).utf8Slice;
+/** The UTF-8 text of buffer[start, end) (utf8Slice, as Buffer#toString calls it after its argument checks). */
+export const readText: (buffer: Buffer, start: number, end: number) => string =
+  typeof utf8Slice === 'function' ? (buffer, start, end) => utf8Slice.call(buffer, start, end) : (buffer, start, end) => buffer.toString('utf8', start, end);
+
 const NO_ENVELOPE: Envelope = { kind: -1, id: -1, name: null };
+
+// Buffer#write(text, offset) is utf8Write plus argument handling that costs as much as the copy
+// for a short string; Node's Buffer has had utf8Write(text, offset, length) in every version we
+// support. The documented write() stays the fallback.
+const utf8Write = (Buffer.prototype as unknown as { utf8Write?: (this: Buffer, text: string, offset: number, length: number) => number }).utf8Write;
+const writeText: (buffer: Buffer, text: string, at: number) => number =
+  typeof utf8Write === 'function' ? (buffer, text, at) => utf8Write.call(buffer, text, at, buffer.length - at) : (buffer, text, at) => buffer.write(text, at);
 
 export class FrameWriter {
   #slab: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
@@ -73,7 +85,7 @@ export class FrameWriter {
         this.#room(worst);
         const start = this.#offset;
         let at = this.#envelope(start + HEADER_BYTES, kind, id, name);
-        at += this.#slab.write(body, at);
+        at += writeText(this.#slab, body, at);
         this.#finish(start, at, max);
         return;
       }
@@ -83,7 +95,7 @@ export class FrameWriter {
       const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
       frame.writeUInt32BE(length, 0);
       const at = writeEnvelope(frame, HEADER_BYTES, kind, id, name);
-      frame.write(body, at);
+      writeText(frame, body, at);
       this.#cut();
       this.#push(frame);
       return;
@@ -164,7 +176,7 @@ function writeEnvelope(buffer: Buffer, at: number, kind: number, id: number, nam
   if (kind >= 0) buffer[at++] = kind;
   if (id >= 0) at = buffer.writeUInt32BE(id, at);
   if (name !== null) {
-    const n = buffer.write(name, at + 2);
+    const n = writeText(buffer, name, at + 2);
     buffer.writeUInt16BE(n, at);
     at += 2 + n;
   }

@@ -15,7 +15,7 @@ import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
 import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
 import { type Codec, jsonCodec, toCodec } from './codec.js';
-import type { Envelope } from './frame.js';
+import { type Envelope, readText } from './frame.js';
 
 const MESSAGE = 0;
 const REQUEST = 1;
@@ -108,7 +108,7 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
 
   #decode(buffer: Buffer, at: number, end: number): T {
     if (end <= at) return undefined as T;
-    return (this.#json ? JSON.parse(buffer.toString(undefined, at, end)) : this.#codec.decode(buffer.subarray(at, end))) as T;
+    return (this.#json ? JSON.parse(readText(buffer, at, end)) : this.#codec.decode(buffer.subarray(at, end))) as T;
   }
 
   /** The u16-length-prefixed name at buffer[at], and where what follows it starts. */
@@ -117,7 +117,7 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     const length = (buffer[at]! << 8) | buffer[at + 1]!;
     this.#after = at + 2 + length;
     if (this.#after > end) throw new Error('name runs past the end of the frame');
-    return buffer.toString(undefined, at + 2, this.#after);
+    return readText(buffer, at + 2, this.#after);
   }
 
   /** Where the last #name() ended. */
