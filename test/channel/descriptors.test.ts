@@ -167,3 +167,29 @@ test('a channel needs a stream socket: datagram and seqpacket ones are refused',
     await b.close();
   }
 });
+
+test('FrameReader gives a read\'s descriptors to the frame holding its last byte, wherever the read ends', async () => {
+  const { FrameReader, FrameWriter } = await import('#internal/channel/frame.js');
+  const writer = new FrameWriter();
+  for (const text of ['a', '', 'bbbbbbbbbb', 'cc']) writer.add(text, 100);
+  const stream = Buffer.concat(writer.take()); // 4 frames: 5 + 4 + 14 + 6 bytes
+  const ends = [5, 9, 23, 29];
+  // Every way to cut the stream into two reads, the first carrying descriptor 'x' (and the
+  // second 'y'): each lands on the frame its read's last byte belongs to.
+  for (let cut = 1; cut < stream.length; cut++) {
+    const got: Array<[string, string[]]> = [];
+    const reader = new FrameReader<string>(100, (buffer, start, end, fds) => got.push([buffer.toString('utf8', start, end), fds ?? []]));
+    reader.push(stream.subarray(0, cut), ['x']);
+    reader.push(stream.subarray(cut), ['y']);
+    const holder = ends.findIndex((end) => cut <= end);
+    const expected = ['a', '', 'bbbbbbbbbb', 'cc'].map((text, i): [string, string[]] => [text, i === holder ? (holder === 3 ? ['x', 'y'] : ['x']) : i === 3 ? ['y'] : []]);
+    assert.deepEqual(got, expected, `cut at ${cut}`);
+    assert.equal(reader.pending, 0);
+  }
+  // A read that ends inside a frame leaves its descriptors with it until the frame is complete,
+  // and a stream that ends there hands them back for closing.
+  const reader = new FrameReader<string>(100, () => assert.fail('no frame is complete'));
+  reader.push(stream.subarray(0, 3), ['z']);
+  assert.deepEqual(reader.carried, ['z']);
+  assert.equal(reader.pending, 3);
+});
