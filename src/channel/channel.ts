@@ -1,7 +1,8 @@
 /**
- * A message channel over any byte stream of ours: a local socket, a pipe pair, a FIFO pair, or
- * any Node Duplex. Whole messages in, whole messages out; on the wire only length-prefixed frames
- * (see docs/channel.md), so a peer in any language can speak it.
+ * A message channel over any byte stream of ours: a local socket, a pipe pair, a FIFO pair, a
+ * Unix stream socket (which can also carry descriptors with messages), or any Node Duplex. Whole
+ * messages in, whole messages out; on the wire only length-prefixed frames (see docs/channel.md),
+ * so a peer in any language can speak it.
  *
  * Safety: a frame over the limit, a payload the codec cannot read, a peer that vanishes mid-frame
  * or a stream error ends this channel with a clear error, and only this channel: never a crash
@@ -11,12 +12,19 @@
  * channel stops reading while too many received messages are waiting for a consumer.
  * Orderly close: close() sends everything sent before it, then ends our side; what the peer sent
  * before its end still arrives.
+ *
+ * Sending: everything sent in one tick is framed into one batch (small frames into one shared
+ * buffer, text straight from the string) and written at once, and every send of that batch gets
+ * the same promise. A message with descriptors is a batch of its own: one sendmsg carries its
+ * whole frame and, as ancillary data, its descriptors.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
-import { type Codec, type CodecName, toCodec } from './codec.js';
-import { DEFAULT_MAX_FRAME, FrameReader, MAX_FRAME_LIMIT, frameHeader, frameTooLarge } from './frame.js';
+import { type ReceivedDescriptor, type Sendable, closeUnclaimed, toDescriptor } from '../unix-socket/descriptors.js';
+import { UnixSocket, type UnixMessage } from '../unix-socket/socket.js';
+import { type Codec, type CodecName, jsonCodec, toCodec } from './codec.js';
+import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, MAX_FRAME_LIMIT, readText } from './frame.js';
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions<T> {
@@ -36,79 +44,348 @@ export interface StreamPair {
   writable: Writable;
 }
 
-interface Outgoing {
-  header: Buffer;
-  payload: Uint8Array;
+/** Options of {@link Channel.send}. */
+export interface ChannelSendOptions {
+  /**
+   * Descriptors to send with the message (SCM_RIGHTS), up to 253: numbers, net.Socket,
+   * net.Server, FileHandle, pipe ends, our sockets, received descriptors. Only a channel on a Unix
+   * stream socket of interprocess carries them (ERR_INTERPROCESS_NO_DESCRIPTORS otherwise). They
+   * stay open here: the peer gets duplicates.
+   */
+  fds?: Iterable<Sendable>;
+}
+
+/** A received message with the descriptors that came with it (see {@link Channel.withFds}). */
+export interface ChannelMessage<T> {
+  /** The message. */
+  message: T;
+  /** The descriptors sent with it (empty when none): take or convert them before the next message. */
+  fds: readonly ReceivedDescriptor[];
+}
+
+const NO_FDS: readonly ReceivedDescriptor[] = Object.freeze([]);
+
+interface Deferred {
+  promise: Promise<void>;
   resolve(): void;
+  reject(error: unknown): void;
+  /** A catch is attached (internal sends: their failure is the channel's, reported there). */
+  handled: boolean;
+}
+
+const noop = () => {};
+
+/** A batch of whole frames, written with one call (a frame with descriptors is alone in its batch). */
+interface Batch {
+  chunks: Uint8Array[];
+  fds: Int32Array | null;
+  settle: Deferred;
+}
+
+interface Waiter {
+  resolve(result: ChannelMessage<unknown> | null): void;
   reject(error: unknown): void;
 }
 
-interface Waiter<T> {
-  resolve(result: IteratorResult<T>): void;
-  reject(error: unknown): void;
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject, handled: false };
 }
 
 function closedError(): InterprocessError {
   return new InterprocessError('ERR_INTERPROCESS_CLOSED', 'The channel is closed');
 }
 
-/** Sends and receives whole messages over a byte stream. Events: 'message', 'error', 'close'. */
-export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<T>, AsyncDisposable {
+// Descriptor lists a 'message' listener keeps past its return (RpcChannel, for async handlers).
+const kept = new WeakSet<readonly ReceivedDescriptor[]>();
+
+/** @internal A 'message' listener keeps `fds` open after it returns; it must release() them later. */
+export function keepFds(fds: readonly ReceivedDescriptor[]): void {
+  if (fds.length > 0) kept.add(fds);
+}
+
+/** @internal Closes the descriptors of a message that nobody took. */
+export function release(fds: readonly ReceivedDescriptor[]): void {
+  for (const d of fds) d[closeUnclaimed]();
+}
+
+/** What the channel needs of its byte stream, both ways. */
+interface Transport {
+  /** Whether descriptors can go with the bytes. */
+  readonly passesFds: boolean;
+  /** Writes whole frames; with `fds`, the chunks are exactly one frame. `done` once the OS has them. */
+  write(chunks: Uint8Array[], fds: Int32Array | null, done: (error?: unknown) => void): void;
+  /** The stream is full: wait for onDrain before writing more. */
+  readonly full: boolean;
+  /** Ends our side, after everything written. */
+  end(done: () => void): void;
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+  /** The reading side is gone (destroyed, closed). */
+  readonly gone: boolean;
+  destroy(): void;
+}
+
+interface TransportEvents {
+  data(chunk: Buffer, fds: ReceivedDescriptor[] | null): void;
+  end(): void;
+  error(error: unknown): void;
+  gone(): void;
+  drain(): void;
+}
+
+/** Node streams: a Duplex, or a readable and a writable. */
+class StreamTransport implements Transport {
+  readonly passesFds = false;
   readonly #readable: Readable;
   readonly #writable: Writable;
-  /** One Duplex for both directions (as opposed to a pair of streams). */
   readonly #duplex: boolean;
+
+  constructor(readable: Readable, writable: Writable, events: TransportEvents) {
+    this.#readable = readable;
+    this.#writable = writable;
+    this.#duplex = (readable as unknown) === writable;
+    // The channel decides when to end our side (after its own queue), not the stream.
+    if (this.#duplex) (readable as Duplex).allowHalfOpen = true;
+    readable.on('data', (chunk: Buffer) => events.data(chunk, null));
+    readable.on('end', () => events.end());
+    readable.on('error', (error) => events.error(error));
+    if (!this.#duplex) writable.on('error', (error) => events.error(error));
+    readable.on('close', () => events.gone());
+    writable.on('drain', () => events.drain());
+  }
+
+  write(chunks: Uint8Array[], _fds: Int32Array | null, done: (error?: unknown) => void): void {
+    const writable = this.#writable;
+    const last = chunks.length - 1;
+    if (last === 0) {
+      writable.write(chunks[0], done);
+      return;
+    }
+    writable.cork(); // one writev
+    for (let i = 0; i < last; i++) writable.write(chunks[i]);
+    writable.write(chunks[last], done);
+    writable.uncork();
+  }
+
+  get full(): boolean {
+    return this.#writable.writableNeedDrain;
+  }
+
+  end(done: () => void): void {
+    this.#writable.end(done);
+  }
+
+  pause(): void {
+    this.#readable.pause();
+  }
+
+  resume(): void {
+    this.#readable.resume();
+  }
+
+  get paused(): boolean {
+    return this.#readable.isPaused();
+  }
+
+  get gone(): boolean {
+    return this.#readable.destroyed;
+  }
+
+  destroy(): void {
+    this.#readable.destroy();
+    if (!this.#duplex) this.#writable.destroy();
+  }
+}
+
+// Bytes handed to a Unix socket and not yet taken by its kernel, beyond which the channel waits.
+const UNIX_HIGH_WATER = 64 * 1024;
+
+/** A Unix stream socket of ours: bytes and, as ancillary data, descriptors. */
+class UnixTransport implements Transport {
+  readonly passesFds = true;
+  readonly #socket: UnixSocket;
+  readonly #events: TransportEvents;
+  readonly #onMessage: (message: UnixMessage) => void;
+  #paused = false;
+  #queued = 0;
+  #full = false;
+
+  constructor(socket: UnixSocket, events: TransportEvents) {
+    this.#socket = socket;
+    this.#events = events;
+    this.#onMessage = (message) => events.data(message.data, message.fds.length > 0 ? (message.fds as ReceivedDescriptor[]) : null);
+    socket.on('message', this.#onMessage);
+    socket.on('end', () => events.end());
+    socket.on('error', (error) => events.error(error));
+    socket.on('close', () => events.gone());
+  }
+
+  write(chunks: Uint8Array[], fds: Int32Array | null, done: (error?: unknown) => void): void {
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.byteLength;
+    this.#queued += bytes;
+    if (this.#queued >= UNIX_HIGH_WATER) this.#full = true;
+    let failed = false;
+    const fail = (error: unknown) => {
+      if (!failed) {
+        failed = true;
+        done(error);
+      }
+    };
+    let last: Promise<void>;
+    if (fds !== null) {
+      // The whole frame in one sendmsg, so the descriptors (attached to its first bytes) arrive
+      // with bytes of this frame and of no other.
+      const frame = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      last = this.#socket.send(frame, { fds });
+    } else {
+      for (let i = 0; i < chunks.length - 1; i++) this.#socket.send(chunks[i]!).catch(fail);
+      last = this.#socket.send(chunks[chunks.length - 1]!);
+    }
+    last.then(
+      () => {
+        this.#queued -= bytes;
+        if (!failed) done();
+        if (this.#full && this.#queued < UNIX_HIGH_WATER / 2) {
+          this.#full = false;
+          this.#events.drain();
+        }
+      },
+      (error) => {
+        this.#queued -= bytes;
+        fail(error);
+      },
+    );
+  }
+
+  get full(): boolean {
+    return this.#full;
+  }
+
+  end(done: () => void): void {
+    this.#socket.end().then(done, done);
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#socket.off('message', this.#onMessage);
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#socket.on('message', this.#onMessage);
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get gone(): boolean {
+    return !this.#socket.open;
+  }
+
+  destroy(): void {
+    void this.#socket.close();
+  }
+}
+
+// A batch leaves as soon as it holds this much, without waiting for the end of the tick.
+const BATCH_BYTES = 64 * 1024;
+
+/** @internal Channel's method for RpcChannel: sends one frame with an envelope before its body. */
+export const sendFrame: unique symbol = Symbol('interprocess.sendFrame');
+/** @internal The same without a promise (see Channel[queueFrame]). */
+export const queueFrame: unique symbol = Symbol('interprocess.queueFrame');
+/**
+ * @internal A property of a Channel: when set, each received frame goes to this function
+ * (payload `buffer[start, end)`, its descriptors) instead of being decoded and delivered
+ * (RpcChannel reads its envelope straight from the bytes). Descriptors are closed when it returns
+ * unless kept (keepFds).
+ */
+export const frameHook: unique symbol = Symbol('interprocess.frameHook');
+
+/**
+ * Sends and receives whole messages over a byte stream. Events: 'message' (message, and fds when
+ * descriptors came with it), 'error', 'close'.
+ *
+ * On a Unix stream socket of interprocess (connectUnix, listenUnix, unixSocketPair,
+ * unixSocketFromFd) a message can carry descriptors: `send(message, { fds })`. They arrive as
+ * ReceivedDescriptor objects with their message: the second argument of 'message' listeners
+ * (present only when the message has some), or
+ * `fds` in {@link Channel.withFds}. Take or convert them there; those left are closed once the
+ * listeners return, or when the iteration moves on.
+ */
+export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<T>, AsyncDisposable {
+  readonly #transport: Transport;
   readonly #codec: Codec<T>;
+  readonly #json: boolean;
   readonly #max: number;
   readonly #highWaterMark: number;
-  readonly #reader: FrameReader;
-  readonly #inbox: T[] = [];
-  #waiter: Waiter<T> | null = null;
-  readonly #outgoing: Outgoing[] = [];
+  readonly #reader: FrameReader<ReceivedDescriptor>;
+  readonly #inbox: Array<ChannelMessage<T>> = [];
+  #waiter: Waiter | null = null;
+  /** The message last handed to an iterator, whose descriptors are closed when it asks again. */
+  #handedOut: readonly ReceivedDescriptor[] = NO_FDS;
+  readonly #writer = new FrameWriter();
+  /** The batch this tick's sends join (its frames are in #writer). */
+  #open: Deferred | null = null;
+  #flushQueued = false;
+  readonly #batches: Batch[] = [];
   #unsettled = 0;
   #flushed: (() => void) | null = null;
-  #corked = false;
   #readEnded = false;
   #writeEnded = false;
   #closing: Promise<void> | null = null;
   #error: InterprocessError | null = null;
   #destroyed = false;
 
-  constructor(stream: Duplex | StreamPair, options: ChannelOptions<T> = {}) {
+  constructor(stream: Duplex | StreamPair | UnixSocket, options: ChannelOptions<T> = {}) {
     super();
-    const pair = stream as StreamPair;
-    const readable = typeof pair?.readable === 'object' && typeof pair?.writable === 'object' ? pair.readable : (stream as Duplex);
-    const writable = readable === stream ? (stream as Duplex) : pair.writable;
-    if (typeof readable?.on !== 'function' || typeof writable?.write !== 'function') {
-      throw invalidType('stream', 'a Duplex stream or { readable, writable }', stream);
-    }
     const { maxFrameSize = DEFAULT_MAX_FRAME, highWaterMark = 64 } = options;
     if (!Number.isInteger(maxFrameSize) || maxFrameSize < 0 || maxFrameSize > MAX_FRAME_LIMIT) {
       throw invalidArgument('options.maxFrameSize', `must be an integer from 0 to ${MAX_FRAME_LIMIT}; got ${String(maxFrameSize)}`);
     }
     if (!Number.isInteger(highWaterMark) || highWaterMark < 1) throw invalidArgument('options.highWaterMark', `must be a positive integer; got ${String(highWaterMark)}`);
-    this.#readable = readable;
-    this.#writable = writable;
-    this.#duplex = (readable as unknown) === writable;
     this.#codec = toCodec(options.codec, 'json');
+    this.#json = this.#codec === (jsonCodec as Codec<unknown>);
     this.#max = maxFrameSize;
     this.#highWaterMark = highWaterMark;
-    this.#reader = new FrameReader(maxFrameSize, (payload) => this.#onFrame(payload));
-    // The channel decides when to end our side (after its own queue), not the stream.
-    if (this.#duplex) (readable as Duplex).allowHalfOpen = true;
-
-    readable.on('data', (chunk: Buffer) => {
-      try {
-        this.#reader.push(chunk);
-      } catch (error) {
-        this.destroy(error);
+    this.#reader = new FrameReader(maxFrameSize, (buffer, start, end, fds) => this.#onFrame(buffer, start, end, fds));
+    const events: TransportEvents = {
+      data: (chunk, fds) => {
+        try {
+          this.#reader.push(chunk, fds);
+        } catch (error) {
+          if (fds !== null) release(fds);
+          this.destroy(error);
+        }
+      },
+      end: () => this.#onEnd(),
+      error: (error) => this.destroy(fromSystemError(error, "The channel's stream failed", 'The peer may have gone away.')),
+      gone: () => this.#maybeClosed(),
+      drain: () => this.#flush(),
+    };
+    if (stream instanceof UnixSocket) {
+      if (stream.type !== 'stream') throw invalidArgument('stream', `is a ${stream.type} socket; a channel needs a stream socket (its frames are a byte stream)`);
+      this.#transport = new UnixTransport(stream, events);
+    } else {
+      const pair = stream as StreamPair;
+      const readable = typeof pair?.readable === 'object' && typeof pair?.writable === 'object' ? pair.readable : (stream as Duplex);
+      const writable = readable === stream ? (stream as Duplex) : pair.writable;
+      if (typeof readable?.on !== 'function' || typeof writable?.write !== 'function') {
+        throw invalidType('stream', 'a Duplex stream, { readable, writable }, or a Unix stream socket', stream);
       }
-    });
-    readable.on('end', () => this.#onEnd());
-    readable.on('error', (error) => this.destroy(fromSystemError(error, 'The channel\'s stream failed', 'The peer may have gone away.')));
-    if (!this.#duplex) writable.on('error', (error) => this.destroy(fromSystemError(error, 'The channel\'s stream failed', 'The peer may have gone away.')));
-    readable.on('close', () => this.#maybeClosed());
-    writable.on('drain', () => this.#flush());
+      this.#transport = new StreamTransport(readable, writable, events);
+    }
   }
 
   /** The error that ended the channel, if one did. */
@@ -121,88 +398,185 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     return this.#destroyed;
   }
 
+  /** Whether this channel's stream can carry descriptors (a Unix stream socket of interprocess). */
+  get passesFds(): boolean {
+    return this.#transport.passesFds;
+  }
+
   /**
-   * Sends one message. Resolves when it has been handed to the OS; waits first while the stream
-   * is full (so awaiting each send paces a sender to its peer). Rejects with
-   * ERR_INTERPROCESS_FRAME_TOO_LARGE (the channel stays usable), the codec's error, or
+   * Sends one message, with descriptors if `options.fds` has any. Resolves when it has been
+   * handed to the OS; waits first while the stream is full (so awaiting each send paces a sender
+   * to its peer). Sends of one tick leave together and share one promise. Rejects with
+   * ERR_INTERPROCESS_FRAME_TOO_LARGE (the channel stays usable), the codec's error,
+   * ERR_INTERPROCESS_NO_DESCRIPTORS (descriptors on a stream that cannot carry them), or
    * ERR_INTERPROCESS_CLOSED.
    */
-  send(message: T): Promise<void> {
+  send(message: T, options?: ChannelSendOptions): Promise<void> {
     if (this.#closing || this.#destroyed) return Promise.reject(this.#error ?? closedError());
-    let payload: Uint8Array;
+    let body: string | Uint8Array;
     try {
-      payload = this.#codec.encode(message);
+      if (this.#json) {
+        const text = JSON.stringify(message);
+        if (text === undefined) throw invalidType('message', 'a JSON-serialisable value (json codec)', message);
+        body = text;
+      } else {
+        body = this.#codec.encode(message);
+      }
     } catch (error) {
       return Promise.reject(error);
     }
-    if (payload.byteLength > this.#max) return Promise.reject(frameTooLarge(payload.byteLength, this.#max, 'send'));
-    return new Promise<void>((resolve, reject) => {
+    return this[sendFrame](body, options, undefined);
+  }
+
+  /** @internal Sends one frame: `envelope` then `body` (text is sent as UTF-8). */
+  [sendFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Promise<void> {
+    try {
+      return this.#add(body, options, envelope).promise;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * @internal Sends one frame with no promise for it (RpcChannel's requests and replies): throws
+   * what send() would reject with at once; a later failure ends the channel, which is reported.
+   */
+  [queueFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): void {
+    const batch = this.#add(body, options, envelope);
+    if (!batch.handled) {
+      batch.handled = true;
+      batch.promise.catch(noop);
+    }
+  }
+
+  #add(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Deferred {
+    if (this.#closing || this.#destroyed) throw this.#error ?? closedError();
+    const fds = options?.fds === undefined ? null : this.#descriptors(options.fds);
+    if (fds !== null) {
+      // Alone in its batch: the frames before it leave first, in order.
+      this.#seal();
+      this.#writer.add(body, this.#max, envelope);
+      const settle = deferred();
+      this.#queue({ chunks: this.#writer.take(), fds, settle });
+      return settle;
+    }
+    this.#writer.add(body, this.#max, envelope);
+    let open = this.#open;
+    if (open === null) {
+      open = this.#open = deferred();
       this.#unsettled++;
-      const settle = () => {
-        if (--this.#unsettled === 0) this.#flushed?.();
-      };
-      const item: Outgoing = {
-        header: frameHeader(payload.byteLength),
-        payload,
-        resolve: () => {
-          settle();
-          resolve();
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      if (this.#outgoing.length > 0 || this.#writable.writableNeedDrain) this.#outgoing.push(item);
-      else this.#write(item);
+      this.#scheduleFlush();
+    }
+    if (this.#writer.bytes >= BATCH_BYTES) {
+      // A full batch leaves now: the peer starts on it while we frame the next, and its sends
+      // resolve without waiting for the rest of the tick's.
+      this.#seal();
+      this.#flush();
+    }
+    return open;
+  }
+
+  #descriptors(fds: Iterable<Sendable>): Int32Array | null {
+    if (fds === null || typeof (fds as Iterable<unknown>)[Symbol.iterator] !== 'function') throw invalidType('options.fds', 'an array of descriptors', fds);
+    const list = Array.from(fds, (value, i) => toDescriptor(value, `options.fds[${i}]`));
+    if (list.length === 0) return null;
+    if (!this.#transport.passesFds) {
+      throw new InterprocessError(
+        'ERR_INTERPROCESS_NO_DESCRIPTORS',
+        "This channel's stream cannot carry descriptors: only a Unix stream socket of interprocess can (connectUnix('stream', ...), listenUnix('stream', ...), unixSocketPair('stream'), unixSocketFromFd()). Local sockets (net.Socket), pipes and FIFOs carry bytes only.",
+      );
+    }
+    if (list.length > 253) throw invalidArgument('options.fds', `holds ${list.length} descriptors; one message carries at most 253 (SCM_MAX_FD)`);
+    return Int32Array.from(list);
+  }
+
+  /** The frames of this tick so far become a batch of their own. */
+  #seal(): void {
+    if (this.#open === null) return;
+    const settle = this.#open;
+    this.#open = null;
+    this.#unsettled--; // #queue counts it again
+    this.#queue({ chunks: this.#writer.take(), fds: null, settle });
+  }
+
+  #queue(batch: Batch): void {
+    this.#unsettled++;
+    this.#batches.push(batch);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // nextTick runs after every promise continuation of this tick: a sender looping over awaited
+    // sends fills the batch before it leaves.
+    process.nextTick(() => {
+      this.#flushQueued = false;
+      this.#seal();
+      this.#flush();
     });
   }
 
-  #write(item: Outgoing): void {
-    const writable = this.#writable;
-    if (!this.#corked) {
-      // Everything sent in this tick leaves in one writev.
-      this.#corked = true;
-      writable.cork();
-      process.nextTick(() => {
-        this.#corked = false;
-        writable.uncork();
+  #flush(): void {
+    const transport = this.#transport;
+    while (this.#batches.length > 0 && !transport.full && !this.#destroyed) {
+      const batch = this.#batches.shift()!;
+      transport.write(batch.chunks, batch.fds, (error?: unknown) => {
+        if (error) batch.settle.reject(this.#error ?? fromSystemError(error, 'Sending failed'));
+        else batch.settle.resolve();
+        if (--this.#unsettled === 0) this.#flushed?.();
       });
     }
-    const done = (error?: Error | null) => (error ? item.reject(this.#error ?? fromSystemError(error, 'Sending failed')) : item.resolve());
-    if (item.payload.byteLength === 0) {
-      writable.write(item.header, done);
-    } else {
-      writable.write(item.header);
-      writable.write(item.payload, done);
+  }
+
+  /** @internal See frameHook. */
+  [frameHook]: ((buffer: Buffer, start: number, end: number, fds: readonly ReceivedDescriptor[]) => void) | null = null;
+
+  #onFrame(buffer: Buffer, start: number, end: number, fds: ReceivedDescriptor[] | null): void {
+    const hook = this[frameHook];
+    if (hook !== null) {
+      const list = fds ?? NO_FDS;
+      try {
+        hook(buffer, start, end, list);
+      } finally {
+        if (list.length > 0 && !kept.has(list)) release(list);
+      }
+      return;
     }
-  }
-
-  #flush(): void {
-    while (this.#outgoing.length > 0 && !this.#writable.writableNeedDrain && !this.#destroyed) this.#write(this.#outgoing.shift()!);
-  }
-
-  #onFrame(payload: Buffer): void {
     let message: T;
     try {
-      message = this.#codec.decode(payload);
+      // json: the text straight from the received bytes, with no view of them made first.
+      message = this.#json ? JSON.parse(readText(buffer, start, end)) : this.#codec.decode(buffer.subarray(start, end));
     } catch (error) {
+      if (fds !== null) release(fds);
       throw new InterprocessError('ERR_INTERPROCESS_DECODE', `A received message could not be decoded: ${(error as Error)?.message ?? error}. The channel is closed.`, { cause: error });
     }
+    this.#deliver(message, fds ?? NO_FDS);
+  }
+
+  #deliver(message: T, fds: readonly ReceivedDescriptor[]): void {
     if (this.listenerCount('message') > 0) {
-      this.emit('message', message);
+      try {
+        if (fds.length === 0) this.emit('message', message);
+        else this.emit('message', message, fds);
+      } finally {
+        if (fds.length > 0 && !kept.has(fds)) release(fds);
+      }
     } else if (this.#waiter) {
       const waiter = this.#waiter;
       this.#waiter = null;
-      waiter.resolve({ value: message, done: false });
+      this.#handedOut = fds;
+      waiter.resolve({ message, fds });
     } else {
-      this.#inbox.push(message);
-      if (this.#inbox.length >= this.#highWaterMark) this.#readable.pause();
+      this.#inbox.push({ message, fds });
+      if (this.#inbox.length >= this.#highWaterMark) this.#transport.pause();
     }
   }
 
   #onEnd(): void {
     this.#readEnded = true;
+    const carried = this.#reader.carried;
+    if (carried.length > 0) release(carried);
     if (this.#reader.pending > 0) {
       const expected = this.#reader.expected;
       this.destroy(new InterprocessError('ERR_INTERPROCESS_TRUNCATED', `The peer closed the stream in the middle of a frame${expected >= 0 ? ` (a frame of ${expected} bytes)` : ' (in its header)'}; that message is lost and the channel is closed.`));
@@ -218,7 +592,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
       const waiter = this.#waiter;
       this.#waiter = null;
       if (this.#error) waiter.reject(this.#error);
-      else waiter.resolve({ value: undefined, done: true });
+      else waiter.resolve(null);
     }
   }
 
@@ -234,7 +608,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
         if (this.#error) throw this.#error;
         return;
       }
-      await new Promise<void>((resolve) => this.#writable.end(resolve));
+      await new Promise<void>((resolve) => this.#transport.end(resolve));
       this.#writeEnded = true;
       this.#maybeClosed();
     })();
@@ -243,9 +617,10 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
 
   #maybeClosed(): void {
     if (this.#destroyed) return;
-    const readDone = this.#readEnded || (this.#readable as Readable).destroyed;
+    const gone = this.#transport.gone;
+    const readDone = this.#readEnded || gone;
     if (readDone && this.#writeEnded) this.destroy();
-    else if ((this.#readable as Readable).destroyed && !this.#readEnded) this.destroy(closedError());
+    else if (gone && !this.#readEnded) this.destroy(closedError());
   }
 
   /** Ends the channel at once: queued sends fail, the streams are destroyed. */
@@ -254,32 +629,72 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     this.#destroyed = true;
     if (error !== undefined) this.#error = error instanceof InterprocessError ? error : fromSystemError(error, 'The channel failed');
     const failure = this.#error ?? closedError();
-    for (const item of this.#outgoing.splice(0)) item.reject(failure);
-    (this.#readable as Readable).destroy();
-    if (!this.#duplex) this.#writable.destroy();
+    this.#seal();
+    for (const batch of this.#batches.splice(0)) {
+      batch.settle.reject(failure);
+      if (--this.#unsettled === 0) this.#flushed?.();
+    }
+    const carried = this.#reader.carried;
+    if (carried.length > 0) release(carried);
+    this.#transport.destroy();
     this.#wake();
     if (this.#error && this.listenerCount('error') > 0) this.emit('error', this.#error);
     this.emit('close', this.#error ?? undefined);
   }
 
+  #next(): Promise<ChannelMessage<T> | null> {
+    if (this.#handedOut.length > 0) {
+      release(this.#handedOut);
+      this.#handedOut = NO_FDS;
+    }
+    if (this.#inbox.length > 0) {
+      const item = this.#inbox.shift()!;
+      if (this.#inbox.length < this.#highWaterMark / 2 && this.#transport.paused) this.#transport.resume();
+      this.#handedOut = item.fds;
+      return Promise.resolve(item);
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#readEnded || this.#destroyed) return Promise.resolve(null);
+    if (this.#waiter) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This channel is already being iterated; take messages from one loop at a time.'));
+    return new Promise((resolve, reject) => (this.#waiter = { resolve: resolve as Waiter['resolve'], reject }));
+  }
+
+  #return = async (): Promise<IteratorReturnResult<undefined>> => {
+    if (this.#handedOut.length > 0) {
+      release(this.#handedOut);
+      this.#handedOut = NO_FDS;
+    }
+    await this.close().catch(() => {});
+    return { value: undefined, done: true };
+  };
+
   /** Received messages in order; ends when the peer ends, throws the channel's error. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
-      next: () => {
-        if (this.#inbox.length > 0) {
-          const value = this.#inbox.shift()!;
-          if (this.#inbox.length < this.#highWaterMark / 2 && this.#readable.isPaused()) this.#readable.resume();
-          return Promise.resolve({ value, done: false });
-        }
-        if (this.#error) return Promise.reject(this.#error);
-        if (this.#readEnded || this.#destroyed) return Promise.resolve({ value: undefined, done: true });
-        if (this.#waiter) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This channel is already being iterated; take messages from one loop at a time.'));
-        return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
-      },
-      return: async () => {
-        await this.close().catch(() => {});
-        return { value: undefined, done: true };
-      },
+      next: () =>
+        this.#next().then((item) => {
+          if (item === null) return { value: undefined, done: true };
+          if (item.fds.length > 0) {
+            release(item.fds); // out of reach of this loop: withFds() gives them
+            this.#handedOut = NO_FDS;
+          }
+          return { value: item.message, done: false };
+        }),
+      return: this.#return,
+    };
+  }
+
+  /**
+   * Received messages with their descriptors: `for await (const { message, fds } of
+   * channel.withFds())`. Descriptors not taken or converted (see ReceivedDescriptor) are closed
+   * when the loop asks for the next message or ends.
+   */
+  withFds(): AsyncIterable<ChannelMessage<T>> {
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: () => this.#next().then((item) => (item === null ? { value: undefined, done: true } : { value: item, done: false })),
+        return: this.#return,
+      }),
     };
   }
 

@@ -2,6 +2,12 @@
  * Framing: each frame is a 4-byte big-endian length followed by that many payload bytes
  * (the same as Python's multiprocessing.connection for frames under 2 GiB). The reader checks a
  * length against the limit before allocating anything for it.
+ *
+ * FrameWriter builds the bytes of a batch of frames with as few allocations and copies as it can:
+ * small frames (header, envelope and body) are written one after the other into a shared slab,
+ * text bodies straight from the string into it; a large body is its own chunk, never copied.
+ * FrameReader splits received chunks into payloads, viewing them in place when a frame lies in one
+ * chunk, and ties descriptors that arrived with a chunk to the frame its last byte belongs to.
  */
 import { InterprocessError } from '../errors.js';
 
@@ -11,27 +17,191 @@ export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
 /** Largest frame a 4-byte length can say that Python's signed length also reads: 2 GiB - 1. */
 export const MAX_FRAME_LIMIT = 0x7fffffff;
 
-export function frameHeader(length: number): Buffer {
-  const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header.writeUInt32BE(length, 0);
-  return header;
-}
-
 export function frameTooLarge(length: number, max: number, direction: 'send' | 'receive'): InterprocessError {
   const hint = direction === 'send' ? 'Send it in parts, or raise maxFrameSize on both sides.' : 'The peer sent more than this channel accepts (raise maxFrameSize if it is legitimate); the channel is closed.';
   return new InterprocessError('ERR_INTERPROCESS_FRAME_TOO_LARGE', `A frame of ${length} bytes is over the limit of ${max} bytes. ${hint}`);
 }
 
+// The slab small frames are written into; a new one when less than SLAB_ROOM is left. Memory once
+// handed out in a chunk is never written again (the stream may still hold it), so the slab only
+// moves forward, as Node's own Buffer pool does.
+const SLAB_SIZE = 64 * 1024;
+const SLAB_ROOM = 512;
+// Binary bodies up to this size are copied into the slab (one chunk for many frames); larger ones
+// go as chunks of their own, uncopied.
+const COPY_LIMIT = 1024;
+// Text bodies whose UTF-8 may take up to this much are encoded straight into the slab.
+const TEXT_IN_SLAB = 16 * 1024;
+
+/** The envelope a frame's payload starts with (RpcChannel's kind, id and name; none for Channel). */
+export interface Envelope {
+  /** Kind byte, or -1 for none. */
+  kind: number;
+  /** u32 id, or -1 for none. */
+  id: number;
+  /** u16-length-prefixed UTF-8 name, or null. */
+  name: string | null;
+}
+
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (this: Buffer, start: number, end: number) => string }).utf8Slice;
+/** The UTF-8 text of buffer[start, end) (utf8Slice, as Buffer#toString calls it after its argument checks). */
+export const readText: (buffer: Buffer, start: number, end: number) => string =
+  typeof utf8Slice === 'function' ? (buffer, start, end) => utf8Slice.call(buffer, start, end) : (buffer, start, end) => buffer.toString('utf8', start, end);
+
+const NO_ENVELOPE: Envelope = { kind: -1, id: -1, name: null };
+
+// Buffer#write(text, offset) is utf8Write plus argument handling that costs as much as the copy
+// for a short string; Node's Buffer has had utf8Write(text, offset, length) in every version we
+// support. The documented write() stays the fallback.
+const utf8Write = (Buffer.prototype as unknown as { utf8Write?: (this: Buffer, text: string, offset: number, length: number) => number }).utf8Write;
+const writeText: (buffer: Buffer, text: string, at: number) => number =
+  typeof utf8Write === 'function' ? (buffer, text, at) => utf8Write.call(buffer, text, at, buffer.length - at) : (buffer, text, at) => buffer.write(text, at);
+
+export class FrameWriter {
+  #slab: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
+  /** Where the next frame goes in the slab. */
+  #offset = 0;
+  /** The start of the slab's bytes not yet cut into a chunk. */
+  #start = 0;
+  #chunks: Uint8Array[] = [];
+  /** Bytes in #chunks (the slab's uncut bytes not counted). */
+  #chunkBytes = 0;
+
+  /** Bytes of the frames added since the last take(). */
+  get bytes(): number {
+    return this.#chunkBytes + this.#offset - this.#start;
+  }
+
+  /**
+   * Appends one frame: [length][envelope][body]; a string body is written as UTF-8. Throws
+   * ERR_INTERPROCESS_FRAME_TOO_LARGE (having added nothing) when the payload is over `max`.
+   */
+  add(body: string | Uint8Array, max: number, envelope: Envelope = NO_ENVELOPE): void {
+    const { kind, id, name } = envelope;
+    const envelopeMax = (kind >= 0 ? 1 : 0) + (id >= 0 ? 4 : 0) + (name === null ? 0 : 2 + name.length * 3);
+    if (typeof body === 'string') {
+      const worst = HEADER_BYTES + envelopeMax + body.length * 3;
+      if (worst <= TEXT_IN_SLAB) {
+        this.#room(worst);
+        const start = this.#offset;
+        let at = this.#envelope(start + HEADER_BYTES, kind, id, name);
+        at += writeText(this.#slab, body, at);
+        this.#finish(start, at, max);
+        return;
+      }
+      // Large text: its exact size first, then one buffer for the whole frame.
+      const length = this.#envelopeLength(kind, id, name) + Buffer.byteLength(body);
+      if (length > max) throw frameTooLarge(length, max, 'send');
+      const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
+      frame.writeUInt32BE(length, 0);
+      const at = writeEnvelope(frame, HEADER_BYTES, kind, id, name);
+      writeText(frame, body, at);
+      this.#cut();
+      this.#push(frame);
+      return;
+    }
+    if (body.byteLength <= COPY_LIMIT) {
+      this.#room(HEADER_BYTES + envelopeMax + body.byteLength);
+      const start = this.#offset;
+      const at = this.#envelope(start + HEADER_BYTES, kind, id, name);
+      this.#slab.set(body, at);
+      this.#finish(start, at + body.byteLength, max);
+      return;
+    }
+    this.#room(HEADER_BYTES + envelopeMax);
+    const start = this.#offset;
+    const at = this.#envelope(start + HEADER_BYTES, kind, id, name);
+    const length = at - start - HEADER_BYTES + body.byteLength;
+    if (length > max) throw frameTooLarge(length, max, 'send');
+    this.#slab.writeUInt32BE(length, start);
+    this.#offset = at;
+    this.#cut();
+    this.#push(body);
+  }
+
+  #push(chunk: Uint8Array): void {
+    this.#chunks.push(chunk);
+    this.#chunkBytes += chunk.byteLength;
+  }
+
+  /** The chunks of every frame added since the last take(), in order; starts a new batch. */
+  take(): Uint8Array[] {
+    this.#cut();
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    this.#chunkBytes = 0;
+    return chunks;
+  }
+
+  #room(bytes: number): void {
+    if (this.#offset + bytes <= this.#slab.length) return;
+    this.#cut();
+    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, bytes));
+    this.#offset = 0;
+    this.#start = 0;
+  }
+
+  #cut(): void {
+    if (this.#offset > this.#start) this.#push(this.#slab.subarray(this.#start, this.#offset));
+    this.#start = this.#offset;
+    if (this.#slab.length - this.#offset < SLAB_ROOM) {
+      this.#slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      this.#offset = 0;
+      this.#start = 0;
+    }
+  }
+
+  #envelope(at: number, kind: number, id: number, name: string | null): number {
+    return kind < 0 && name === null ? at : writeEnvelope(this.#slab, at, kind, id, name);
+  }
+
+  #envelopeLength(kind: number, id: number, name: string | null): number {
+    return (kind >= 0 ? 1 : 0) + (id >= 0 ? 4 : 0) + (name === null ? 0 : 2 + Buffer.byteLength(name));
+  }
+
+  /** The frame written at [start, end) gets its length, or is taken back if too large. */
+  #finish(start: number, end: number, max: number): void {
+    const length = end - start - HEADER_BYTES;
+    if (length > max) throw frameTooLarge(length, max, 'send');
+    const slab = this.#slab;
+    slab[start] = length >>> 24;
+    slab[start + 1] = (length >>> 16) & 0xff;
+    slab[start + 2] = (length >>> 8) & 0xff;
+    slab[start + 3] = length & 0xff;
+    this.#offset = end;
+  }
+}
+
+function writeEnvelope(buffer: Buffer, at: number, kind: number, id: number, name: string | null): number {
+  if (kind >= 0) buffer[at++] = kind;
+  if (id >= 0) at = buffer.writeUInt32BE(id, at);
+  if (name !== null) {
+    const n = writeText(buffer, name, at + 2);
+    buffer.writeUInt16BE(n, at);
+    at += 2 + n;
+  }
+  return at;
+}
+
+/**
+ * Called with each payload, as `buffer[start, end)` (no view is made for it: the handler makes
+ * one if it needs it), and the descriptors that came with it (null: none).
+ */
+export type FrameHandler<D> = (buffer: Buffer, start: number, end: number, fds: D[] | null) => void;
+
 /** Splits a byte stream into frame payloads. Feed it chunks; it calls `onFrame` per payload. */
-export class FrameReader {
+export class FrameReader<D = never> {
   readonly #max: number;
-  readonly #onFrame: (payload: Buffer) => void;
+  readonly #onFrame: FrameHandler<D>;
+  /** Bytes of the unfinished frame (its header too while incomplete). */
   #chunks: Buffer[] = [];
   #buffered = 0;
   /** Length of the frame being read, or -1 while waiting for a header. */
   #length = -1;
+  /** Descriptors that came with bytes of the unfinished frame. */
+  #carried: D[] | null = null;
 
-  constructor(maxFrameSize: number, onFrame: (payload: Buffer) => void) {
+  constructor(maxFrameSize: number, onFrame: FrameHandler<D>) {
     this.#max = maxFrameSize;
     this.#onFrame = onFrame;
   }
@@ -46,44 +216,82 @@ export class FrameReader {
     return this.#length;
   }
 
-  /** Consumes a chunk; throws ERR_INTERPROCESS_FRAME_TOO_LARGE (the stream is then unusable). */
-  push(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    for (;;) {
+  /** Descriptors held for the unfinished frame (closed by the owner when the stream ends). */
+  get carried(): readonly D[] {
+    return this.#carried ?? [];
+  }
+
+  /**
+   * Consumes a chunk; `fds` arrived with it and belong to the frame its last byte is part of
+   * (see docs/channel.md). Throws ERR_INTERPROCESS_FRAME_TOO_LARGE (the stream is then unusable).
+   */
+  push(chunk: Buffer, fds: D[] | null = null): void {
+    const end = chunk.length;
+    let at = 0;
+    if (this.#buffered > 0 || this.#length >= 0) {
+      // Finish the frame an earlier chunk began.
       if (this.#length < 0) {
-        if (this.#buffered < HEADER_BYTES) return;
-        const length = this.#take(HEADER_BYTES).readUInt32BE(0);
-        if (length > this.#max) throw frameTooLarge(length, this.#max, 'receive');
-        this.#length = length;
+        const need = HEADER_BYTES - this.#buffered;
+        if (end < need) return this.#stash(chunk, 0, fds);
+        const header = Buffer.concat([...this.#chunks, chunk.subarray(0, need)], HEADER_BYTES);
+        this.#chunks = [];
+        this.#buffered = 0;
+        at = need;
+        this.#length = this.#checked(header.readUInt32BE(0));
       }
-      if (this.#buffered < this.#length) return;
-      const payload = this.#take(this.#length);
+      const need = this.#length - this.#buffered;
+      if (end - at < need) return this.#stash(chunk, at, fds);
+      const start = at;
+      at += need;
+      const length = this.#length;
+      const parts = this.#chunks;
+      const copy = this.#buffered > 0;
+      this.#chunks = [];
+      this.#buffered = 0;
       this.#length = -1;
-      this.#onFrame(payload);
+      if (copy) {
+        parts.push(chunk.subarray(start, at));
+        fds = this.#emit(Buffer.concat(parts, length), 0, length, at === end, fds);
+      } else {
+        fds = this.#emit(chunk, start, at, at === end, fds);
+      }
+    }
+    while (at < end) {
+      if (end - at < HEADER_BYTES) return this.#stash(chunk, at, fds);
+      const length = this.#checked(((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0);
+      if (end - at - HEADER_BYTES < length) {
+        this.#length = length;
+        return this.#stash(chunk, at + HEADER_BYTES, fds);
+      }
+      const start = at + HEADER_BYTES;
+      at = start + length;
+      fds = this.#emit(chunk, start, at, at === end, fds);
     }
   }
 
-  /** Removes `n` bytes from the front: a view when one chunk holds them, one copy otherwise. */
-  #take(n: number): Buffer {
-    this.#buffered -= n;
-    const first = this.#chunks[0];
-    if (n === 0) return Buffer.alloc(0);
-    if (first !== undefined && first.length >= n) {
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+  #checked(length: number): number {
+    if (length > this.#max) throw frameTooLarge(length, this.#max, 'receive');
+    return length;
+  }
+
+  /** Hands out a payload with what descriptors are its; returns the chunk's that are not (yet) placed. */
+  #emit(buffer: Buffer, start: number, end: number, last: boolean, fds: D[] | null): D[] | null {
+    let mine = this.#carried;
+    this.#carried = null;
+    if (last && fds !== null) {
+      mine = mine === null ? fds : mine.concat(fds);
+      fds = null;
     }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.#chunks[0]!;
-      const used = Math.min(chunk.length, n - filled);
-      chunk.copy(out, filled, 0, used);
-      filled += used;
-      if (used === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(used);
+    this.#onFrame(buffer, start, end, mine);
+    return fds;
+  }
+
+  /** Keeps chunk[from..] for the unfinished frame, with the chunk's descriptors (its last byte is in it). */
+  #stash(chunk: Buffer, from: number, fds: D[] | null): void {
+    if (from < chunk.length) {
+      this.#chunks.push(from === 0 ? chunk : chunk.subarray(from));
+      this.#buffered += chunk.length - from;
     }
-    return out;
+    if (fds !== null) this.#carried = this.#carried === null ? fds : this.#carried.concat(fds);
   }
 }

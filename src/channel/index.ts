@@ -1,6 +1,6 @@
 /** Message channels: whole messages over any byte stream, requests and events on top. */
 export { Channel } from './channel.js';
-export type { ChannelOptions, StreamPair } from './channel.js';
+export type { ChannelMessage, ChannelOptions, ChannelSendOptions, StreamPair } from './channel.js';
 export { codecs, jsonCodec, rawCodec, v8Codec } from './codec.js';
 export type { Codec, CodecName } from './codec.js';
 export { DEFAULT_MAX_FRAME } from './frame.js';

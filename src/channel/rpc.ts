@@ -11,8 +11,11 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { InterprocessError, abortError, invalidArgument, invalidType } from '../errors.js';
-import { Channel, type ChannelOptions, type StreamPair } from './channel.js';
-import { type Codec, toCodec } from './codec.js';
+import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
+import type { UnixSocket } from '../unix-socket/socket.js';
+import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
+import { type Codec, jsonCodec, toCodec } from './codec.js';
+import { type Envelope, readText } from './frame.js';
 
 const MESSAGE = 0;
 const REQUEST = 1;
@@ -27,20 +30,26 @@ export interface RpcOptions<T> extends ChannelOptions<T> {
 }
 
 /** Options of {@link RpcChannel.request}. */
-export interface RequestOptions {
+export interface RequestOptions extends ChannelSendOptions {
   /** Reject with ETIMEDOUT after this many milliseconds (overrides the channel's requestTimeout). */
   timeout?: number;
   /** Reject with ABORT_ERR when aborted; a late reply is then ignored. */
   signal?: AbortSignal;
 }
 
-/** Answers requests for one method; what it returns (or resolves to) is the reply. */
-export type RequestHandler<T> = (body: T, method: string) => T | Promise<T>;
+/**
+ * Answers requests for one method; what it returns (or resolves to) is the reply. `fds` are the
+ * descriptors sent with the request (on a Unix stream socket): take or convert them before the
+ * returned promise settles, the rest are closed then.
+ */
+export type RequestHandler<T> = (body: T, method: string, fds: readonly ReceivedDescriptor[]) => T | Promise<T>;
 
 interface Call {
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
+
+const EMPTY = new Uint8Array(0);
 
 function checkName(value: unknown, argument: string): string {
   if (typeof value !== 'string') throw invalidType(argument, 'a string', value);
@@ -61,20 +70,24 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   readonly #handlers = new Map<string, RequestHandler<T>>();
   #nextId = 1;
 
-  constructor(stream: Duplex | StreamPair, options: RpcOptions<T> = {}) {
+  readonly #json: boolean;
+
+  constructor(stream: Duplex | StreamPair | UnixSocket, options: RpcOptions<T> = {}) {
     super();
     const { codec, requestTimeout, ...channelOptions } = options;
     this.#codec = toCodec(codec, 'json');
+    this.#json = this.#codec === (jsonCodec as Codec<unknown>);
     if (requestTimeout !== undefined && !(requestTimeout >= 0)) throw invalidArgument('options.requestTimeout', `must be a non-negative number; got ${String(requestTimeout)}`);
     this.#requestTimeout = requestTimeout;
     this.channel = new Channel<Buffer>(stream, { ...channelOptions, codec: 'raw' });
-    this.channel.on('message', (payload: Buffer) => {
+    // Frames come straight from the channel's reader, as bytes in a buffer (no view, no event).
+    this.channel[frameHook] = (buffer, start, end, fds) => {
       try {
-        this.#receive(payload);
+        this.#receive(buffer, start, end, fds);
       } catch (error) {
         this.channel.destroy(error instanceof InterprocessError ? error : new InterprocessError('ERR_INTERPROCESS_DECODE', `A received frame is malformed: ${(error as Error)?.message}; the channel is closed.`, { cause: error }));
       }
-    });
+    };
     this.channel.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
@@ -85,60 +98,78 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     });
   }
 
-  #body(value: T | undefined): Uint8Array {
-    return value === undefined ? new Uint8Array(0) : this.#codec.encode(value);
+  #body(value: T | undefined): string | Uint8Array {
+    if (value === undefined) return EMPTY;
+    if (!this.#json) return this.#codec.encode(value);
+    const text = JSON.stringify(value);
+    if (text === undefined) throw invalidType('body', 'a JSON-serialisable value (json codec)', value);
+    return text;
   }
 
-  #decode(payload: Buffer): T {
-    return (payload.length === 0 ? undefined : this.#codec.decode(payload)) as T;
+  #decode(buffer: Buffer, at: number, end: number): T {
+    if (end <= at) return undefined as T;
+    return (this.#json ? JSON.parse(readText(buffer, at, end)) : this.#codec.decode(buffer.subarray(at, end))) as T;
   }
 
-  #frame(kind: number, id: number | null, name: string | null, body: Uint8Array): Buffer {
-    const nameBytes = name === null ? null : Buffer.from(name);
-    const head = Buffer.allocUnsafe(1 + (id === null ? 0 : 4) + (nameBytes ? 2 + nameBytes.length : 0));
-    let at = head.writeUInt8(kind, 0);
-    if (id !== null) at = head.writeUInt32BE(id, at);
-    if (nameBytes) {
-      at = head.writeUInt16BE(nameBytes.length, at);
-      nameBytes.copy(head, at);
+  /** The u16-length-prefixed name at buffer[at], and where what follows it starts. */
+  #name(buffer: Buffer, at: number, end: number): string {
+    if (at + 2 > end) throw new Error('the frame ends inside a name');
+    const length = (buffer[at]! << 8) | buffer[at + 1]!;
+    this.#after = at + 2 + length;
+    if (this.#after > end) throw new Error('name runs past the end of the frame');
+    return readText(buffer, at + 2, this.#after);
+  }
+
+  /** Where the last #name() ended. */
+  #after = 0;
+
+  /** Sends one frame of `kind`; rejects (never throws) if the body cannot be encoded. */
+  #send(kind: number, id: number, name: string | null, value: T | undefined, options: ChannelSendOptions | undefined): Promise<void> {
+    let body: string | Uint8Array;
+    try {
+      body = this.#body(value);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return Buffer.concat([head, body]);
+    return this.channel[sendFrame](body, options, { kind, id, name } satisfies Envelope);
   }
 
-  #receive(payload: Buffer): void {
-    if (payload.length < 1) throw new Error('empty frame');
-    const kind = payload[0]!;
-    const readName = (at: number): [string, number] => {
-      const length = payload.readUInt16BE(at);
-      if (at + 2 + length > payload.length) throw new Error('name runs past the end of the frame');
-      return [payload.toString('utf8', at + 2, at + 2 + length), at + 2 + length];
-    };
+  #receive(buffer: Buffer, start: number, end: number, fds: readonly ReceivedDescriptor[]): void {
+    if (end - start < 1) throw new Error('empty frame');
+    const kind = buffer[start]!;
     switch (kind) {
-      case MESSAGE:
-        this.emit('message', this.#decode(payload.subarray(1)));
+      case MESSAGE: {
+        const body = this.#decode(buffer, start + 1, end);
+        if (fds.length === 0) this.emit('message', body);
+        else this.emit('message', body, fds);
         return;
+      }
       case REQUEST: {
-        const id = payload.readUInt32BE(1);
-        const [method, at] = readName(5);
-        void this.#answer(id, method, payload.subarray(at));
+        if (end - start < 5) throw new Error('the frame ends inside a request id');
+        const id = buffer.readUInt32BE(start + 1);
+        const method = this.#name(buffer, start + 5, end);
+        this.#answer(id, method, buffer, this.#after, end, fds);
         return;
       }
       case REPLY:
       case FAILURE: {
-        const id = payload.readUInt32BE(1);
+        if (end - start < 5) throw new Error('the frame ends inside a request id');
+        const id = buffer.readUInt32BE(start + 1);
         const call = this.#calls.get(id);
         if (!call) return; // timed out or aborted: a late reply is dropped
         if (kind === REPLY) {
-          call.resolve(this.#decode(payload.subarray(5)));
+          call.resolve(this.#decode(buffer, start + 5, end));
         } else {
-          const { code, message } = JSON.parse(payload.toString('utf8', 5)) as { code?: string; message?: string };
+          const { code, message } = JSON.parse(buffer.toString('utf8', start + 5, end)) as { code?: string; message?: string };
           call.reject(new InterprocessError(typeof code === 'string' ? code : 'ERR_INTERPROCESS_REMOTE', `The peer's handler failed: ${message ?? 'no message'}`));
         }
         return;
       }
       case EVENT: {
-        const [name, at] = readName(1);
-        this.emit('event', name, this.#decode(payload.subarray(at)));
+        const name = this.#name(buffer, start + 1, end);
+        const body = this.#decode(buffer, this.#after, end);
+        if (fds.length === 0) this.emit('event', name, body);
+        else this.emit('event', name, body, fds);
         return;
       }
       default:
@@ -146,28 +177,67 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     }
   }
 
-  async #answer(id: number, method: string, body: Buffer): Promise<void> {
-    let frame: Buffer;
+  #answer(id: number, method: string, buffer: Buffer, at: number, end: number, fds: readonly ReceivedDescriptor[]): void {
+    let result: T | Promise<T>;
     try {
       const handler = this.#handlers.get(method);
       if (!handler) throw new InterprocessError('ERR_INTERPROCESS_NO_HANDLER', `No handler for '${method}' on this side`);
-      frame = this.#frame(REPLY, id, null, this.#body(await handler(this.#decode(body), method)));
+      result = handler(this.#decode(buffer, at, end), method, fds);
     } catch (error) {
-      const e = error as { code?: unknown; message?: unknown };
-      const failure = { code: typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS_REMOTE', message: typeof e?.message === 'string' ? e.message : String(error) };
-      frame = this.#frame(FAILURE, id, null, Buffer.from(JSON.stringify(failure)));
+      this.#fail(id, error);
+      return;
     }
-    await this.channel.send(frame).catch(() => {}); // the channel reports its own failure
+    if (typeof (result as Promise<T> | undefined)?.then === 'function') {
+      // The request's descriptors stay open until the handler is done with them.
+      keepFds(fds);
+      (result as Promise<T>).then(
+        (value) => {
+          release(fds);
+          this.#reply(id, value);
+        },
+        (error) => {
+          release(fds);
+          this.#fail(id, error);
+        },
+      );
+    } else {
+      this.#reply(id, result as T);
+    }
   }
 
-  /** Sends a plain message (the peer gets a 'message' event). */
-  send(message: T): Promise<void> {
-    return this.channel.send(this.#frame(MESSAGE, null, null, this.#body(message)));
+  #reply(id: number, value: T): void {
+    // A body that cannot be encoded (or is too large) is the handler's failure; the channel
+    // reports its own.
+    try {
+      this.channel[queueFrame](this.#body(value), undefined, { kind: REPLY, id, name: null });
+    } catch (error) {
+      if (!this.channel.closed) this.#fail(id, error);
+    }
   }
 
-  /** Sends an event (the peer gets an 'event' event with this name and body). */
-  notify(event: string, body?: T): Promise<void> {
-    return this.channel.send(this.#frame(EVENT, null, checkName(event, 'event'), this.#body(body)));
+  #fail(id: number, error: unknown): void {
+    const e = error as { code?: unknown; message?: unknown };
+    const failure = { code: typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS_REMOTE', message: typeof e?.message === 'string' ? e.message : String(error) };
+    try {
+      this.channel[queueFrame](JSON.stringify(failure), undefined, { kind: FAILURE, id, name: null });
+    } catch {
+      // the channel is closed: it reports why
+    }
+  }
+
+  /** Sends a plain message (the peer gets a 'message' event with it and its descriptors). */
+  send(message: T, options?: ChannelSendOptions): Promise<void> {
+    return this.#send(MESSAGE, -1, null, message, options);
+  }
+
+  /** Sends an event (the peer gets an 'event' event with this name, body and descriptors). */
+  notify(event: string, body?: T, options?: ChannelSendOptions): Promise<void> {
+    try {
+      checkName(event, 'event');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#send(EVENT, -1, event, body, options);
   }
 
   /** Answers requests for `method` with `handler`; returns a function that removes it. */
@@ -185,13 +255,18 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
    * error code (ERR_INTERPROCESS_NO_HANDLER when it has none), ETIMEDOUT, ABORT_ERR, or
    * ERR_INTERPROCESS_CLOSED when the channel closes first.
    */
-  async request<R = T>(method: string, body?: T, options: RequestOptions = {}): Promise<R> {
-    checkName(method, 'method');
+  request<R = T>(method: string, body?: T, options: RequestOptions = {}): Promise<R> {
+    let encoded: string | Uint8Array;
+    try {
+      checkName(method, 'method');
+      if (options.signal?.aborted) throw abortError(options.signal);
+      encoded = this.#body(body);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const { timeout = this.#requestTimeout, signal } = options;
-    if (signal?.aborted) throw abortError(signal);
     const id = this.#nextId;
     this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
-    const frame = this.#frame(REQUEST, id, method, this.#body(body));
     return new Promise<R>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => finish(abortError(signal!));
@@ -205,7 +280,12 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
       this.#calls.set(id, { resolve: (value) => finish(undefined, value), reject: (error) => finish(error) });
       if (timeout !== undefined) timer = setTimeout(() => finish(new InterprocessError('ETIMEDOUT', `No reply to '${method}' within ${timeout} ms`)), timeout);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.channel.send(frame).catch((error) => finish(error));
+      try {
+        // A failure after this ends the channel, and its 'close' fails every pending call.
+        this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method });
+      } catch (error) {
+        finish(error);
+      }
     });
   }
 

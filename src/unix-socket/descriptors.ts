@@ -68,6 +68,12 @@ function release(fd: number): void {
   requireNative('Releasing a received descriptor').unixSockets.release(fd);
 }
 
+/**
+ * @internal The method key by which a channel closes the descriptors of a message that its
+ * receiver did not take (a conversion under way, toFileHandle's, counts as taken).
+ */
+export const closeUnclaimed: unique symbol = Symbol('interprocess.closeUnclaimed');
+
 function usedUp(): InterprocessError {
   return new InterprocessError('ERR_INTERPROCESS_DESCRIPTOR_TAKEN', 'This received descriptor was already taken or closed: each one can be used once.');
 }
@@ -80,6 +86,8 @@ function usedUp(): InterprocessError {
 export class ReceivedDescriptor implements HasDescriptor {
   readonly #cell: { fd: number };
   #description: NativeDescription | null = null;
+  /** A conversion is under way (toFileHandle awaits an open of the descriptor's path). */
+  #busy = false;
 
   /** @internal */
   constructor(fd: number) {
@@ -140,6 +148,11 @@ export class ReceivedDescriptor implements HasDescriptor {
     fs.closeSync(this.take());
   }
 
+  /** @internal Closes it unless it was taken or is being converted. */
+  [closeUnclaimed](): void {
+    if (!this.#busy) this.close();
+  }
+
   #require(ok: boolean, what: string): void {
     if (!ok) throw invalidArgument('descriptor', `is a ${this.socketType ? `${this.socketType} ` : ''}${this.kind}${this.listening ? ' (listening)' : ''}, not ${what}`);
   }
@@ -177,10 +190,13 @@ export class ReceivedDescriptor implements HasDescriptor {
     const fd = this.fd;
     const via = process.platform === 'linux' ? `/proc/self/fd/${fd}` : `/dev/fd/${fd}`;
     let handle: fsp.FileHandle;
+    this.#busy = true;
     try {
       handle = await fsp.open(via, flags);
     } catch (error) {
       throw fromSystemError(error, 'Cannot open the received file', 'Its mode may not allow these flags: try \'r\', or take() the descriptor');
+    } finally {
+      this.#busy = false;
     }
     this.close();
     return handle;

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { connectRpc, nsName, serveRpc } from 'interprocess';
+import fs from 'node:fs';
+import { Channel, connectRpc, nsName, serveRpc, unixSocketPair } from 'interprocess';
 
 export const title = 'message channels and the command line';
 
@@ -16,6 +17,20 @@ export async function run(smoke) {
     await client.close();
     await server.close();
   });
+  if (smoke.platform !== 'win32') {
+    await smoke.check('a Channel on a Unix stream socket pair: a message with a descriptor', async () => {
+      const [a, b] = unixSocketPair('stream');
+      const left = new Channel(a);
+      const right = new Channel(b);
+      const fd = fs.openSync(process.execPath, 'r');
+      const got = new Promise((resolve) => right.once('message', (message, fds) => resolve([message, fds?.map((d) => d.kind)])));
+      await left.send({ hello: 1 }, { fds: [fd] });
+      fs.closeSync(fd);
+      assert.deepEqual(await got, [{ hello: 1 }, ['file']]);
+      left.destroy();
+      right.destroy();
+    });
+  }
   await smoke.check('the interprocess command runs: info --json', () => {
     const bin = createRequire(import.meta.url).resolve('interprocess/package.json').replace(/package\.json$/, 'bin/interprocess.js');
     const [command, ...lead] = smoke.launcher;
