@@ -12,7 +12,7 @@
  *   it (sendmmsg's own rule). Stream sockets may take part of a message: progress[0] is then the
  *   bytes of datas[head + result] already sent (its descriptors went with the first byte).
  *
- * receive(fd, type, meta, fds, maxFds, pool, poolOffset) -> Buffer | undefined
+ * receive(fd, type, meta, fds, maxFds, pool, poolOffset, mark) -> Buffer | undefined
  *   Receives what is waiting (up to RECV_SLOTS messages) into a per-environment arena and copies
  *   each message's data, followed by its sender's address, into `pool` from poolOffset on (a JS
  *   slab reused across batches, as Node pools small Buffers) and returns `pool`; if they do not
@@ -27,6 +27,12 @@
  *   with its real length rather than cut silently. The arena is virtual memory: only the pages
  *   messages touch are resident, and those beyond 64 KiB are given back after a big message. Received descriptors are held for the environment until JS release()s them
  *   (taken, converted or closed): a worker torn down with some unclaimed closes them.
+ *   mark (Linux seqpacket sockets): after its peer closes, a seqpacket socket reads 0 bytes for
+ *   the end, as for an empty message. With SO_PASSCRED on, the kernel gives every real message a
+ *   credentials cmsg and the end none, so they are told apart exactly. mark 0: SO_PASSCRED is
+ *   already on (the user's passCredentials), or no marking; 1: it is off, turn it on for this read
+ *   only (and report no credentials); 2: unknown (an adopted socket), ask the kernel first; 3: it
+ *   is on only for this marking (report no credentials).
  */
 #if defined(__linux__)
 #define _GNU_SOURCE /* sendmmsg, recvmmsg, struct ucred, MSG_CMSG_CLOEXEC */
@@ -294,6 +300,7 @@ typedef struct {
   int32_t* fds;
   size_t fds_length;
   size_t fds_used;
+  bool hide_credentials; /* SO_PASSCRED was on only to mark real messages */
 } out_t;
 
 static void close_fds(const int* fds, size_t count) {
@@ -337,7 +344,8 @@ static size_t finish(out_t* out, int i, struct msghdr* msg, size_t length, size_
         m[5] = cred.pid;
         m[6] = (int32_t)cred.uid;
         m[7] = (int32_t)cred.gid;
-        flags |= FLAG_CREDENTIALS;
+        if (!out->hide_credentials) flags |= FLAG_CREDENTIALS;
+        else m[5] = m[6] = m[7] = -1;
       }
 #endif
     }
@@ -411,21 +419,25 @@ static int receive_some(int fd, int type, arena_t* arena, int vlen, size_t contr
 
 /*
  * Where the messages end for stream and seqpacket sockets: a zero-length read is the end of the
- * stream. A seqpacket socket can also carry empty messages; while the peer has not hung up
- * (POLLRDHUP), an empty read is one of those. Returns the number of real messages; sets *eof.
+ * stream. A seqpacket socket can also carry empty messages. If `marked` (SO_PASSCRED was on for
+ * the read: every real message came with a cmsg), an empty read with no cmsg is the end, exactly.
+ * Otherwise, while the peer has not hung up (POLLRDHUP), an empty read is a message (one sent just
+ * before the peer closed then reads as the end). Returns the number of real messages; sets *eof.
  */
-static int find_end(int fd, int type, arena_t* arena, int n, bool* eof) {
+static int find_end(int fd, int type, arena_t* arena, int n, bool marked, bool* eof) {
   *eof = false;
   if (type == IPC_DATAGRAM) return n;
   int first_empty = -1;
   for (int i = n - 1; i >= 0 && arena->lengths[i] == 0 && arena->msgs[i].msg_controllen == 0; i--) first_empty = i;
   if (first_empty < 0) return n;
   if (type == IPC_SEQPACKET) {
+    /* Marked: the reads from first_empty on carried no cmsg, so they are the end. */
 #if defined(POLLRDHUP)
     struct pollfd p = {.fd = fd, .events = POLLRDHUP, .revents = 0};
-    if (poll(&p, 1, 0) >= 0 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
+    if (!marked && poll(&p, 1, 0) >= 0 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
 #else
     (void)fd;
+    (void)marked;
 #endif
   } else {
     for (int i = 0; i < n; i++) {
@@ -478,13 +490,13 @@ static napi_value msg_release(napi_env env, napi_callback_info info) {
 }
 
 static napi_value msg_receive(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
+  napi_value argv[8];
   int fd;
-  int32_t type = 0, max_fds = 0, pool_offset = 0;
+  int32_t type = 0, max_fds = 0, pool_offset = 0, mark = 0;
   out_t out = {0};
   char* pool = NULL;
   size_t pool_length = 0;
-  if (!ipc_fd_args(env, info, 7, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 8, argv, &fd)) return NULL;
   if (napi_get_buffer_info(env, argv[5], (void**)&pool, &pool_length) != napi_ok || napi_get_value_int32(env, argv[6], &pool_offset) != napi_ok ||
       pool_offset < 0 || (size_t)pool_offset > pool_length) {
     ipc_throw_type(env, "receive needs a pool Buffer and an offset within it");
@@ -495,6 +507,7 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   if (!typed_array(env, argv[2], napi_int32_array, (void**)&out.meta, &out.meta_length, arrays) ||
       !typed_array(env, argv[3], napi_int32_array, (void**)&out.fds, &out.fds_length, arrays)) return NULL;
   napi_get_value_int32(env, argv[4], &max_fds);
+  napi_get_value_int32(env, argv[7], &mark);
   if (max_fds < 0) max_fds = 0;
   if (max_fds > MAX_FDS) max_fds = MAX_FDS;
   arena_t* arena = get_arena(env);
@@ -511,13 +524,40 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   out.meta[1] = 0;
 
 
+  bool marked = false, toggled = false;
+#if defined(__linux__) && defined(SO_PASSCRED)
+  if (type == IPC_SEQPACKET) {
+    int on = 0;
+    socklen_t on_length = sizeof on;
+    if (mark == 0 || mark == 3) {
+      marked = true; /* SO_PASSCRED is on: real messages carry credentials already */
+      out.hide_credentials = mark == 3;
+    } else if (mark == 2 && getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, &on_length) == 0 && on) {
+      marked = true;
+    } else {
+      on = 1;
+      toggled = marked = setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == 0;
+      out.hide_credentials = toggled;
+    }
+  }
+#else
+  (void)mark;
+  (void)toggled;
+#endif
   int n = receive_some(fd, type, arena, vlen, control_length);
+#if defined(__linux__) && defined(SO_PASSCRED)
+  if (toggled) {
+    int saved = errno, off = 0;
+    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &off, sizeof off);
+    errno = saved;
+  }
+#endif
   if (n < 0) {
     ipc_throw_errno(env, errno, "recvmsg");
     return NULL;
   }
   bool eof = false;
-  n = find_end(fd, type, arena, n, &eof);
+  n = find_end(fd, type, arena, n, marked, &eof);
   if (n == 0 && !eof) return NULL;
   size_t total = 0;
   size_t address_lengths[RECV_SLOTS];

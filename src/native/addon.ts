@@ -52,7 +52,7 @@ export interface NativeUnixSockets {
    * Receives what waits into `pool` from `poolOffset` (returning pool), or into a new Buffer from 0
    * if it does not fit (returning that); undefined when nothing waits. See message.c for meta.
    */
-  receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number, pool: Buffer, poolOffset: number): Buffer | undefined;
+  receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number, pool: Buffer, poolOffset: number, mark: number): Buffer | undefined;
   /** A received descriptor is claimed by JS (taken, converted or closed): teardown no longer closes it. */
   release(fd: number): void;
   readonly RECEIVE_BATCH: number;

@@ -176,6 +176,9 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   readonly #maxFds: number;
   readonly #sendLimit: number;
   readonly #receiveLimit: number;
+  // SO_PASSCRED: on because the user asked (true), off (false), unknown (null: an adopted
+  // descriptor), or on only to mark real seqpacket messages ('marking'). See #mark.
+  #passCredentials: boolean | null | 'marking';
 
   // The send queue: parallel arrays read by the native send from #head on.
   #datas: Uint8Array[] = [];
@@ -200,7 +203,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
    * @internal Use bindDatagram(), connectUnix(), listenUnix() or unixSocketPair(). Takes `fd`
    * over, unless it throws: then the caller still owns it.
    */
-  constructor(fd: number, type: UnixSocketType, options: UnixSocketOptions = {}, connected = false) {
+  constructor(fd: number, type: UnixSocketType, options: UnixSocketOptions = {}, connected = false, origin: 'made' | 'accepted' | 'adopted' = 'made') {
     super();
     const { native } = sockets('Unix sockets');
     this.type = type;
@@ -211,6 +214,17 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     this.#sendLimit = Math.max(1, positiveInteger(options.sendQueueLimit, 'options.sendQueueLimit', 4096));
     this.#receiveLimit = Math.max(1, positiveInteger(options.receiveQueueLimit, 'options.receiveQueueLimit', 1024));
     if (options.passCredentials) passCredentials(native, fd, true);
+    this.#passCredentials = options.passCredentials ? true : origin === 'adopted' ? null : false;
+    if (type === 'seqpacket' && origin === 'accepted' && !options.passCredentials && process.platform === 'linux') {
+      // An accepted socket has the listener's address, so SO_PASSCRED cannot autobind it: leave it
+      // on for good, and reads need no toggling to tell empty messages from the end (see #mark).
+      try {
+        passCredentials(native, fd, true);
+        this.#passCredentials = 'marking';
+      } catch {
+        // Then reads toggle it.
+      }
+    }
     // From here the watcher owns the descriptor: close, worker teardown and collection close it.
     // Everything that can throw comes before, so a constructor that throws owns nothing.
     this.#watcher = new (requireNative('Unix sockets').Watcher)(fd, (status, events) => this.#onReady(status, events), true);
@@ -301,6 +315,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   setPassCredentials(on: boolean): this {
     if (this.#closed) throw closedError('set passCredentials');
     passCredentials(this.#native, this.#fd, on);
+    this.#passCredentials = on;
     return this;
   }
 
@@ -554,6 +569,20 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     }
   }
 
+  /**
+   * The native receive's `mark` (Linux seqpacket): after the peer closes, the end reads as 0 bytes,
+   * like an empty message. With SO_PASSCRED on, every real message carries a credentials cmsg and
+   * the end none, so the read turns it on for its duration unless it is on already (0: it is, the
+   * user's; 1: it is off; 2: unknown, ask the kernel; 3: on, only for this). Credentials are
+   * reported only if the user asked. It stays off between reads on sockets without an address,
+   * which SO_PASSCRED would autobind when they send.
+   */
+  #mark(): number {
+    if (this.type !== 'seqpacket') return 0;
+    const state = this.#passCredentials;
+    return state === true ? 0 : state === false ? 1 : state === null ? 2 : 3;
+  }
+
   #wantsToRead(): boolean {
     if (this.#closed || this.#eof) return false;
     if (this.listenerCount('message') > 0 || this.#waiters.length > 0) return true;
@@ -575,7 +604,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     const { native, meta, fds, pool } = state;
     let buffer: Buffer | undefined;
     try {
-      buffer = native.receive(this.#fd, this.#typeNumber, meta, fds, this.#maxFds, pool, state.poolOffset);
+      buffer = native.receive(this.#fd, this.#typeNumber, meta, fds, this.#maxFds, pool, state.poolOffset, this.#mark());
     } catch (error) {
       const failure = fromSystemError(error, `Cannot receive on the ${this.type} socket`);
       if (this.type !== 'datagram') this.#eof = true; // the connection is gone
@@ -756,5 +785,5 @@ export function adoptUnixSocket(fd: number, socketType: number, options?: UnixSo
   } catch {
     connected = false;
   }
-  return new UnixSocket(fd, type, options, connected);
+  return new UnixSocket(fd, type, options, connected, 'adopted');
 }
