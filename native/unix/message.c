@@ -4,13 +4,16 @@
  * (SCM_RIGHTS) and, on Linux, the sender's credentials (SCM_CREDENTIALS). JS owns the queues; this
  * file only does the syscalls when the Watcher says the socket is ready.
  *
- * send(fd, type, datas, head, count, addresses, fdLists, progress) -> messages sent
+ * send(fd, type, datas, head, count, addresses, fdLists, progress, packed, spans) -> messages sent
  *   Sends datas[head .. head+count) (Uint8Arrays, straight from JS memory: no copy), each to
  *   addresses[i] (a Buffer of sun_path bytes) if given, with the descriptors in fdLists[i] (an
  *   Int32Array) if given. Returns how many went; 0 when the socket would block. An error on the
  *   first message throws; an error after some were sent ends the batch, and the next call throws
  *   it (sendmmsg's own rule). Stream sockets may take part of a message: progress[0] is then the
  *   bytes of datas[head + result] already sent (its descriptors went with the first byte).
+ *   packed and spans (optional): JS has copied the small messages of the batch into the Buffer
+ *   `packed`; spans (Int32Array) holds for message i its offset there and length, or offset -1 for
+ *   one to take from datas. Fetching each Uint8Array through N-API costs more than such a copy.
  *
  * receive(fd, type, meta, fds, maxFds, pool, poolOffset, mark) -> Buffer | undefined
  *   Receives what is waiting (up to RECV_SLOTS messages) into a per-environment arena and copies
@@ -203,10 +206,10 @@ static int send_some(int fd, int type, arena_t* arena, int count, int32_t* progr
 }
 
 static napi_value msg_send(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
+  napi_value argv[10];
   int fd;
   int32_t type = 0, head = 0, count = 0;
-  if (!ipc_fd_args(env, info, 8, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 10, argv, &fd)) return NULL;
   napi_get_value_int32(env, argv[1], &type);
   napi_get_value_int32(env, argv[3], &head);
   napi_get_value_int32(env, argv[4], &count);
@@ -224,6 +227,23 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
   *progress = 0;
   if (count <= 0) return NULL;
   if (count > SEND_BATCH) count = SEND_BATCH;
+  char* packed = NULL;
+  size_t packed_length = 0;
+  int32_t* spans = NULL;
+  size_t spans_length = 0;
+  if (napi_typeof(env, argv[8], &t) == napi_ok && t == napi_object) {
+    if (napi_get_buffer_info(env, argv[8], (void**)&packed, &packed_length) != napi_ok ||
+        !typed_array(env, argv[9], napi_int32_array, (void**)&spans, &spans_length, "spans must be an Int32Array")) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (!pending) ipc_throw_type(env, "packed must be a Buffer");
+      return NULL;
+    }
+    if (spans_length < (size_t)count * 2) {
+      ipc_throw_type(env, "spans must hold an offset and a length per message");
+      return NULL;
+    }
+  }
   arena_t* arena = get_arena(env);
   if (arena == NULL) return NULL;
 
@@ -257,9 +277,19 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
   for (int i = 0; i < count; i++) {
     struct msghdr* msg = &arena->send_msgs[i];
     memset(msg, 0, sizeof *msg);
-    napi_value data;
-    NAPI_CALL(env, napi_get_element(env, argv[2], (uint32_t)(head + i), &data));
-    if (!typed_array(env, data, napi_uint8_array, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len, "each message must be a Uint8Array")) return NULL;
+    if (spans != NULL && spans[2 * i] >= 0) {
+      size_t offset = (size_t)spans[2 * i], length = (size_t)spans[2 * i + 1];
+      if (spans[2 * i + 1] < 0 || offset > packed_length || length > packed_length - offset) {
+        ipc_throw_type(env, "a span lies outside the packed buffer");
+        return NULL;
+      }
+      arena->send_iov[i].iov_base = packed + offset;
+      arena->send_iov[i].iov_len = length;
+    } else {
+      napi_value data;
+      NAPI_CALL(env, napi_get_element(env, argv[2], (uint32_t)(head + i), &data));
+      if (!typed_array(env, data, napi_uint8_array, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len, "each message must be a Uint8Array")) return NULL;
+    }
     msg->msg_iov = &arena->send_iov[i];
     msg->msg_iovlen = 1;
     napi_value address = optional_element(env, addresses, (uint32_t)(head + i));
