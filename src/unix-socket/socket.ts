@@ -687,8 +687,9 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
       else this.#inbox.push(item);
       return;
     }
-    if (this.listenerCount('message') > 0) this.emit('message', item);
-    else if (this.#waiters.length > 0) this.#waiters.shift()!.resolve(item);
+    // emit() says whether there was a listener: no second lookup per message.
+    if (this.emit('message', item)) return;
+    if (this.#waiters.length > 0) this.#waiters.shift()!.resolve(item);
     else this.#inbox.push(item);
   }
 
