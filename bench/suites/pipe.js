@@ -45,7 +45,7 @@ function row({ id, label, test, params, metrics, pin = false, pipeBytes = (pipeS
       const values = this.params(quick, { pipeSize });
       if (impl === 'interprocess' && pipeBytes(pipeSize) === null) values.pipeBytes = 0; // 0: pipe() as is
       const numbers = Object.values(values).map(String);
-      const parent = impl === 'c' ? [cBinary('pipe'), test, ...numbers] : [process.execPath, WORKER, impl, test, 'parent', ...numbers];
+      const parent = impl === 'c' ? [cBinary('pipe'), test.replace('-stream', ''), ...numbers] : [process.execPath, WORKER, impl, test, 'parent', ...numbers];
       return { parent };
     },
   };
@@ -68,6 +68,13 @@ export default {
       test: 'throughput',
       params: (s) => ({ totalBytes: s.throughputBytes, chunkBytes: CHUNK_BYTES }),
       metrics: [throughputMetric(0)], // the issue's target: at least node's
+    }),
+    row({
+      id: 'pipe/throughput-stream',
+      label: 'the same, interprocess read through \'data\' events, Node\'s stream path (info: what onChunk buys)',
+      test: 'throughput-stream',
+      params: (s) => ({ totalBytes: s.throughputBytes, chunkBytes: CHUNK_BYTES }),
+      metrics: [throughputMetric(null)],
     }),
     row({
       id: 'pipe/throughput-64KiB',

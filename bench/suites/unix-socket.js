@@ -41,11 +41,11 @@ function peersAvailable() {
   return { 'unix-dgram': load('unix-dgram'), 'node-unix-socket': load('node-unix-socket') };
 }
 
-function row({ id, label, test, reporter, params, metrics, unsupported = {} }) {
+function row({ id, label, test, reporter, params, metrics, unsupported = {}, pin = false }) {
   return {
     id,
     label,
-    pin: false,
+    pin,
     metrics,
     unsupported, // implementation -> why it has no such test
     params: (quick) => params(quick ? SIZES.quick : SIZES.full),
@@ -100,6 +100,15 @@ export default {
       reporter: 'server', // timed at the receiver, first message to last
       params: (s) => ({ count: s.datagrams, messageBytes: MESSAGE_BYTES }),
       metrics: rateMetrics,
+    }),
+    row({
+      id: 'unix-socket/datagram-rate-pinned',
+      label: `the same, both processes on CPU 0 (info: the regime of a busy machine, one context switch pair per 10 datagrams)`,
+      test: 'dgram-rate',
+      reporter: 'server',
+      pin: true,
+      params: (s) => ({ count: s.datagrams, messageBytes: MESSAGE_BYTES }),
+      metrics: [{ ...rateMetrics[0], targets: undefined }],
     }),
     row({
       id: 'unix-socket/datagram-pair-rate',

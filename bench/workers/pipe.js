@@ -9,7 +9,10 @@
 //           process.stdin / process.stdout
 //   role: parent | peer
 //   test: throughput TOTAL_BYTES CHUNK_BYTES PIPE_BYTES: the parent sends, the peer receives
-//           and reports (timed at the receiver, as every throughput row)
+//           and reports (timed at the receiver, as every throughput row); the interprocess peer
+//           reads with PipeReceiver.fromFd(3, { onChunk, readBuffer: 256 KiB }), node's with
+//           process.stdin's 'data' events
+//         throughput-stream: the same, the interprocess peer reading 'data' events too
 //         latency WARMUP ROUNDS MESSAGE_BYTES PIPE_BYTES: the peer echoes, the parent reports
 //   PIPE_BYTES: interprocess's pipe({ size }); 0 calls pipe() with its default. node ignores it.
 // bench/c/pipe.c does the same in C.
@@ -22,6 +25,8 @@ const [impl, test, role, ...numbers] = process.argv.slice(2);
 const [a, b, c] = numbers.map(Number);
 const pipeBytes = Number(numbers.at(-1));
 const DIST = '../../dist/index.js';
+// The read buffer of the interprocess reader: 256 KiB, the size of pipe()'s default pipe buffer.
+const READ_BUFFER = 256 * 1024;
 
 // The node peer's stdin is its data channel; every other process watches stdin for the harness.
 exitWhenOrphaned({ watchStdin: !(impl === 'node' && role === 'peer') });
@@ -51,7 +56,7 @@ async function parent() {
     peer.once('error', reject);
     peer.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
-  if (test === 'throughput') {
+  if (test.startsWith('throughput')) {
     await sendAll(toPeer, a, b);
   } else {
     const samples = await pingPong(fromPeer, toPeer, a, b, c);
@@ -61,16 +66,44 @@ async function parent() {
   process.exit(await peerExit);
 }
 
+/**
+ * interprocess's bulk reader: PipeReceiver.fromFd(3, { onChunk }) reads into one reused buffer
+ * (READ_BUFFER bytes) and hands out views of it; the same counting as receiveAll().
+ */
+function receiveAllReused(PipeReceiver, total) {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    let first = 0n;
+    const input = PipeReceiver.fromFd(3, {
+      readBuffer: READ_BUFFER,
+      onChunk(chunk) {
+        if (got === 0) first = process.hrtime.bigint();
+        got += chunk.length;
+        if (got >= total) resolve({ bytes: got, ns: Number(process.hrtime.bigint() - first) });
+      },
+    });
+    input.on('error', reject);
+    input.on('end', () => reject(new Error(`end of stream after ${got} of ${total} bytes`)));
+  });
+}
+
 async function peer() {
   const { PipeReceiver, PipeSender } = impl === 'interprocess' ? await import(DIST) : {};
-  const input = impl === 'interprocess' ? PipeReceiver.fromFd(3) : process.stdin;
   if (test === 'throughput') {
-    await report(await receiveAll(input, a), true);
-  } else {
+    if (impl === 'interprocess') await report(await receiveAllReused(PipeReceiver, a), true);
+    else await report(await receiveAll(process.stdin, a), true);
+    return;
+  }
+  if (test === 'throughput-stream') {
+    await report(await receiveAll(impl === 'interprocess' ? PipeReceiver.fromFd(3) : process.stdin, a), true);
+    return;
+  }
+  const input = impl === 'interprocess' ? PipeReceiver.fromFd(3) : process.stdin;
+  {
     await echo(input, impl === 'interprocess' ? PipeSender.fromFd(4) : process.stdout);
     process.exit(0);
   }
 }
 
-if (test !== 'throughput' && test !== 'latency') fail(new Error(`unknown test ${test}`));
+if (!['throughput', 'throughput-stream', 'latency'].includes(test)) fail(new Error(`unknown test ${test}`));
 await (role === 'parent' ? parent() : peer()).catch(fail);

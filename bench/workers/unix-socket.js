@@ -16,15 +16,23 @@ const require = createRequire(import.meta.url);
 // Sockets a server must keep: some peers' sockets are closed when collected.
 const keep = [];
 
-/** COUNT buffers of SIZE bytes, each starting with its sequence number (uint32 LE). */
-function numbered(count, size) {
-  const slab = Buffer.alloc(count * size);
-  const messages = new Array(count);
-  for (let i = 0; i < count; i++) {
-    messages[i] = slab.subarray(i * size, (i + 1) * size);
-    messages[i].writeUInt32LE(i, 0);
-  }
-  return messages;
+/**
+ * The messages to send: `at(i)` is a SIZE-byte buffer starting with the sequence number i (uint32
+ * LE), from a ring of RING buffers reused in turn, as the C sender reuses its batch: no sender
+ * keeps more than RING messages in flight (interprocess: at most 2049 queued; node-unix-socket: a
+ * window of 2048; unix-dgram sends synchronously), so a buffer is rewritten only once it is sent.
+ */
+const RING = 8192;
+function numbered(size) {
+  const slab = Buffer.alloc(RING * size);
+  const ring = Array.from({ length: RING }, (_, i) => slab.subarray(i * size, (i + 1) * size));
+  return {
+    at(i) {
+      const message = ring[i % RING];
+      message.writeUInt32LE(i, 0);
+      return message;
+    },
+  };
 }
 
 /**
@@ -81,11 +89,11 @@ const dgram = {
       return report({ ready: true });
     }
     const socket = await bindDatagram(paired ? clientPath : null, { connect: socketPath });
-    const messages = numbered(count, size);
+    const messages = numbered(size);
     let last;
     for (let i = 0; i < count; i++) {
       if (socket.sendQueueLength >= 2048) await socket.drain();
-      last = socket.send(messages[i]);
+      last = socket.send(messages.at(i));
     }
     await last;
     await socket.close();
@@ -109,7 +117,7 @@ const dgram = {
     }
     const socket = unix.createSocket('unix_dgram');
     socket.on('error', fail);
-    const messages = numbered(count, size);
+    const messages = numbered(size);
     let i = 0;
     let congested = false;
     watchdog(() => i);
@@ -119,7 +127,7 @@ const dgram = {
     const pump = () => {
       congested = false;
       while (i < count) {
-        socket.send(messages[i]);
+        socket.send(messages.at(i));
         if (congested) return;
         i += 1;
       }
@@ -143,14 +151,14 @@ const dgram = {
     }
     const socket = new DgramSocket();
     socket.on('error', fail);
-    const messages = numbered(count, size);
+    const messages = numbered(size);
     const WINDOW = 2048;
     let sent = 0;
     let done = 0;
     watchdog(() => done);
     const pump = () => {
       while (sent < count && sent - done < WINDOW) {
-        socket.sendTo(messages[sent], 0, size, socketPath, onWrite);
+        socket.sendTo(messages.at(sent), 0, size, socketPath, onWrite);
         sent += 1;
       }
     };

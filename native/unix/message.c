@@ -4,15 +4,18 @@
  * (SCM_RIGHTS) and, on Linux, the sender's credentials (SCM_CREDENTIALS). JS owns the queues; this
  * file only does the syscalls when the Watcher says the socket is ready.
  *
- * send(fd, type, datas, head, count, addresses, fdLists, progress) -> messages sent
+ * send(fd, type, datas, head, count, addresses, fdLists, progress, packed, spans) -> messages sent
  *   Sends datas[head .. head+count) (Uint8Arrays, straight from JS memory: no copy), each to
  *   addresses[i] (a Buffer of sun_path bytes) if given, with the descriptors in fdLists[i] (an
  *   Int32Array) if given. Returns how many went; 0 when the socket would block. An error on the
  *   first message throws; an error after some were sent ends the batch, and the next call throws
  *   it (sendmmsg's own rule). Stream sockets may take part of a message: progress[0] is then the
  *   bytes of datas[head + result] already sent (its descriptors went with the first byte).
+ *   packed and spans (optional): JS has copied the small messages of the batch into the Buffer
+ *   `packed`; spans (Int32Array) holds for message i its offset there and length, or offset -1 for
+ *   one to take from datas. Fetching each Uint8Array through N-API costs more than such a copy.
  *
- * receive(fd, type, meta, fds, maxFds, pool, poolOffset) -> Buffer | undefined
+ * receive(fd, type, meta, fds, maxFds, pool, poolOffset, mark) -> Buffer | undefined
  *   Receives what is waiting (up to RECV_SLOTS messages) into a per-environment arena and copies
  *   each message's data, followed by its sender's address, into `pool` from poolOffset on (a JS
  *   slab reused across batches, as Node pools small Buffers) and returns `pool`; if they do not
@@ -27,6 +30,12 @@
  *   with its real length rather than cut silently. The arena is virtual memory: only the pages
  *   messages touch are resident, and those beyond 64 KiB are given back after a big message. Received descriptors are held for the environment until JS release()s them
  *   (taken, converted or closed): a worker torn down with some unclaimed closes them.
+ *   mark (Linux seqpacket sockets): after its peer closes, a seqpacket socket reads 0 bytes for
+ *   the end, as for an empty message. With SO_PASSCRED on, the kernel gives every real message a
+ *   credentials cmsg and the end none, so they are told apart exactly. mark 0: SO_PASSCRED is
+ *   already on (the user's passCredentials), or no marking; 1: it is off, turn it on for this read
+ *   only (and report no credentials); 2: unknown (an adopted socket), ask the kernel first; 3: it
+ *   is on only for this marking (report no credentials).
  */
 #if defined(__linux__)
 #define _GNU_SOURCE /* sendmmsg, recvmmsg, struct ucred, MSG_CMSG_CLOEXEC */
@@ -197,10 +206,10 @@ static int send_some(int fd, int type, arena_t* arena, int count, int32_t* progr
 }
 
 static napi_value msg_send(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
+  napi_value argv[10];
   int fd;
   int32_t type = 0, head = 0, count = 0;
-  if (!ipc_fd_args(env, info, 8, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 10, argv, &fd)) return NULL;
   napi_get_value_int32(env, argv[1], &type);
   napi_get_value_int32(env, argv[3], &head);
   napi_get_value_int32(env, argv[4], &count);
@@ -218,6 +227,23 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
   *progress = 0;
   if (count <= 0) return NULL;
   if (count > SEND_BATCH) count = SEND_BATCH;
+  char* packed = NULL;
+  size_t packed_length = 0;
+  int32_t* spans = NULL;
+  size_t spans_length = 0;
+  if (napi_typeof(env, argv[8], &t) == napi_ok && t == napi_object) {
+    if (napi_get_buffer_info(env, argv[8], (void**)&packed, &packed_length) != napi_ok ||
+        !typed_array(env, argv[9], napi_int32_array, (void**)&spans, &spans_length, "spans must be an Int32Array")) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (!pending) ipc_throw_type(env, "packed must be a Buffer");
+      return NULL;
+    }
+    if (spans_length < (size_t)count * 2) {
+      ipc_throw_type(env, "spans must hold an offset and a length per message");
+      return NULL;
+    }
+  }
   arena_t* arena = get_arena(env);
   if (arena == NULL) return NULL;
 
@@ -251,9 +277,19 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
   for (int i = 0; i < count; i++) {
     struct msghdr* msg = &arena->send_msgs[i];
     memset(msg, 0, sizeof *msg);
-    napi_value data;
-    NAPI_CALL(env, napi_get_element(env, argv[2], (uint32_t)(head + i), &data));
-    if (!typed_array(env, data, napi_uint8_array, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len, "each message must be a Uint8Array")) return NULL;
+    if (spans != NULL && spans[2 * i] >= 0) {
+      size_t offset = (size_t)spans[2 * i], length = (size_t)spans[2 * i + 1];
+      if (spans[2 * i + 1] < 0 || offset > packed_length || length > packed_length - offset) {
+        ipc_throw_type(env, "a span lies outside the packed buffer");
+        return NULL;
+      }
+      arena->send_iov[i].iov_base = packed + offset;
+      arena->send_iov[i].iov_len = length;
+    } else {
+      napi_value data;
+      NAPI_CALL(env, napi_get_element(env, argv[2], (uint32_t)(head + i), &data));
+      if (!typed_array(env, data, napi_uint8_array, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len, "each message must be a Uint8Array")) return NULL;
+    }
     msg->msg_iov = &arena->send_iov[i];
     msg->msg_iovlen = 1;
     napi_value address = optional_element(env, addresses, (uint32_t)(head + i));
@@ -294,6 +330,7 @@ typedef struct {
   int32_t* fds;
   size_t fds_length;
   size_t fds_used;
+  bool hide_credentials; /* SO_PASSCRED was on only to mark real messages */
 } out_t;
 
 static void close_fds(const int* fds, size_t count) {
@@ -337,7 +374,8 @@ static size_t finish(out_t* out, int i, struct msghdr* msg, size_t length, size_
         m[5] = cred.pid;
         m[6] = (int32_t)cred.uid;
         m[7] = (int32_t)cred.gid;
-        flags |= FLAG_CREDENTIALS;
+        if (!out->hide_credentials) flags |= FLAG_CREDENTIALS;
+        else m[5] = m[6] = m[7] = -1;
       }
 #endif
     }
@@ -411,21 +449,25 @@ static int receive_some(int fd, int type, arena_t* arena, int vlen, size_t contr
 
 /*
  * Where the messages end for stream and seqpacket sockets: a zero-length read is the end of the
- * stream. A seqpacket socket can also carry empty messages; while the peer has not hung up
- * (POLLRDHUP), an empty read is one of those. Returns the number of real messages; sets *eof.
+ * stream. A seqpacket socket can also carry empty messages. If `marked` (SO_PASSCRED was on for
+ * the read: every real message came with a cmsg), an empty read with no cmsg is the end, exactly.
+ * Otherwise, while the peer has not hung up (POLLRDHUP), an empty read is a message (one sent just
+ * before the peer closed then reads as the end). Returns the number of real messages; sets *eof.
  */
-static int find_end(int fd, int type, arena_t* arena, int n, bool* eof) {
+static int find_end(int fd, int type, arena_t* arena, int n, bool marked, bool* eof) {
   *eof = false;
   if (type == IPC_DATAGRAM) return n;
   int first_empty = -1;
   for (int i = n - 1; i >= 0 && arena->lengths[i] == 0 && arena->msgs[i].msg_controllen == 0; i--) first_empty = i;
   if (first_empty < 0) return n;
   if (type == IPC_SEQPACKET) {
+    /* Marked: the reads from first_empty on carried no cmsg, so they are the end. */
 #if defined(POLLRDHUP)
     struct pollfd p = {.fd = fd, .events = POLLRDHUP, .revents = 0};
-    if (poll(&p, 1, 0) >= 0 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
+    if (!marked && poll(&p, 1, 0) >= 0 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
 #else
     (void)fd;
+    (void)marked;
 #endif
   } else {
     for (int i = 0; i < n; i++) {
@@ -478,13 +520,13 @@ static napi_value msg_release(napi_env env, napi_callback_info info) {
 }
 
 static napi_value msg_receive(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
+  napi_value argv[8];
   int fd;
-  int32_t type = 0, max_fds = 0, pool_offset = 0;
+  int32_t type = 0, max_fds = 0, pool_offset = 0, mark = 0;
   out_t out = {0};
   char* pool = NULL;
   size_t pool_length = 0;
-  if (!ipc_fd_args(env, info, 7, argv, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 8, argv, &fd)) return NULL;
   if (napi_get_buffer_info(env, argv[5], (void**)&pool, &pool_length) != napi_ok || napi_get_value_int32(env, argv[6], &pool_offset) != napi_ok ||
       pool_offset < 0 || (size_t)pool_offset > pool_length) {
     ipc_throw_type(env, "receive needs a pool Buffer and an offset within it");
@@ -495,6 +537,7 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   if (!typed_array(env, argv[2], napi_int32_array, (void**)&out.meta, &out.meta_length, arrays) ||
       !typed_array(env, argv[3], napi_int32_array, (void**)&out.fds, &out.fds_length, arrays)) return NULL;
   napi_get_value_int32(env, argv[4], &max_fds);
+  napi_get_value_int32(env, argv[7], &mark);
   if (max_fds < 0) max_fds = 0;
   if (max_fds > MAX_FDS) max_fds = MAX_FDS;
   arena_t* arena = get_arena(env);
@@ -511,13 +554,40 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   out.meta[1] = 0;
 
 
+  bool marked = false, toggled = false;
+#if defined(__linux__) && defined(SO_PASSCRED)
+  if (type == IPC_SEQPACKET) {
+    int on = 0;
+    socklen_t on_length = sizeof on;
+    if (mark == 0 || mark == 3) {
+      marked = true; /* SO_PASSCRED is on: real messages carry credentials already */
+      out.hide_credentials = mark == 3;
+    } else if (mark == 2 && getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, &on_length) == 0 && on) {
+      marked = true;
+    } else {
+      on = 1;
+      toggled = marked = setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == 0;
+      out.hide_credentials = toggled;
+    }
+  }
+#else
+  (void)mark;
+  (void)toggled;
+#endif
   int n = receive_some(fd, type, arena, vlen, control_length);
+#if defined(__linux__) && defined(SO_PASSCRED)
+  if (toggled) {
+    int saved = errno, off = 0;
+    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &off, sizeof off);
+    errno = saved;
+  }
+#endif
   if (n < 0) {
     ipc_throw_errno(env, errno, "recvmsg");
     return NULL;
   }
   bool eof = false;
-  n = find_end(fd, type, arena, n, &eof);
+  n = find_end(fd, type, arena, n, marked, &eof);
   if (n == 0 && !eof) return NULL;
   size_t total = 0;
   size_t address_lengths[RECV_SLOTS];

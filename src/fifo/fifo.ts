@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
-import { PipeReceiver, PipeSender } from '../pipe/end.js';
+import { PipeReceiver, PipeSender, type ReceiverOptions } from '../pipe/end.js';
 import { type RetryOptions, checkRetryOptions, retry } from '../retry.js';
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
@@ -56,8 +56,11 @@ function openFifo(path: string, flags: number): number {
   return fd;
 }
 
-/** Options of {@link openFifoReader}. */
-export interface FifoReaderOptions {
+/**
+ * Options of {@link openFifoReader}; `onChunk` and `readBuffer` read into one reused buffer
+ * instead of streaming (see {@link ReceiverOptions}).
+ */
+export interface FifoReaderOptions extends ReceiverOptions {
   /**
    * Stay open across writers: hold a write end of our own, so the reader never sees end of
    * stream when a writer closes and the next one can come (default false: end of stream once
@@ -78,7 +81,13 @@ export function openFifoReader(path: string, options: FifoReaderOptions = {}): P
   } catch (error) {
     throw fromSystemError(error, `Cannot open the FIFO ${path} for reading`, undefined, { path });
   }
-  const reader = new PipeReceiver(fd);
+  let reader: PipeReceiver;
+  try {
+    reader = new PipeReceiver(fd, options);
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
   if (options.keepOpen) {
     // A reader exists now, so this non-blocking open for writing succeeds at once.
     const keeper = fs.openSync(path, O_WRONLY | O_NONBLOCK);

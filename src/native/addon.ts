@@ -47,12 +47,12 @@ export interface NativeUnixSockets {
   /** Makes a descriptor we were handed non-blocking and close-on-exec. */
   adopt(fd: number): void;
   /** Sends datas[head .. head+count); returns how many went (0: would block). See message.c. */
-  send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array): number;
+  send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array, packed: Buffer | undefined, spans: Int32Array | undefined): number;
   /**
    * Receives what waits into `pool` from `poolOffset` (returning pool), or into a new Buffer from 0
    * if it does not fit (returning that); undefined when nothing waits. See message.c for meta.
    */
-  receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number, pool: Buffer, poolOffset: number): Buffer | undefined;
+  receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number, pool: Buffer, poolOffset: number, mark: number): Buffer | undefined;
   /** A received descriptor is claimed by JS (taken, converted or closed): teardown no longer closes it. */
   release(fd: number): void;
   readonly RECEIVE_BATCH: number;

@@ -135,18 +135,99 @@ abstract class PipeEnd extends net.Socket {
   }
 }
 
-/** The receiving end of a pipe or FIFO: a Readable stream (a `net.Socket` that only reads). */
+/** Node's read size on a stream: also the default of {@link ReceiverOptions.readBuffer}. */
+const DEFAULT_READ_BUFFER = 64 * 1024;
+
+/**
+ * Options of a receiver: {@link PipeReceiver.fromFd}, `pipe({ receiver })` and
+ * `openFifoReader()`. Without `onChunk` the receiver is an ordinary Readable stream.
+ */
+export interface ReceiverOptions {
+  /**
+   * Read into one buffer, reused for every read, and hand each chunk to this callback instead of
+   * the stream's `'data'` events (which get a fresh Buffer per read). This is the fast path for
+   * bulk data: a pipe nearly always fills the read buffer, and a fresh 64 KiB Buffer per read
+   * costs allocation, page faults and garbage collection (see docs/pipes.md).
+   *
+   * `chunk` is a view of the reused buffer: **valid only until the callback returns** (the next
+   * read overwrites it), or, if the callback returns `false`, until `resume()`. Copy what you
+   * keep (`Buffer.from(chunk)`), or parse it in place.
+   *
+   * Reading starts at once. Return `false` (or call `pause()`) to stop reading, `resume()` to go
+   * on: the pipe then fills and holds the writer back. `'end'`, `'close'` and `'error'` are
+   * emitted as usual; `'data'` never is, and `read()` returns null. If the callback throws, the
+   * receiver is destroyed with that error (emitted as `'error'`).
+   */
+  onChunk?: (chunk: Buffer) => boolean | void;
+  /**
+   * With `onChunk`: the buffer to read into (a Uint8Array, used as is), or its size in bytes.
+   * Default 64 KiB, as Node's streams read. One `read()` returns at most this much: a larger
+   * buffer on a larger pipe means fewer reads and callbacks.
+   */
+  readBuffer?: Uint8Array | number;
+}
+
+/** Checks receiver options; returns net.Socket's `onread` for them, or undefined. */
+function onreadOption(options: ReceiverOptions, destroy: (error: unknown) => void): object | undefined {
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const { onChunk, readBuffer } = options;
+  if (onChunk === undefined) {
+    if (readBuffer !== undefined) throw invalidArgument('options.readBuffer', 'is used only with options.onChunk');
+    return undefined;
+  }
+  if (typeof onChunk !== 'function') throw invalidType('options.onChunk', 'a function', onChunk);
+  let buffer: Buffer;
+  if (readBuffer === undefined) {
+    buffer = Buffer.allocUnsafe(DEFAULT_READ_BUFFER);
+  } else if (typeof readBuffer === 'number') {
+    if (!Number.isInteger(readBuffer) || readBuffer <= 0 || readBuffer > 0x7fffffff) {
+      throw invalidArgument('options.readBuffer', `must be a positive integer number of bytes (below 2 GiB) or a Uint8Array; got ${readBuffer}`);
+    }
+    buffer = Buffer.allocUnsafe(readBuffer);
+  } else if (readBuffer instanceof Uint8Array && readBuffer.byteLength > 0) {
+    buffer = Buffer.from(readBuffer.buffer, readBuffer.byteOffset, readBuffer.byteLength);
+  } else {
+    throw invalidType('options.readBuffer', 'a non-empty Uint8Array or a number of bytes', readBuffer);
+  }
+  return {
+    buffer,
+    // Node calls back with the byte count and the whole buffer; hand out the part just read.
+    callback(nread: number): boolean {
+      try {
+        return onChunk(buffer.subarray(0, nread)) !== false;
+      } catch (error) {
+        destroy(error);
+        return false;
+      }
+    },
+  };
+}
+
+/**
+ * The receiving end of a pipe or FIFO: a Readable stream (a `net.Socket` that only reads), or,
+ * with {@link ReceiverOptions.onChunk}, a reader into one reused buffer.
+ */
 export class PipeReceiver extends PipeEnd {
   /** @internal Use pipe(), openFifoReader() or PipeReceiver.fromFd(). */
-  constructor(fd: number) {
+  constructor(fd: number, options: ReceiverOptions = {}) {
+    let self: PipeReceiver | undefined;
+    const onread = onreadOption(options, (error) => self?.destroy(error as Error));
     // manualStart: read nothing until the user does, so an end handed to a child loses nothing.
-    super({ fd, readable: true, writable: false, manualStart: true } as net.SocketConstructorOpts & { fd: number });
+    // With onChunk the callback is the reader: start at once (below).
+    super({ fd, readable: true, writable: false, manualStart: true, ...(onread ? { onread } : {}) } as net.SocketConstructorOpts & { fd: number });
+    self = this;
+    // read(0) starts the handle reading (Node's _read) without switching the stream to flowing
+    // mode, whose deferred resume would undo a pause() made right after construction.
+    if (onread) this.read(0);
   }
 
-  /** Wraps an inherited or existing pipe, FIFO or socket descriptor; the stream then owns it. */
-  static fromFd(fd: number): PipeReceiver {
+  /**
+   * Wraps an inherited or existing pipe, FIFO or socket descriptor; the stream then owns it.
+   * `options.onChunk` reads into a reused buffer instead of streaming (see {@link ReceiverOptions}).
+   */
+  static fromFd(fd: number, options: ReceiverOptions = {}): PipeReceiver {
     adoptFd(fd, 'a pipe receiver');
-    return new PipeReceiver(fd);
+    return new PipeReceiver(fd, options);
   }
 
   /**

@@ -2,4 +2,4 @@
 export { DEFAULT_PIPE_SIZE, pipe, pipeSize, spawnWith } from './pipe.js';
 export type { Pipe, PipeOptions, SpawnWithOptions } from './pipe.js';
 export { PipeReceiver, PipeSender } from './end.js';
-export type { SyncOptions } from './end.js';
+export type { ReceiverOptions, SyncOptions } from './end.js';

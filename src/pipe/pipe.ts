@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
-import { PipeReceiver, PipeSender } from './end.js';
+import { PipeReceiver, PipeSender, type ReceiverOptions } from './end.js';
 
 /**
  * Default pipe buffer on Linux: 256 KiB. The kernel's 64 KiB makes writer and reader take turns
@@ -27,6 +27,12 @@ export interface PipeOptions {
    * and this is ignored.
    */
   size?: number;
+  /**
+   * Options of the receiving end: `{ onChunk, readBuffer }` reads into one reused buffer instead
+   * of streaming (see {@link ReceiverOptions}). Reading then starts at once, so use it for an end
+   * read in this process, not one handed to a child.
+   */
+  receiver?: ReceiverOptions;
 }
 
 /** A connected pipe: what is written to `sender` comes out of `receiver`. */
@@ -62,7 +68,15 @@ export function pipe(options: PipeOptions = {}): Pipe {
   if (isWindows) {
     // Windows: a named pipe pair of ours (as libuv makes them): both ends overlapped, local only.
     const [readFd, writeFd] = native.namedPipe.pair(size ?? 65536);
-    return { sender: new PipeSender(writeFd), receiver: new PipeReceiver(readFd) };
+    let receiver: PipeReceiver;
+    try {
+      receiver = new PipeReceiver(readFd, options.receiver);
+    } catch (error) {
+      fs.closeSync(readFd);
+      fs.closeSync(writeFd);
+      throw error;
+    }
+    return { sender: new PipeSender(writeFd), receiver };
   }
   const [readFd, writeFd] = native.pipe() as [number, number];
   try {
@@ -74,7 +88,9 @@ export function pipe(options: PipeOptions = {}): Pipe {
         if (size !== undefined) throw fromSystemError(error, `Cannot set the pipe size to ${size} bytes`, 'Above /proc/sys/fs/pipe-max-size only a privileged process may; leave size unset for the best allowed.');
       }
     }
-    return { sender: new PipeSender(writeFd), receiver: new PipeReceiver(readFd) };
+    // The receiver first: its options may be refused, and then no stream owns either descriptor.
+    const receiver = new PipeReceiver(readFd, options.receiver);
+    return { sender: new PipeSender(writeFd), receiver };
   } catch (error) {
     fs.closeSync(readFd);
     fs.closeSync(writeFd);

@@ -94,7 +94,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
     for (const fd of fds) {
       let socket: UnixSocket;
       try {
-        socket = new UnixSocket(fd, this.type, this.#options, true);
+        socket = new UnixSocket(fd, this.type, this.#options, true, 'accepted');
       } catch (error) {
         fs.closeSync(fd);
         this.#connections.fail(fromSystemError(error, 'Cannot set up an accepted connection'));

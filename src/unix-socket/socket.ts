@@ -87,7 +87,11 @@ const BUSY_BATCH = 4;
 const POOL_SIZE = 64 * 1024;
 const POOL_ROOM = 2048;
 
-let shared: { native: NativeUnixSockets; meta: Int32Array; fds: Int32Array; progress: Int32Array; pool: Buffer; poolOffset: number } | null = null;
+// Messages up to this size are copied into one Buffer per batch (send's `packed`): the native side
+// then finds them with no N-API call per message, which costs more than such a copy.
+const PACK_MAX = 512;
+
+let shared: { native: NativeUnixSockets; meta: Int32Array; fds: Int32Array; progress: Int32Array; pool: Buffer; poolOffset: number; packed: Buffer; spans: Int32Array } | null = null;
 
 /** The addon's socket calls and the buffers every receive reuses (one JS thread: no sharing issue). */
 function sockets(feature: string) {
@@ -100,6 +104,8 @@ function sockets(feature: string) {
       progress: new Int32Array(1),
       pool: Buffer.allocUnsafeSlow(POOL_SIZE),
       poolOffset: 0,
+      packed: Buffer.allocUnsafeSlow(native.SEND_BATCH * PACK_MAX),
+      spans: new Int32Array(native.SEND_BATCH * 2),
     };
   }
   return shared;
@@ -176,6 +182,9 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   readonly #maxFds: number;
   readonly #sendLimit: number;
   readonly #receiveLimit: number;
+  // SO_PASSCRED: on because the user asked (true), off (false), unknown (null: an adopted
+  // descriptor), or on only to mark real seqpacket messages ('marking'). See #mark.
+  #passCredentials: boolean | null | 'marking';
 
   // The send queue: parallel arrays read by the native send from #head on.
   #datas: Uint8Array[] = [];
@@ -200,7 +209,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
    * @internal Use bindDatagram(), connectUnix(), listenUnix() or unixSocketPair(). Takes `fd`
    * over, unless it throws: then the caller still owns it.
    */
-  constructor(fd: number, type: UnixSocketType, options: UnixSocketOptions = {}, connected = false) {
+  constructor(fd: number, type: UnixSocketType, options: UnixSocketOptions = {}, connected = false, origin: 'made' | 'accepted' | 'adopted' = 'made') {
     super();
     const { native } = sockets('Unix sockets');
     this.type = type;
@@ -211,6 +220,17 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     this.#sendLimit = Math.max(1, positiveInteger(options.sendQueueLimit, 'options.sendQueueLimit', 4096));
     this.#receiveLimit = Math.max(1, positiveInteger(options.receiveQueueLimit, 'options.receiveQueueLimit', 1024));
     if (options.passCredentials) passCredentials(native, fd, true);
+    this.#passCredentials = options.passCredentials ? true : origin === 'adopted' ? null : false;
+    if (type === 'seqpacket' && origin === 'accepted' && !options.passCredentials && process.platform === 'linux') {
+      // An accepted socket has the listener's address, so SO_PASSCRED cannot autobind it: leave it
+      // on for good, and reads need no toggling to tell empty messages from the end (see #mark).
+      try {
+        passCredentials(native, fd, true);
+        this.#passCredentials = 'marking';
+      } catch {
+        // Then reads toggle it.
+      }
+    }
     // From here the watcher owns the descriptor: close, worker teardown and collection close it.
     // Everything that can throw comes before, so a constructor that throws owns nothing.
     this.#watcher = new (requireNative('Unix sockets').Watcher)(fd, (status, events) => this.#onReady(status, events), true);
@@ -301,6 +321,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   setPassCredentials(on: boolean): this {
     if (this.#closed) throw closedError('set passCredentials');
     passCredentials(this.#native, this.#fd, on);
+    this.#passCredentials = on;
     return this;
   }
 
@@ -396,12 +417,25 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
 
   #flush(): void {
     const native = this.#native;
-    const { progress } = sockets('Unix sockets');
+    const { progress, packed, spans } = sockets('Unix sockets');
     while (!this.#closed && this.#head < this.#datas.length) {
       const count = Math.min(this.#batch, this.#datas.length - this.#head);
+      // Small messages go by copy into `packed` (see PACK_MAX); the others straight from their memory.
+      let offset = 0;
+      for (let i = 0, k = this.#head; i < count; i++, k++) {
+        const data = this.#datas[k]!;
+        if (data.length <= PACK_MAX) {
+          packed.set(data, offset);
+          spans[2 * i] = offset;
+          spans[2 * i + 1] = data.length;
+          offset += data.length;
+        } else {
+          spans[2 * i] = -1;
+        }
+      }
       let sent: number;
       try {
-        sent = native.send(this.#fd, this.#typeNumber, this.#datas, this.#head, count, this.#addresses, this.#fdLists, progress);
+        sent = native.send(this.#fd, this.#typeNumber, this.#datas, this.#head, count, this.#addresses, this.#fdLists, progress, packed, spans);
       } catch (error) {
         if (RETRY_LATER.has((error as NodeJS.ErrnoException).code ?? '')) {
           this.#waitToWrite('timer'); // the kernel is short of buffers: try again shortly
@@ -554,6 +588,20 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     }
   }
 
+  /**
+   * The native receive's `mark` (Linux seqpacket): after the peer closes, the end reads as 0 bytes,
+   * like an empty message. With SO_PASSCRED on, every real message carries a credentials cmsg and
+   * the end none, so the read turns it on for its duration unless it is on already (0: it is, the
+   * user's; 1: it is off; 2: unknown, ask the kernel; 3: on, only for this). Credentials are
+   * reported only if the user asked. It stays off between reads on sockets without an address,
+   * which SO_PASSCRED would autobind when they send.
+   */
+  #mark(): number {
+    if (this.type !== 'seqpacket') return 0;
+    const state = this.#passCredentials;
+    return state === true ? 0 : state === false ? 1 : state === null ? 2 : 3;
+  }
+
   #wantsToRead(): boolean {
     if (this.#closed || this.#eof) return false;
     if (this.listenerCount('message') > 0 || this.#waiters.length > 0) return true;
@@ -575,7 +623,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     const { native, meta, fds, pool } = state;
     let buffer: Buffer | undefined;
     try {
-      buffer = native.receive(this.#fd, this.#typeNumber, meta, fds, this.#maxFds, pool, state.poolOffset);
+      buffer = native.receive(this.#fd, this.#typeNumber, meta, fds, this.#maxFds, pool, state.poolOffset, this.#mark());
     } catch (error) {
       const failure = fromSystemError(error, `Cannot receive on the ${this.type} socket`);
       if (this.type !== 'datagram') this.#eof = true; // the connection is gone
@@ -639,8 +687,9 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
       else this.#inbox.push(item);
       return;
     }
-    if (this.listenerCount('message') > 0) this.emit('message', item);
-    else if (this.#waiters.length > 0) this.#waiters.shift()!.resolve(item);
+    // emit() says whether there was a listener: no second lookup per message.
+    if (this.emit('message', item)) return;
+    if (this.#waiters.length > 0) this.#waiters.shift()!.resolve(item);
     else this.#inbox.push(item);
   }
 
@@ -756,5 +805,5 @@ export function adoptUnixSocket(fd: number, socketType: number, options?: UnixSo
   } catch {
     connected = false;
   }
-  return new UnixSocket(fd, type, options, connected);
+  return new UnixSocket(fd, type, options, connected, 'adopted');
 }

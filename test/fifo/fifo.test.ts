@@ -172,3 +172,24 @@ test('no descriptor leaks across FIFO use and failures', { skip: notOnWindows.fi
   await sleep(20);
   assert.equal(openFds(), before);
 });
+
+test('a reader with onChunk: the shell writes, chunks come in a reused buffer, then the end', { skip: notOnWindows.fifo }, async (t) => {
+  const before = openFds();
+  const fifo = path.join(scratchDir(t), 'f');
+  await createFifo(fifo);
+  const parts: string[] = [];
+  const reader = openFifoReader(fifo, { readBuffer: 8, onChunk: (chunk) => void parts.push(chunk.toString()) });
+  const ended = once(reader, 'end');
+  const closed = once(reader, 'close');
+  await sleep(30); // no writer yet: no end of stream
+  assert.equal(reader.readableEnded, false);
+  const shell = spawn('sh', ['-c', 'printf "from the shell, in pieces" > "$1"', 'sh', fifo], { stdio: 'ignore' });
+  await ended;
+  assert.equal(await exitOf(shell), 0);
+  assert.equal(parts.join(''), 'from the shell, in pieces');
+  assert.ok(parts.every((part) => part.length <= 8));
+  await closed;
+  assert.equal(openFds(), before, 'no descriptor leaked');
+  assert.throws(() => openFifoReader(fifo, { onChunk: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.equal(openFds(), before, 'a refused reader closes what it opened');
+});

@@ -234,3 +234,99 @@ test('no descriptor leaks across pipes, hand-overs, take-outs and failures', { s
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(openFds(), before);
 });
+
+// The reused-buffer reader (onChunk): issue 3's fast path for bulk data.
+
+test('onChunk: 64 MiB to a child reading into one reused buffer, checksummed, with pauses', { skip: notOnWindows.pipe, timeout: 120_000 }, async () => {
+  const before = openFds();
+  const { sender, receiver } = pipe();
+  const size = 100_000; // not a power of two: chunks end anywhere
+  const reader = node(['chunks', String(size)], { 3: receiver }, true);
+  const report = once(reader, 'message');
+  const block = patternBytes(1024 * 1024, 7);
+  const sent = createHash('sha256');
+  const total = 64;
+  for (let i = 0; i < total; i++) {
+    block.writeUInt32LE(i, 0);
+    sent.update(block);
+    // Backpressure: the reader pauses, the pipe fills, and write() says so.
+    if (!sender.write(Buffer.from(block))) await once(sender, 'drain');
+  }
+  sender.end();
+  const [message] = (await report) as [{ sha256: string; bytes: number; chunks: number; largest: number }];
+  assert.equal(message.bytes, total * 1024 * 1024);
+  assert.equal(message.sha256, sent.digest('hex'));
+  assert.ok(message.largest <= size, `no chunk is larger than the read buffer (largest: ${message.largest})`);
+  assert.ok(message.chunks >= Math.ceil((total * 1024 * 1024) / size));
+  assert.equal(await exitOf(reader), 0);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(openFds(), before, 'no descriptor leaked');
+});
+
+test('onChunk: views of the given buffer, then end and close; no data events', { skip: notOnWindows.pipe }, async () => {
+  const before = openFds();
+  const readBuffer = new Uint8Array(16);
+  const seen: string[] = [];
+  let viewsOfBuffer = true;
+  const { sender, receiver } = pipe({
+    receiver: {
+      readBuffer,
+      onChunk(chunk) {
+        viewsOfBuffer &&= chunk.buffer === readBuffer.buffer && chunk.length <= 16;
+        seen.push(chunk.toString());
+      },
+    },
+  });
+  receiver.on('data', () => assert.fail('no data events with onChunk'));
+  const closed = once(receiver, 'close');
+  const ended = once(receiver, 'end');
+  sender.end('0123456789abcdef and more than sixteen bytes');
+  await ended;
+  await closed;
+  assert.equal(seen.join(''), '0123456789abcdef and more than sixteen bytes');
+  assert.ok(seen.length >= 3, 'at most 16 bytes per chunk');
+  assert.ok(viewsOfBuffer, 'every chunk is a view of the given buffer');
+  assert.equal(receiver.read(), null);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(openFds(), before, 'no descriptor leaked');
+});
+
+test('onChunk: pause() and resume() stop and restart reading; the writer is held back meanwhile', { skip: notOnWindows.pipe }, async () => {
+  let got = 0;
+  const { sender, receiver } = pipe({ size: 65536, receiver: { onChunk: (chunk) => void (got += chunk.length) } });
+  receiver.pause();
+  const big = Buffer.alloc(1024 * 1024, 1);
+  const accepted = sender.write(big);
+  assert.equal(accepted, false, 'a megabyte does not fit in a 64 KiB pipe');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const whilePaused = got;
+  assert.ok(whilePaused < big.length, `nothing like all of it is read while paused (${whilePaused})`);
+  receiver.resume();
+  await once(sender, 'drain');
+  sender.end();
+  await once(receiver, 'end');
+  assert.equal(got, big.length);
+});
+
+test('onChunk: a callback that throws destroys the receiver with that error; bad options are refused', { skip: notOnWindows.pipe }, async () => {
+  const before = openFds();
+  const failure = new Error('parser broke');
+  const { sender, receiver } = pipe({
+    receiver: {
+      onChunk() {
+        throw failure;
+      },
+    },
+  });
+  const error = once(receiver, 'error');
+  sender.write('x');
+  assert.equal((await error)[0], failure);
+  await once(receiver, 'close');
+  sender.destroy();
+  assert.throws(() => pipe({ receiver: { onChunk: 'no' as never } }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => pipe({ receiver: { onChunk() {}, readBuffer: 0 } }), { code: 'ERR_INVALID_ARG_VALUE' });
+  assert.throws(() => pipe({ receiver: { onChunk() {}, readBuffer: 'big' as never } }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => pipe({ receiver: { readBuffer: 1024 } }), { code: 'ERR_INVALID_ARG_VALUE', message: /only with options.onChunk/ });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(openFds(), before, 'no descriptor leaked, refused options included');
+});

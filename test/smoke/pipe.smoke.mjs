@@ -1,4 +1,5 @@
-// Unnamed pipes: a pipe end handed to another process at descriptor 3, and read back.
+// Unnamed pipes: a pipe end handed to another process at descriptor 3, and read back; the
+// reused-buffer reader (onChunk).
 import assert from 'node:assert/strict';
 import { PipeSender, pipe, spawnWith } from 'interprocess';
 
@@ -14,6 +15,16 @@ export async function run(smoke) {
     assert.equal(text, 'through a pipe');
     await new Promise((resolve) => child.on('exit', resolve));
     return 'end of stream once the child exits';
+  });
+  await smoke.check('onChunk reads into one reused buffer (net.Socket onread on this Node)', async () => {
+    const readBuffer = new Uint8Array(4);
+    const parts = [];
+    const { sender, receiver } = pipe({ receiver: { readBuffer, onChunk: (chunk) => void parts.push(chunk.buffer === readBuffer.buffer ? String(chunk) : '?') } });
+    const ended = new Promise((resolve) => receiver.once('end', resolve));
+    sender.end('in four-byte views');
+    await ended;
+    assert.equal(parts.join(''), 'in four-byte views');
+    return `${parts.length} chunks`;
   });
 }
 

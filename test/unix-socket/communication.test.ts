@@ -1,6 +1,7 @@
 // Every socket type x {filesystem name, abstract name, socket pair}, between two processes, in
 // both directions: each message goes to an echo peer in a child and comes back; datagram and
-// seqpacket messages keep their boundaries exactly (sizes 0, 1, 1000, 200 000), a stream keeps
+// seqpacket messages keep their boundaries exactly (sizes 0, 1, 1000, 200 000, and 512 and 513
+// either side of the size up to which a batch copies messages into one buffer), a stream keeps
 // its bytes.
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -9,9 +10,9 @@ import { type UnixSocket, type UnixSocketType, bindDatagram, connectUnix, fsName
 import { patternBytes, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
 
 const SIZES: Record<UnixSocketType, number[]> = {
-  datagram: [0, 1, 1000, 200_000],
-  seqpacket: [0, 1, 1000, 200_000],
-  stream: [1, 1000, 200_000], // a stream has no empty messages: 0 bytes send nothing
+  datagram: [0, 1, 512, 513, 1000, 200_000, 64],
+  seqpacket: [0, 1, 512, 513, 1000, 200_000, 64],
+  stream: [1, 512, 513, 1000, 200_000, 64], // a stream has no empty messages: 0 bytes send nothing
 };
 
 /** Our end of a conversation with the echo peer, started as a child. */

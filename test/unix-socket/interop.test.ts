@@ -170,3 +170,55 @@ test('a datagram larger than a default sender can send (1 MB, from Python with a
     assert.equal(second.length, 1_000_000);
   }
 });
+
+const PYTHON_EMPTY_THEN_CLOSE = `
+import socket, sys
+c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+c.connect(sys.argv[1])
+for m in [b'first', b'', b'', b'last', b'']:
+    c.send(m)
+c.close()
+`;
+
+test('empty seqpacket messages sent just before the peer closes are messages, then the end', { timeout: 30_000 }, async (t) => {
+  const socketPath = path.join(scratchDir(t), 'empty.sock');
+  for (const passCredentials of [false, true]) {
+    await using listener = await listenUnix('seqpacket', fsName(socketPath), { passCredentials });
+    const py = python(t, PYTHON_EMPTY_THEN_CLOSE, [socketPath]);
+    const conn = (await listener[Symbol.asyncIterator]().next()).value!;
+    t.after(() => conn.close());
+    await py.output; // the peer has sent everything and closed before we read anything
+    const got: string[] = [];
+    for await (const message of conn) {
+      got.push(String(message.data));
+      assert.equal(message.credentials === null, !passCredentials, 'credentials only when asked for');
+    }
+    assert.deepEqual(got, ['first', '', '', 'last', ''], `passCredentials: ${passCredentials}`);
+    assert.equal(await conn.receive(), null);
+    await conn.close();
+  }
+});
+
+const PYTHON_SERVER_EMPTY_THEN_CLOSE = `
+import socket, sys
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+srv.bind(sys.argv[1]); srv.listen(1)
+print('ready', flush=True)
+conn, _ = srv.accept()
+for m in [b'', b'middle', b'', b'']:
+    conn.send(m)
+conn.close()
+`;
+
+test('the same on a connecting socket (no address: SO_PASSCRED only while it reads)', { timeout: 30_000 }, async (t) => {
+  const socketPath = path.join(scratchDir(t), 'empty-server.sock');
+  const py = python(t, PYTHON_SERVER_EMPTY_THEN_CLOSE, [socketPath]);
+  await once(py.stdout!, 'data');
+  const conn = await connectUnix('seqpacket', fsName(socketPath));
+  t.after(() => conn.close());
+  await py.output;
+  const got: string[] = [];
+  for await (const message of conn) got.push(String(message.data));
+  assert.deepEqual(got, ['', 'middle', '', '']);
+  assert.equal(conn.localName, null, 'reading left the socket unbound');
+});
