@@ -25,6 +25,7 @@ export class AcceptQueue<T> {
   }
 
   deliver(connection: T): void {
+    if (this.#ended) return this.#dispose(connection); // closed meanwhile: nobody will take it
     if (this.#owner.listenerCount('connection') > 0) {
       this.#owner.emit('connection', connection);
     } else if (this.#waiter) {

@@ -150,10 +150,20 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
   if (signal?.aborted) throw abortError(signal);
   if (isWindows) return closeOnAbort(listenPipe(resolved, options), signal);
   const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
+  // A socket file is reachable once it is linked into place, before bindSocketFile has finished
+  // (it still tidies up): a client may connect in between. Keep such connections for the listener.
+  const early: net.Socket[] = [];
+  const keepEarly = (socket: net.Socket) => early.push(socket);
+  server.on('connection', keepEarly);
   let file: SocketFile | null = null;
   if (resolved.path !== null) {
     if (resolved.privateDirectory !== null) await ensurePrivateDirectory(resolved.privateDirectory, resolved.path);
-    file = await bindSocketFile(resolved.path, options, netServerBinder(server, options.backlog));
+    try {
+      file = await bindSocketFile(resolved.path, options, netServerBinder(server, options.backlog));
+    } catch (error) {
+      for (const socket of early) socket.destroy();
+      throw error;
+    }
   } else {
     try {
       await listenOn(server, listenTarget(resolved, options.backlog));
@@ -163,7 +173,10 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
     }
   }
   const listener = new LocalSocketListener(resolved, file, ({ deliver, fail }) => {
+    server.off('connection', keepEarly);
     server.on('connection', (socket) => deliver(adoptAccepted(socket, resolved)));
+    // In a later turn, as any connection comes: after the caller has its listener and its handlers.
+    if (early.length > 0) setImmediate(() => early.forEach((socket) => deliver(adoptAccepted(socket, resolved))));
     server.on('error', (error) => fail(fromSystemError(error, `The listener on ${resolved} failed`)));
     return { close: () => void server.close(), ref: (keepAlive) => (keepAlive ? server.ref() : server.unref()) };
   });

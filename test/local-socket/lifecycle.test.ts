@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InterprocessError, connect, listen, nsName } from 'interprocess';
@@ -246,4 +247,32 @@ test('backpressure: write() reports a full buffer and drain follows', async (t) 
   await drained;
   client.destroy();
   server.destroy();
+});
+
+test('a client that connects while listen() is still finishing is not lost', { timeout: 60_000 }, async (t) => {
+  // A socket file is reachable as soon as it is linked into place, while listen() still tidies up:
+  // a connection made then must reach the listener like any other.
+  for (let round = 0; round < 20; round++) {
+    const socketPath = testSocketPath(t, 'early.sock');
+    let connected: net.Socket | null = null;
+    let stop = false;
+    const hammer = () => {
+      if (stop) return;
+      const socket = net.connect(socketPath);
+      socket.once('connect', () => {
+        connected = socket;
+        stop = true;
+      });
+      socket.once('error', () => setImmediate(hammer));
+    };
+    setImmediate(hammer);
+    const listener = await listen(socketPath);
+    const accepted = once(listener, 'connection');
+    const outcome = await Promise.race([accepted.then(() => 'accepted'), sleep(5000).then(() => 'lost')]);
+    stop = true;
+    assert.equal(outcome, 'accepted', `round ${round}: the connection made during listen() reached the listener`);
+    ((await accepted)[0] as net.Socket).destroy();
+    (connected as net.Socket | null)?.destroy();
+    await listener.close();
+  }
 });
