@@ -21,7 +21,6 @@ export const wine = windows && process.env.INTERPROCESS_WINE === '1';
  */
 export const notOnWindows = {
   fifo: process.platform === 'win32' && 'Windows has no FIFO files (createFifo and the FIFO openers throw ERR_INTERPROCESS_UNSUPPORTED there)',
-  pipe: false as const,
   socketFile:
     windows && 'Windows has no socket files: a local socket there is a named pipe, whose name lives in the pipe namespace and vanishes with its last handle (no file mode, no stale file, no lock file)',
 } as const;

@@ -1070,13 +1070,25 @@ static napi_value np_sync_io(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* dupFd(fd) -> a new descriptor of node.exe's runtime for a duplicate of fd's handle. */
-static napi_value np_dup_fd(napi_env env, napi_callback_info info) {
+/* The one argument of a call that takes a descriptor; false (with an exception thrown) if it is not one. */
+static bool fd_argument(napi_env env, napi_callback_info info, int* fd) {
   size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    ipc_throw_napi_failure(env, "reading arguments");
+    return false;
+  }
+  if (argc < 1) {
+    ipc_throw_type(env, "a file descriptor (a non-negative integer) is required");
+    return false;
+  }
+  return ipc_get_fd(env, argv[0], fd);
+}
+
+/* dupFd(fd) -> a new descriptor of node.exe's runtime for a duplicate of fd's handle. */
+static napi_value np_dup_fd(napi_env env, napi_callback_info info) {
   int fd;
-  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!fd_argument(env, info, &fd)) return NULL;
   HANDLE copy;
   if (!DuplicateHandle(GetCurrentProcess(), uv_get_osfhandle(fd), GetCurrentProcess(), &copy, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
     ipc_throw_errno(env, GetLastError(), "DuplicateHandle");
@@ -1095,11 +1107,8 @@ static napi_value np_dup_fd(napi_env env, napi_callback_info info) {
 
 /* fdType(fd) -> 'pipe', 'file', 'char' or 'unknown' (GetFileType); EBADF if fd is not open. */
 static napi_value np_fd_type(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!fd_argument(env, info, &fd)) return NULL;
   HANDLE handle = uv_get_osfhandle(fd);
   if (handle == INVALID_HANDLE_VALUE) {
     ipc_throw_errno(env, ERROR_INVALID_HANDLE, "GetFileType");

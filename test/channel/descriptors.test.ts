@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Channel, type ReceivedDescriptor, RpcChannel, pipe, unixSocketPair } from 'interprocess';
-import { notOnWindows, openFds, readAll, scratchDir, spawnFixture } from '../helpers.js';
+import { openFds, readAll, scratchDir, spawnFixture } from '../helpers.js';
 
 const skip = process.platform === 'win32' ? 'Unix sockets with descriptors are Unix only' : false;
 const linuxOnly = process.platform !== 'linux' && 'counts descriptors in /proc/self/fd';
@@ -130,7 +130,7 @@ test('RPC: a request carries a descriptor; an async handler can still use it', {
   assert.equal((await child.exited).code, 0);
 });
 
-test('a channel on a stream that cannot carry descriptors refuses them with ERR_INTERPROCESS_NO_DESCRIPTORS and stays usable', { skip: notOnWindows.pipe }, async (t) => {
+test('a channel on a stream that cannot carry descriptors refuses them with ERR_INTERPROCESS_NO_DESCRIPTORS and stays usable', async (t) => {
   const out = pipe();
   const back = pipe();
   const left = new Channel({ readable: back.receiver, writable: out.sender });

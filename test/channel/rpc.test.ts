@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Channel, RpcChannel, connect, connectRpc, listen, nsName, pipe, serveRpc } from 'interprocess';
-import { notOnWindows, readAll, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
+import { readAll, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
 
 function rpcPair<T = unknown>(options = {}): [RpcChannel<T>, RpcChannel<T>] {
   const a = pipe();
@@ -17,7 +17,7 @@ function rpcPair<T = unknown>(options = {}): [RpcChannel<T>, RpcChannel<T>] {
   ];
 }
 
-test('requests get their own replies, in any order; failures carry the peer\'s code', { skip: notOnWindows.pipe }, async () => {
+test('requests get their own replies, in any order; failures carry the peer\'s code', async () => {
   const [client, server] = rpcPair<any>();
   server.handle('slow-echo', async (body: { n: number; wait: number }) => {
     await sleep(body.wait);
@@ -35,7 +35,7 @@ test('requests get their own replies, in any order; failures carry the peer\'s c
   server.destroy();
 });
 
-test('request timeouts and aborts; late replies are dropped; close fails what is pending', { skip: notOnWindows.pipe }, async () => {
+test('request timeouts and aborts; late replies are dropped; close fails what is pending', async () => {
   const [client, server] = rpcPair();
   server.handle('never', () => new Promise(() => {}));
   server.handle('late', async () => {
@@ -55,7 +55,7 @@ test('request timeouts and aborts; late replies are dropped; close fails what is
   server.destroy();
 });
 
-test('events and plain messages go both ways', { skip: notOnWindows.pipe }, async () => {
+test('events and plain messages go both ways', async () => {
   const [left, right] = rpcPair<any>();
   const gotRight = once(right, 'event');
   const gotLeft = once(left, 'event');

@@ -11,14 +11,14 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PIPE_SIZE, PipeReceiver, PipeSender, pipe, pipeSize, spawnWith } from 'interprocess';
-import { notOnWindows, openFds, patternBytes, readAll, scratchDir, exitOf } from '../helpers.js';
+import { openFds, patternBytes, readAll, scratchDir, exitOf } from '../helpers.js';
 
 const child = fileURLToPath(new URL('../fixtures/pipe-child.js', import.meta.url));
 // The IPC channel, when wanted, goes at fd 5, clear of the pipe ends at 3 and 4.
 const node = (args: string[], fds: Record<number, PipeSender | PipeReceiver>, ipc = false) =>
   spawnWith(process.execPath, [child, ...args], { fds, stdio: ['ignore', 'inherit', 'inherit', ...(ipc ? (['ignore', 'ignore', 'ipc'] as const) : [])] });
 
-test('256 MiB to a child through one pipe and back through another, checksummed', { skip: notOnWindows.pipe, timeout: 120_000 }, async () => {
+test('256 MiB to a child through one pipe and back through another, checksummed', { timeout: 120_000 }, async () => {
   const before = openFds();
   const out = pipe();
   const back = pipe();
@@ -53,7 +53,7 @@ test('256 MiB to a child through one pipe and back through another, checksummed'
   assert.equal(openFds(), before, 'no descriptor leaked');
 });
 
-test('end of stream once the last copy of the sender closes', { skip: notOnWindows.pipe }, async () => {
+test('end of stream once the last copy of the sender closes', async () => {
   const { sender, receiver } = pipe();
   const ends = [receiver.readableEnded];
   const writer = node(['write', 'from the child'], { 3: sender });
@@ -65,7 +65,7 @@ test('end of stream once the last copy of the sender closes', { skip: notOnWindo
   await exitOf(writer);
 });
 
-test('close-on-exec: a child that inherited nothing does not hold our ends open', { skip: notOnWindows.pipe }, async (t) => {
+test('close-on-exec: a child that inherited nothing does not hold our ends open', async (t) => {
   const { sender, receiver } = pipe();
   const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'], { stdio: 'ignore' });
   t.after(() => sleeper.kill('SIGKILL'));
@@ -75,7 +75,7 @@ test('close-on-exec: a child that inherited nothing does not hold our ends open'
   assert.equal(sleeper.exitCode, null, 'the child still runs');
 });
 
-test('close-on-exec: a child holding its own end does not hold ours', { skip: notOnWindows.pipe }, async (t) => {
+test('close-on-exec: a child holding its own end does not hold ours', async (t) => {
   const ours = pipe();
   const its = pipe();
   const lingering = node(['linger'], { 3: its.sender }, true);
@@ -86,7 +86,7 @@ test('close-on-exec: a child holding its own end does not hold ours', { skip: no
   its.receiver.destroy();
 });
 
-test('data written before the receiver is handed to a child all reaches the child', { skip: notOnWindows.pipe }, async () => {
+test('data written before the receiver is handed to a child all reaches the child', async () => {
   const { sender, receiver } = pipe();
   sender.write('written early, ');
   await new Promise((resolve) => setTimeout(resolve, 50)); // time for a careless receiver to read it
@@ -96,7 +96,7 @@ test('data written before the receiver is handed to a child all reaches the chil
   assert.equal(message.text, 'written early, and late');
 });
 
-test('synchronous reads and writes between two processes', { skip: notOnWindows.pipe, timeout: 60_000 }, async () => {
+test('synchronous reads and writes between two processes', { timeout: 60_000 }, async () => {
   const out = pipe();
   const back = pipe();
   const echo = node(['sync'], { 3: out.receiver, 4: back.sender });
@@ -121,7 +121,7 @@ test('synchronous reads and writes between two processes', { skip: notOnWindows.
   back.receiver.destroy();
 });
 
-test('synchronous calls: timeout, EPIPE, and no overtaking queued writes', { skip: notOnWindows.pipe }, () => {
+test('synchronous calls: timeout, EPIPE, and no overtaking queued writes', () => {
   const { sender, receiver } = pipe({ size: 65536 });
   assert.throws(() => receiver.readSync(Buffer.alloc(10), { timeout: 20 }), { code: 'ETIMEDOUT' });
   while (sender.write(Buffer.alloc(65536))); // queue more than the pipe holds
@@ -134,7 +134,7 @@ test('synchronous calls: timeout, EPIPE, and no overtaking queued writes', { ski
   receiver.destroy();
 });
 
-test('descriptors out and in: intoFd() hands over ownership, fromFd() takes it back', { skip: notOnWindows.pipe }, async () => {
+test('descriptors out and in: intoFd() hands over ownership, fromFd() takes it back', async () => {
   const { sender, receiver } = pipe();
   const raw = sender.intoFd();
   assert.equal(sender.destroyed, true);
@@ -153,7 +153,7 @@ test('descriptors out and in: intoFd() hands over ownership, fromFd() takes it b
   second.receiver.destroy();
 });
 
-test('spawnWith refuses a descriptor that stdio already uses', { skip: notOnWindows.pipe }, () => {
+test('spawnWith refuses a descriptor that stdio already uses', () => {
   const { sender, receiver } = pipe();
   assert.throws(() => spawnWith(process.execPath, ['-e', ''], { fds: { 3: receiver }, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }), {
     code: 'ERR_INVALID_ARG_VALUE',
@@ -164,7 +164,7 @@ test('spawnWith refuses a descriptor that stdio already uses', { skip: notOnWind
   receiver.destroy();
 });
 
-test('fromFd refuses what is not a pipe', { skip: notOnWindows.pipe }, (t) => {
+test('fromFd refuses what is not a pipe', (t) => {
   const file = path.join(scratchDir(t), 'regular');
   fs.writeFileSync(file, '');
   const fd = fs.openSync(file, 'r');
@@ -177,7 +177,7 @@ test('fromFd refuses what is not a pipe', { skip: notOnWindows.pipe }, (t) => {
   assert.throws(() => PipeSender.fromFd(987_654), { code: 'EBADF' });
 });
 
-test('pipe size: the default, and a chosen one', { skip: notOnWindows.pipe }, () => {
+test('pipe size: the default, and a chosen one', () => {
   if (process.platform === 'win32') {
     // Windows has no size to read back: the size is the buffer the pipe was created with.
     const p = pipe({ size: 65536 });
@@ -199,7 +199,7 @@ test('pipe size: the default, and a chosen one', { skip: notOnWindows.pipe }, ()
   }
 });
 
-test('blocking mode can be switched', { skip: notOnWindows.pipe }, () => {
+test('blocking mode can be switched', () => {
   const { sender, receiver } = pipe();
   sender.setBlocking(true);
   assert.equal(sender.writeSync('blocking write'), 14);
@@ -210,7 +210,7 @@ test('blocking mode can be switched', { skip: notOnWindows.pipe }, () => {
   assert.throws(() => sender.setBlocking(true), { code: 'ERR_SOCKET_CLOSED' });
 });
 
-test('no descriptor leaks across pipes, hand-overs, take-outs and failures', { skip: notOnWindows.pipe }, async () => {
+test('no descriptor leaks across pipes, hand-overs, take-outs and failures', async () => {
   const warm = pipe(); // let lazily opened descriptors (e.g. /proc/sys/fs/pipe-max-size reads) settle
   warm.sender.destroy();
   warm.receiver.destroy();
@@ -237,7 +237,7 @@ test('no descriptor leaks across pipes, hand-overs, take-outs and failures', { s
 
 // The reused-buffer reader (onChunk): issue 3's fast path for bulk data.
 
-test('onChunk: 64 MiB to a child reading into one reused buffer, checksummed, with pauses', { skip: notOnWindows.pipe, timeout: 120_000 }, async () => {
+test('onChunk: 64 MiB to a child reading into one reused buffer, checksummed, with pauses', { timeout: 120_000 }, async () => {
   const before = openFds();
   const { sender, receiver } = pipe();
   const size = 100_000; // not a power of two: chunks end anywhere
@@ -263,7 +263,7 @@ test('onChunk: 64 MiB to a child reading into one reused buffer, checksummed, wi
   assert.equal(openFds(), before, 'no descriptor leaked');
 });
 
-test('onChunk: views of the given buffer, then end and close; no data events', { skip: notOnWindows.pipe }, async () => {
+test('onChunk: views of the given buffer, then end and close; no data events', async () => {
   const before = openFds();
   const readBuffer = new Uint8Array(16);
   const seen: string[] = [];
@@ -291,7 +291,7 @@ test('onChunk: views of the given buffer, then end and close; no data events', {
   assert.equal(openFds(), before, 'no descriptor leaked');
 });
 
-test('onChunk: pause() and resume() stop and restart reading; the writer is held back meanwhile', { skip: notOnWindows.pipe }, async () => {
+test('onChunk: pause() and resume() stop and restart reading; the writer is held back meanwhile', async () => {
   let got = 0;
   const { sender, receiver } = pipe({ size: 65536, receiver: { onChunk: (chunk) => void (got += chunk.length) } });
   receiver.pause();
@@ -308,7 +308,7 @@ test('onChunk: pause() and resume() stop and restart reading; the writer is held
   assert.equal(got, big.length);
 });
 
-test('onChunk: a callback that throws destroys the receiver with that error; bad options are refused', { skip: notOnWindows.pipe }, async () => {
+test('onChunk: a callback that throws destroys the receiver with that error; bad options are refused', async () => {
   const before = openFds();
   const failure = new Error('parser broke');
   const { sender, receiver } = pipe({
