@@ -748,19 +748,27 @@ static napi_value pipe_to_fd(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* The pipe of a call that may come after close (close, ref: they do nothing then), and its optional flag. */
+static pipe_t* pipe_and_flag(napi_env env, napi_callback_info info, bool* flag) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  pipe_t* p = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok ||
+      napi_unwrap(env, self, (void**)&p) != napi_ok) {
+    return NULL;
+  }
+  if (argc >= 1) napi_get_value_bool(env, argv[0], flag);
+  return p;
+}
+
 /*
  * pipe.close(destroy): cancels reads and accepts; writes in flight finish first, unless destroy,
  * then the handle closes. The callbacks of cancelled operations get ERROR_OPERATION_ABORTED.
  */
 static napi_value pipe_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], self;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
-  pipe_t* p = NULL;
-  if (napi_unwrap(env, self, (void**)&p) != napi_ok || p == NULL) return NULL;
-  if (p->closing || p->handle == INVALID_HANDLE_VALUE) return NULL;
   bool destroy = false;
-  if (argc >= 1) napi_get_value_bool(env, argv[0], &destroy);
+  pipe_t* p = pipe_and_flag(env, info, &destroy);
+  if (p == NULL || p->closing || p->handle == INVALID_HANDLE_VALUE) return NULL;
   p->closing = true;
   if (p->ops == 0) {
     close_pipe_handle(p);
@@ -775,14 +783,9 @@ static napi_value pipe_close(napi_env env, napi_callback_info info) {
 
 /* pipe.ref(keepAlive): whether operations in flight keep the process alive (default true). */
 static napi_value pipe_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], self;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
-  pipe_t* p = NULL;
-  if (napi_unwrap(env, self, (void**)&p) != napi_ok || p == NULL || p->io == NULL) return NULL;
   bool keep = true;
-  if (argc >= 1) napi_get_value_bool(env, argv[0], &keep);
-  if (keep == p->keep_alive) return NULL;
+  pipe_t* p = pipe_and_flag(env, info, &keep);
+  if (p == NULL || p->io == NULL || keep == p->keep_alive) return NULL;
   int count = 0;
   for (op_t* op = p->io->in_flight; op != NULL; op = op->next) count += op->pipe == p;
   p->keep_alive = keep;
