@@ -9,6 +9,7 @@ import net from 'node:net';
 import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
 import { type InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { requireNative } from '../native/addon.js';
+import { instanceOptions } from '../named-pipe/listener.js';
 import { PipeServer } from '../named-pipe/server.js';
 import { isWindows } from '../platform.js';
 import { type LocalSocketName, toName } from './name.js';
@@ -186,17 +187,8 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
 /** Windows: a byte-mode duplex pipe server of ours; each connection a LocalSocket over our handle. */
 function listenPipe(name: LocalSocketName, options: ListenOptions): LocalSocketListener {
   const native = requireNative('Listening on a local socket').namedPipe;
-  const instance = {
-    message: false,
-    direction: 'duplex' as const,
-    maxInstances: 255,
-    inBufferSize: 65536,
-    outBufferSize: 65536,
-    rejectRemoteClients: true,
-    firstInstance: options.firstInstance ?? true,
-    securityDescriptor: options.securityDescriptor ?? null,
-    inheritable: false,
-  };
+  // The named-pipe listener's defaults (byte mode, duplex, local clients only), with our two options.
+  const { instance } = instanceOptions({ firstInstance: options.firstInstance ?? true, ...(options.securityDescriptor === undefined ? {} : { securityDescriptor: options.securityDescriptor }) });
   return new LocalSocketListener(name, null, ({ deliver, fail }) => {
     const server: PipeServer = new PipeServer(native, name.address, instance, (pipe) => {
       const socket = socketOverPipe(pipe, name, 'client', options.allowHalfOpen ?? false);
