@@ -24,7 +24,7 @@ import { InterprocessError, fromSystemError, invalidArgument, invalidType } from
 import { type ReceivedDescriptor, type Sendable, closeUnclaimed, toDescriptor } from '../unix-socket/descriptors.js';
 import { UnixSocket, type UnixMessage } from '../unix-socket/socket.js';
 import { type Codec, type CodecName, jsonCodec, toCodec } from './codec.js';
-import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, MAX_FRAME_LIMIT, readText } from './frame.js';
+import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, HEADER_BYTES, MAX_FRAME_LIMIT, readText } from './frame.js';
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions<T> {
@@ -64,37 +64,70 @@ export interface ChannelMessage<T> {
 }
 
 const NO_FDS: readonly ReceivedDescriptor[] = Object.freeze([]);
+const EMPTY = Buffer.alloc(0);
 
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
-  /** A catch is attached (internal sends: their failure is the channel's, reported there). */
-  handled: boolean;
+/**
+ * Whether a json payload begins and ends like one object, array or string (no whitespace around
+ * it, as JSON.stringify writes it): only such frames are parsed together (see Channel#parseRun).
+ */
+function looksWhole(buffer: Buffer, start: number, end: number): boolean {
+  if (end - start < 2) return false;
+  const first = buffer[start];
+  const last = buffer[end - 1];
+  return (first === 0x7b && last === 0x7d) || (first === 0x5b && last === 0x5d) || (first === 0x22 && last === 0x22);
 }
 
-const noop = () => {};
+/**
+ * How a batch ends, and a promise of it made only when a send() asks for one: requests and
+ * replies of RpcChannel (queueFrame) need none, and a failure nobody asked about is the channel's,
+ * reported there, never an unhandled rejection.
+ */
+class Outcome {
+  #promise: Promise<void> | null = null;
+  #resolve: (() => void) | null = null;
+  #reject: ((error: unknown) => void) | null = null;
+  /** 0 pending, 1 done, 2 failed. */
+  #state = 0;
+  #error: unknown = undefined;
+
+  get promise(): Promise<void> {
+    if (this.#promise === null) {
+      if (this.#state === 1) this.#promise = Promise.resolve();
+      else if (this.#state === 2) this.#promise = Promise.reject(this.#error);
+      else {
+        this.#promise = new Promise<void>((resolve, reject) => {
+          this.#resolve = resolve;
+          this.#reject = reject;
+        });
+      }
+    }
+    return this.#promise;
+  }
+
+  resolve(): void {
+    if (this.#state !== 0) return;
+    this.#state = 1;
+    this.#resolve?.();
+  }
+
+  reject(error: unknown): void {
+    if (this.#state !== 0) return;
+    this.#state = 2;
+    this.#error = error;
+    this.#reject?.(error);
+  }
+}
 
 /** A batch of whole frames, written with one call (a frame with descriptors is alone in its batch). */
 interface Batch {
   chunks: Uint8Array[];
   fds: Int32Array | null;
-  settle: Deferred;
+  settle: Outcome;
 }
 
 interface Waiter {
   resolve(result: ChannelMessage<unknown> | null): void;
   reject(error: unknown): void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject, handled: false };
 }
 
 function closedError(): InterprocessError {
@@ -331,13 +364,15 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
   readonly #max: number;
   readonly #highWaterMark: number;
   readonly #reader: FrameReader<ReceivedDescriptor>;
+  /** Where runs of json frames are laid out to be parsed together (see #parseRun). */
+  #scratch: Buffer = EMPTY;
   readonly #inbox: Array<ChannelMessage<T>> = [];
   #waiter: Waiter | null = null;
   /** The message last handed to an iterator, whose descriptors are closed when it asks again. */
   #handedOut: readonly ReceivedDescriptor[] = NO_FDS;
   readonly #writer = new FrameWriter();
   /** The batch this tick's sends join (its frames are in #writer). */
-  #open: Deferred | null = null;
+  #open: Outcome | null = null;
   #flushQueued = false;
   readonly #batches: Batch[] = [];
   #unsettled = 0;
@@ -359,7 +394,11 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     this.#json = this.#codec === (jsonCodec as Codec<unknown>);
     this.#max = maxFrameSize;
     this.#highWaterMark = highWaterMark;
-    this.#reader = new FrameReader(maxFrameSize, (buffer, start, end, fds) => this.#onFrame(buffer, start, end, fds));
+    this.#reader = new FrameReader(
+      maxFrameSize,
+      (buffer, start, end, fds) => this.#onFrame(buffer, start, end, fds),
+      (buffer, spans, count) => this.#onRun(buffer, spans, count),
+    );
     const events: TransportEvents = {
       data: (chunk, fds) => {
         try {
@@ -442,28 +481,24 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
    * what send() would reject with at once; a later failure ends the channel, which is reported.
    */
   [queueFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): void {
-    const batch = this.#add(body, options, envelope);
-    if (!batch.handled) {
-      batch.handled = true;
-      batch.promise.catch(noop);
-    }
+    this.#add(body, options, envelope);
   }
 
-  #add(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Deferred {
+  #add(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Outcome {
     if (this.#closing || this.#destroyed) throw this.#error ?? closedError();
     const fds = options?.fds === undefined ? null : this.#descriptors(options.fds);
     if (fds !== null) {
       // Alone in its batch: the frames before it leave first, in order.
       this.#seal();
       this.#writer.add(body, this.#max, envelope);
-      const settle = deferred();
+      const settle = new Outcome();
       this.#queue({ chunks: this.#writer.take(), fds, settle });
       return settle;
     }
     this.#writer.add(body, this.#max, envelope);
     let open = this.#open;
     if (open === null) {
-      open = this.#open = deferred();
+      open = this.#open = new Outcome();
       this.#unsettled++;
       this.#scheduleFlush();
     }
@@ -552,6 +587,60 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
       throw new InterprocessError('ERR_INTERPROCESS_DECODE', `A received message could not be decoded: ${(error as Error)?.message ?? error}. The channel is closed.`, { cause: error });
     }
     this.#deliver(message, fds ?? NO_FDS);
+  }
+
+  /** Frames that lay whole in one read: json ones are parsed together where they can be. */
+  #onRun(buffer: Buffer, spans: readonly number[], count: number): void {
+    const batch = this.#json && this[frameHook] === null;
+    let i = 0;
+    while (i < count) {
+      let j = i;
+      if (batch) while (j < count && looksWhole(buffer, spans[2 * j]!, spans[2 * j + 1]!)) j++;
+      if (j - i >= 2 && this.#parseRun(buffer, spans, i, j)) {
+        i = j;
+        continue;
+      }
+      const to = Math.max(j, i + 1);
+      for (; i < to; i++) this.#onFrame(buffer, spans[2 * i]!, spans[2 * i + 1]!, null);
+    }
+  }
+
+  /**
+   * Parses json frames from..to (of spans) with one JSON.parse and delivers them; false, having
+   * delivered nothing, if they do not read as exactly one value each (then each frame is parsed on
+   * its own, which finds the bad one).
+   *
+   * The frames are copied as they lie, each header turned into a separator ('[' for the first,
+   * ',' after), with ']' after the last. Each separator holds a newline, which JSON allows only
+   * outside strings, so a separator the parse accepted is outside every string; with every frame
+   * beginning and ending with the brackets or quotes of one value (looksWhole) and as many values
+   * as frames, each frame held one value, which JSON.parse reads exactly as it reads it alone.
+   * (Frames crafted to be unbalanced in ways that cancel out could pass, but they only yield
+   * values that their peer could as well have sent in well-formed frames.)
+   */
+  #parseRun(buffer: Buffer, spans: readonly number[], from: number, to: number): boolean {
+    const first = spans[2 * from]! - HEADER_BYTES;
+    const size = spans[2 * to - 1]! - first + 1;
+    let scratch = this.#scratch;
+    if (scratch.length < size) scratch = this.#scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratch.length));
+    buffer.copy(scratch, 0, first, size - 1 + first);
+    for (let k = from; k < to; k++) {
+      const at = spans[2 * k]! - HEADER_BYTES - first;
+      scratch[at] = k === from ? 0x5b : 0x2c; // '[' or ','
+      scratch[at + 1] = 0x0a; // '\n'
+      scratch[at + 2] = 0x20;
+      scratch[at + 3] = 0x20;
+    }
+    scratch[size - 1] = 0x5d; // ']'
+    let values: unknown;
+    try {
+      values = JSON.parse(readText(scratch, 0, size));
+    } catch {
+      return false;
+    }
+    if (!Array.isArray(values) || values.length !== to - from) return false;
+    for (let k = 0; k < values.length; k++) this.#deliver(values[k] as T, NO_FDS);
+    return true;
   }
 
   #deliver(message: T, fds: readonly ReceivedDescriptor[]): void {

@@ -189,10 +189,22 @@ function writeEnvelope(buffer: Buffer, at: number, kind: number, id: number, nam
  */
 export type FrameHandler<D> = (buffer: Buffer, start: number, end: number, fds: D[] | null) => void;
 
-/** Splits a byte stream into frame payloads. Feed it chunks; it calls `onFrame` per payload. */
+/**
+ * Called with two or more payloads that lay whole, one after the other, in one chunk and came
+ * with no descriptors: payload i is `buffer[spans[2i], spans[2i + 1])`, each preceded by its
+ * 4-byte header. `spans` is reused: read it before returning.
+ */
+export type RunHandler = (buffer: Buffer, spans: readonly number[], count: number) => void;
+
+/**
+ * Splits a byte stream into frame payloads. Feed it chunks; it calls `onFrame` per payload, or,
+ * when given, `onRun` once for the payloads that lay whole in one chunk (see RunHandler).
+ */
 export class FrameReader<D = never> {
   readonly #max: number;
   readonly #onFrame: FrameHandler<D>;
+  readonly #onRun: RunHandler | null;
+  readonly #spans: number[] = [];
   /** Bytes of the unfinished frame (its header too while incomplete). */
   #chunks: Buffer[] = [];
   #buffered = 0;
@@ -201,9 +213,10 @@ export class FrameReader<D = never> {
   /** Descriptors that came with bytes of the unfinished frame. */
   #carried: D[] | null = null;
 
-  constructor(maxFrameSize: number, onFrame: FrameHandler<D>) {
+  constructor(maxFrameSize: number, onFrame: FrameHandler<D>, onRun: RunHandler | null = null) {
     this.#max = maxFrameSize;
     this.#onFrame = onFrame;
+    this.#onRun = onRun;
   }
 
   /** Bytes of an unfinished frame (header included): non-zero at end of stream means truncation. */
@@ -256,6 +269,7 @@ export class FrameReader<D = never> {
         fds = this.#emit(chunk, start, at, at === end, fds);
       }
     }
+    if (this.#onRun !== null && fds === null) at = this.#run(chunk, at);
     while (at < end) {
       if (end - at < HEADER_BYTES) return this.#stash(chunk, at, fds);
       const length = this.#checked(((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0);
@@ -267,6 +281,32 @@ export class FrameReader<D = never> {
       at = start + length;
       fds = this.#emit(chunk, start, at, at === end, fds);
     }
+  }
+
+  /**
+   * Hands the frames that lie whole in chunk[at..] to onRun (a single one to onFrame); returns
+   * where the first incomplete frame starts. A frame over the limit throws after those before it.
+   */
+  #run(chunk: Buffer, at: number): number {
+    const end = chunk.length;
+    const spans = this.#spans;
+    let n = 0;
+    let tooLarge = -1;
+    while (end - at >= HEADER_BYTES) {
+      const length = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
+      if (length > this.#max) {
+        tooLarge = length;
+        break;
+      }
+      if (end - at - HEADER_BYTES < length) break;
+      spans[n++] = at + HEADER_BYTES;
+      at += HEADER_BYTES + length;
+      spans[n++] = at;
+    }
+    if (n === 2) this.#emit(chunk, spans[0]!, spans[1]!, false, null);
+    else if (n > 2) this.#onRun!(chunk, spans, n >> 1);
+    if (tooLarge >= 0) this.#checked(tooLarge);
+    return at;
   }
 
   #checked(length: number): number {

@@ -69,6 +69,8 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   readonly #calls = new Map<number, Call>();
   readonly #handlers = new Map<string, RequestHandler<T>>();
   #nextId = 1;
+  /** The method of the last request, already checked. */
+  #lastMethod: string | null = null;
 
   readonly #json: boolean;
 
@@ -93,7 +95,9 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     });
     this.channel.on('close', (error?: InterprocessError) => {
       const failure = error ?? new InterprocessError('ERR_INTERPROCESS_CLOSED', 'The channel closed before the reply came');
-      for (const call of [...this.#calls.values()]) call.reject(failure);
+      const calls = [...this.#calls.values()];
+      this.#calls.clear();
+      for (const call of calls) call.reject(failure);
       this.emit('close', error);
     });
   }
@@ -157,10 +161,14 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
         const id = buffer.readUInt32BE(start + 1);
         const call = this.#calls.get(id);
         if (!call) return; // timed out or aborted: a late reply is dropped
+        // Decoded before the call is taken: a malformed reply ends the channel, which fails it.
         if (kind === REPLY) {
-          call.resolve(this.#decode(buffer, start + 5, end));
+          const value = this.#decode(buffer, start + 5, end);
+          this.#calls.delete(id);
+          call.resolve(value);
         } else {
           const { code, message } = JSON.parse(buffer.toString('utf8', start + 5, end)) as { code?: string; message?: string };
+          this.#calls.delete(id);
           call.reject(new InterprocessError(typeof code === 'string' ? code : 'ERR_INTERPROCESS_REMOTE', `The peer's handler failed: ${message ?? 'no message'}`));
         }
         return;
@@ -258,7 +266,10 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   request<R = T>(method: string, body?: T, options: RequestOptions = {}): Promise<R> {
     let encoded: string | Uint8Array;
     try {
-      checkName(method, 'method');
+      if (method !== this.#lastMethod) {
+        checkName(method, 'method');
+        this.#lastMethod = method;
+      }
       if (options.signal?.aborted) throw abortError(options.signal);
       encoded = this.#body(body);
     } catch (error) {
@@ -267,11 +278,26 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     const { timeout = this.#requestTimeout, signal } = options;
     const id = this.#nextId;
     this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
+    if (timeout === undefined && signal === undefined) {
+      // Settled only by the reply (or the channel's close), which takes the call from #calls.
+      return new Promise<R>((resolve, reject) => {
+        this.#calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
+        try {
+          this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method });
+        } catch (error) {
+          this.#calls.delete(id);
+          reject(error);
+        }
+      });
+    }
     return new Promise<R>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      let settled = false;
       const onAbort = () => finish(abortError(signal!));
       const finish = (error: unknown, value?: unknown) => {
-        if (!this.#calls.delete(id)) return; // settled already
+        if (settled) return;
+        settled = true;
+        this.#calls.delete(id);
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         if (error === undefined) resolve(value as R);

@@ -165,6 +165,54 @@ test('a malformed JSON payload ends the channel with ERR_INTERPROCESS_DECODE', a
   await assert.rejects(channel.send('after'), { code: 'ERR_INTERPROCESS_DECODE' });
 });
 
+/** Frames of these JSON texts in one write, read by a json channel: what it delivered and how it ended. */
+async function readJsonFrames(texts: string[]): Promise<{ received: unknown[]; error: string | undefined }> {
+  const name = nsName(uniqueName());
+  await using listener = await listen(name);
+  const accepted = once(listener, 'connection');
+  const client = await connect(name);
+  client.on('error', () => {});
+  const [socket] = (await accepted) as [net.Socket];
+  const channel = new Channel(socket, { codec: 'json' });
+  const received: unknown[] = [];
+  channel.on('message', (message) => received.push(message));
+  const closed = new Promise<[unknown]>((resolve) => channel.on('close', (error) => resolve([error])));
+  client.end(Buffer.concat(texts.flatMap((text) => {
+    const body = Buffer.from(text);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(body.length, 0);
+    return [header, body];
+  })));
+  const [error] = (await closed) as [{ code: string } | undefined];
+  client.destroy();
+  return { received, error: error?.code };
+}
+
+test('json frames that arrive together are read exactly as one by one, and a bad one among them is found', async () => {
+  // Runs of frames in one read are parsed with one JSON.parse (see Channel#parseRun): every kind
+  // of JSON text, as any encoder writes it, must come out as JSON.parse reads it alone.
+  const texts = [
+    '{"a":1}', '[1,2]', '"s"', '12', '-0.5e3', 'true', 'null', '{}', '[]', '""',
+    ' { "spaced" : [ 1 , 2 ] } ', '{"a": 1, "b": [1, 2]}', '{"tricky":"]},{\\"}[","x":[{"y":"\\n"}]}',
+    '"\\u00e9 é 😀"', '{"__proto__":{"polluted":true}}', '[[[]],{"":{}}]', '{"z":0}',
+  ];
+  for (let round = 0; round < 3; round++) {
+    const { received, error } = await readJsonFrames(texts);
+    assert.equal(error, undefined);
+    assert.deepEqual(received, texts.map((text) => JSON.parse(text)));
+  }
+  assert.equal(({} as { polluted?: boolean }).polluted, undefined);
+
+  // Frames that are not one JSON value each, even where joined they would read as JSON: the
+  // channel ends with ERR_INTERPROCESS_DECODE at the first, after delivering those before it.
+  const good = ['{"n":1}', '{"n":2}', '[3]'];
+  for (const bad of [['[1', '2]'], ['{"a":1}{"b":2}'], ['{"a":1},{"b":2}'], ['"a","b"'], ['{"a":1', '}'], ['[1]]', '[[2]'], ['']]) {
+    const { received, error } = await readJsonFrames([...good, ...bad, '{"after":true}']);
+    assert.equal(error, 'ERR_INTERPROCESS_DECODE', JSON.stringify(bad));
+    assert.deepEqual(received, good.map((text) => JSON.parse(text)), JSON.stringify(bad));
+  }
+});
+
 test('sending: too large is refused and the channel stays usable; encode errors reject', async () => {
   const a = pipe();
   const b = pipe();
