@@ -49,6 +49,9 @@ const SUITES = await Promise.all(SUITE_NAMES.map(async (name) => (await import(`
 const implementationsOf = (suite) => suite.implementations ?? IMPLEMENTATIONS;
 const counterpartsOf = (suite) => suite.counterparts ?? ['node'];
 const counterpartTitle = (suite) => suite.counterpartTitle ?? 'node';
+// interprocess's side of the ratios: its column, or the better of a suite's own columns (the
+// channel suite: each codec; every library is compared at its best).
+const ownOf = (suite) => suite.own ?? ['interprocess'];
 
 const allRows = SUITES.flatMap((suite) => suite.rows.map((row) => ({ ...row, suite })));
 const rows = allRows.filter((row) => flags.only === null || row.id.includes(flags.only));
@@ -158,15 +161,18 @@ async function runRow(row) {
       values[key] = { median: mid, spread, runs: series };
     }
     const ratio = (a, b) => (values[a]?.median != null && values[b]?.median ? values[a].median / values[b].median : null);
-    // The counterpart: node, or the best of a suite's peers.
-    const measured = counterpartsOf(row.suite).filter((key) => values[key]?.median != null);
-    const best = measured.sort((x, y) => (metric.better === 'higher' ? values[y].median - values[x].median : values[x].median - values[y].median))[0] ?? null;
+    const bestOf = (keys) =>
+      keys.filter((key) => values[key]?.median != null).sort((x, y) => (metric.better === 'higher' ? values[y].median - values[x].median : values[x].median - values[y].median))[0] ?? null;
+    // The counterpart: node, or the best of a suite's peers; ours: interprocess, or the best of its columns.
+    const best = bestOf(counterpartsOf(row.suite));
+    const ours = bestOf(ownOf(row.suite)) ?? 'interprocess';
     const ratios = {
-      interprocessToNode: ratio('interprocess', 'node'),
-      interprocessToC: ratio('interprocess', 'c'),
+      interprocess: ours,
+      interprocessToNode: ratio(ours, 'node'),
+      interprocessToC: ratio(ours, 'c'),
       nodeToC: ratio('node', 'c'),
       counterpart: best,
-      interprocessToCounterpart: best === null ? null : ratio('interprocess', best),
+      interprocessToCounterpart: best === null ? null : ratio(ours, best),
       counterpartToC: best === null ? null : ratio(best, 'c'),
     };
     const { target, status } = metric.targets ? targetsOf(metric, ratios, row.suite, ratio) : { target: targetOf(metric), status: statusOf(metric, ratios.interprocessToNode) };
@@ -190,9 +196,11 @@ function targetsOf(metric, ratios, suite, ratioOf) {
   const sign = metric.better === 'higher' ? '>=' : '<=';
   const titleOf = (against) => (against === 'c' ? 'C' : against === 'counterpart' ? counterpartTitle(suite) : (implementationsOf(suite).find((i) => i.key === against)?.title ?? against));
   const parts = metric.targets.map(({ against, ratio }) => {
-    const actual = against === 'c' ? ratios.interprocessToC : against === 'counterpart' ? ratios.interprocessToCounterpart : ratioOf('interprocess', against);
+    const actual = against === 'c' ? ratios.interprocessToC : against === 'counterpart' ? ratios.interprocessToCounterpart : ratioOf(ratios.interprocess, against);
     const ok = actual === null ? null : metric.better === 'higher' ? actual >= ratio : actual <= ratio;
-    return { text: `${sign}${ratio.toFixed(2)}x ${titleOf(against)}`, ok };
+    // The ratio against a named implementation has no column of its own: it is shown here.
+    const shown = against !== 'c' && against !== 'counterpart' && actual !== null ? ` (${actual.toFixed(2)}x)` : '';
+    return { text: `${sign}${ratio.toFixed(2)}x ${titleOf(against)}${shown}`, ok };
   });
   const status = parts.some((p) => p.ok === false) ? 'MISS' : parts.some((p) => p.ok === null) ? 'unknown' : 'ok';
   return { target: parts.map((p) => p.text).join(', '), status };
@@ -256,9 +264,11 @@ function printSuiteTable(suite, records) {
       const arrow = metric.better === 'higher' ? '(higher=better)' : '(lower=better)';
       const target = metric.status === null ? '(info only)' : `${metric.status} ${metric.target}`;
       const { interprocessToCounterpart, interprocessToC, counterpartToC } = metric.ratios;
-      const spreads = ['interprocess', ...counterpartsOf(suite)].map((key) => metric.values[key]?.spread).filter((x) => x != null);
+      const spreads = [metric.ratios.interprocess, ...counterpartsOf(suite)].map((key) => metric.values[key]?.spread).filter((x) => x != null);
       const spread = spreads.length > 0 ? `${Math.round(Math.max(...spreads) * 100)}%` : '-';
-      lines.push([i === 0 ? name : '', `${metric.unit} ${arrow}`, ...cells, formatRatio(interprocessToCounterpart), formatRatio(interprocessToC), formatRatio(counterpartToC), spread, target]);
+      // With several columns of ours (the channel's codecs), the ratios name the one they use.
+      const which = ownOf(suite).length > 1 ? ` ${implementations.find((impl) => impl.key === metric.ratios.interprocess)?.short ?? ''}` : '';
+      lines.push([i === 0 ? name : '', `${metric.unit} ${arrow}`, ...cells, `${formatRatio(interprocessToCounterpart)}${which}`, formatRatio(interprocessToC), formatRatio(counterpartToC), spread, target]);
     });
   }
   console.log(`\n${renderTable(columns, lines)}\n`);
