@@ -189,6 +189,11 @@ function writeEnvelope(buffer: Buffer, at: number, kind: number, id: number, nam
  */
 export type FrameHandler<D> = (buffer: Buffer, start: number, end: number, fds: D[] | null) => void;
 
+/** The big-endian u32 at chunk[at] (a frame header), without a view or a bounds check. */
+function lengthAt(chunk: Buffer, at: number): number {
+  return ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
+}
+
 /**
  * Called with two or more payloads that lay whole, one after the other, in one chunk and came
  * with no descriptors: payload i is `buffer[spans[2i], spans[2i + 1])`, each preceded by its
@@ -272,7 +277,7 @@ export class FrameReader<D = never> {
     if (this.#onRun !== null && fds === null) at = this.#run(chunk, at);
     while (at < end) {
       if (end - at < HEADER_BYTES) return this.#stash(chunk, at, fds);
-      const length = this.#checked(((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0);
+      const length = this.#checked(lengthAt(chunk, at));
       if (end - at - HEADER_BYTES < length) {
         this.#length = length;
         return this.#stash(chunk, at + HEADER_BYTES, fds);
@@ -293,7 +298,7 @@ export class FrameReader<D = never> {
     let n = 0;
     let tooLarge = -1;
     while (end - at >= HEADER_BYTES) {
-      const length = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
+      const length = lengthAt(chunk, at);
       if (length > this.#max) {
         tooLarge = length;
         break;
@@ -305,7 +310,7 @@ export class FrameReader<D = never> {
     }
     if (n === 2) this.#emit(chunk, spans[0]!, spans[1]!, false, null);
     else if (n > 2) this.#onRun!(chunk, spans, n >> 1);
-    if (tooLarge >= 0) this.#checked(tooLarge);
+    if (tooLarge >= 0) throw frameTooLarge(tooLarge, this.#max, 'receive');
     return at;
   }
 
