@@ -591,11 +591,11 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
 
   /** Frames that lay whole in one read: json ones are parsed together where they can be. */
   #onRun(buffer: Buffer, spans: readonly number[], count: number): void {
-    const batch = this.#json && this[frameHook] === null;
+    const together = this.#json && this[frameHook] === null;
     let i = 0;
     while (i < count) {
       let j = i;
-      if (batch) while (j < count && looksWhole(buffer, spans[2 * j]!, spans[2 * j + 1]!)) j++;
+      if (together) while (j < count && looksWhole(buffer, spans[2 * j]!, spans[2 * j + 1]!)) j++;
       if (j - i >= 2 && this.#parseRun(buffer, spans, i, j)) {
         i = j;
         continue;
