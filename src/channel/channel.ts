@@ -24,7 +24,7 @@ import { InterprocessError, fromSystemError, invalidArgument, invalidType } from
 import { type ReceivedDescriptor, type Sendable, closeUnclaimed, toDescriptor } from '../unix-socket/descriptors.js';
 import { UnixSocket, type UnixMessage } from '../unix-socket/socket.js';
 import { type Codec, type CodecName, jsonCodec, toCodec } from './codec.js';
-import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, HEADER_BYTES, MAX_FRAME_LIMIT, readText } from './frame.js';
+import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, HEADER_BYTES, MAX_FRAME_LIMIT, readText, skewOf } from './frame.js';
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions<T> {
@@ -621,20 +621,22 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
   #parseRun(buffer: Buffer, spans: readonly number[], from: number, to: number): boolean {
     const first = spans[2 * from]! - HEADER_BYTES;
     const size = spans[2 * to - 1]! - first + 1;
+    // The copy keeps the bytes' address modulo 16 (see skewOf): the scratch buffer is its own allocation.
+    const skew = (skewOf(buffer) + first) & 15;
     let scratch = this.#scratch;
-    if (scratch.length < size) scratch = this.#scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratch.length));
-    buffer.copy(scratch, 0, first, size - 1 + first);
+    if (scratch.length < skew + size) scratch = this.#scratch = Buffer.allocUnsafeSlow(Math.max(16 + size, 2 * scratch.length));
+    buffer.copy(scratch, skew, first, size - 1 + first);
     for (let k = from; k < to; k++) {
-      const at = spans[2 * k]! - HEADER_BYTES - first;
+      const at = skew + spans[2 * k]! - HEADER_BYTES - first;
       scratch[at] = k === from ? 0x5b : 0x2c; // '[' or ','
       scratch[at + 1] = 0x0a; // '\n'
       scratch[at + 2] = 0x20;
       scratch[at + 3] = 0x20;
     }
-    scratch[size - 1] = 0x5d; // ']'
+    scratch[skew + size - 1] = 0x5d; // ']'
     let values: unknown;
     try {
-      values = JSON.parse(readText(scratch, 0, size));
+      values = JSON.parse(readText(scratch, skew, skew + size));
     } catch {
       return false;
     }
