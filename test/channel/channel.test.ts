@@ -266,3 +266,64 @@ test('backpressure: a slow reader makes the sender wait, memory stays bounded', 
   sender.destroy();
   reader.destroy();
 });
+
+test('FrameWriter: text frames of a batch encoded together give exactly the bytes of frames written one by one', async () => {
+  const { FrameReader, FrameWriter } = await import('#internal/channel/frame.js');
+  type Envelope = { kind: number; id: number; name: string | null };
+  // The reference: each frame on its own, as docs/channel.md lays it out.
+  const reference = (body: string | Uint8Array, { kind, id, name }: Envelope): Buffer => {
+    const parts: Buffer[] = [];
+    if (kind >= 0) parts.push(Buffer.from([kind]));
+    if (id >= 0) parts.push(Buffer.from([id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff]));
+    if (name !== null) {
+      const bytes = Buffer.from(name);
+      parts.push(Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes);
+    }
+    parts.push(typeof body === 'string' ? Buffer.from(body) : Buffer.from(body));
+    const payload = Buffer.concat(parts);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(payload.length, 0);
+    return Buffer.concat([header, payload]);
+  };
+  const none: Envelope = { kind: -1, id: -1, name: null };
+  const frames: Array<[string | Uint8Array, Envelope]> = [
+    ['{"a":1}', none],
+    ['', none],
+    ['"\0 \u0001"', { kind: 0, id: -1, name: null }],
+    ['[1,2,3]', { kind: 1, id: 0xfedcba98, name: 'echo' }],
+    ['{"x":"y"}', { kind: 2, id: 0x80, name: null }],
+    ['null', { kind: 4, id: -1, name: '' }],
+    [Buffer.from([1, 2, 3]), { kind: 0, id: -1, name: null }], // bytes between texts
+    ['"héllo, 世界 😀"', none], // not ASCII
+    ['{"k":1}', { kind: 4, id: -1, name: 'événement' }], // a name that is not ASCII
+    [Buffer.alloc(5000, 7), none], // a chunk of its own
+    ['x'.repeat(6000), none], // over TEXT_IN_SLAB at 3 bytes a character: written at once
+    ['{"last":true}', { kind: 1, id: 7, name: 'm' }],
+  ];
+  // Every split of the list into ASCII-only and mixed batches: each batch from its own writer state.
+  for (let cut = 0; cut <= frames.length; cut++) {
+    const writer = new FrameWriter();
+    const expected: Buffer[] = [];
+    const got: Buffer[] = [];
+    for (const [i, [body, envelope]] of frames.entries()) {
+      if (i === cut) got.push(Buffer.concat(writer.take()));
+      writer.add(body, 1 << 20, envelope);
+      expected.push(reference(body, envelope));
+    }
+    got.push(Buffer.concat(writer.take()));
+    assert.ok(Buffer.concat(got).equals(Buffer.concat(expected)), `batches split before frame ${cut}`);
+    assert.equal(writer.bytes, 0);
+  }
+  // And a reader gets the bodies back.
+  const writer = new FrameWriter();
+  for (const [body] of frames) writer.add(body, 1 << 20);
+  const bodies: string[] = [];
+  const reader = new FrameReader(1 << 20, (buffer, start, end) => bodies.push(buffer.toString('latin1', start, end)));
+  reader.push(Buffer.concat(writer.take()));
+  assert.deepEqual(bodies, frames.map(([body]) => Buffer.from(body).toString('latin1')));
+  // A frame too large is refused at once, and the frames waiting before it still leave.
+  const small = new FrameWriter();
+  small.add('{"a":1}', 100);
+  assert.throws(() => small.add('"' + 'y'.repeat(200) + '"', 100), { code: 'ERR_INTERPROCESS_FRAME_TOO_LARGE' });
+  assert.ok(Buffer.concat(small.take()).equals(reference('{"a":1}', none)));
+});
