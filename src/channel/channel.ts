@@ -546,8 +546,8 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     // nextTick runs after every promise continuation of this tick: a sender looping over awaited
     // sends fills the batch before it leaves.
     process.nextTick(() => {
+      this.#seal(); // queues the batch without scheduling another flush
       this.#flushQueued = false;
-      this.#seal();
       this.#flush();
     });
   }

@@ -71,10 +71,8 @@ export class FrameWriter {
   // Small text frames wait here, as strings, to be encoded together (see #settle): a placeholder
   // for the header and envelope, the name, the body. Per frame in #marks: where it starts in the
   // joined text, its payload's length in characters, kind, id, name length (-1: no name).
-  #texts: string[] = [];
-  #marks: number[] = [];
-  #bodies: string[] = [];
-  #names: Array<string | null> = [];
+  readonly #texts: string[] = [];
+  readonly #marks: number[] = [];
   /** Characters of the waiting frames, placeholders included. */
   #chars = 0;
 
@@ -149,8 +147,6 @@ export class FrameWriter {
     this.#texts.push(PLACEHOLDERS[fixed]!);
     if (name !== null) this.#texts.push(name);
     this.#texts.push(body);
-    this.#bodies.push(body);
-    this.#names.push(name);
     this.#chars += fixed + Math.max(nameLength, 0) + body.length;
   }
 
@@ -164,7 +160,8 @@ export class FrameWriter {
     const chars = this.#chars;
     if (chars === 0) return;
     const marks = this.#marks;
-    const text = this.#texts.length === 1 ? this.#texts[0]! : this.#texts.join('');
+    const texts = this.#texts;
+    const text = texts.join('');
     if (Buffer.byteLength(text) === chars) {
       this.#room(chars);
       const slab = this.#slab;
@@ -187,17 +184,15 @@ export class FrameWriter {
       }
       this.#offset = base + chars;
     } else {
-      const bodies = this.#bodies;
-      const names = this.#names;
-      for (let k = 0, f = 0; k < marks.length; k += 5, f++) {
-        const name = names[f]!;
-        this.#text(bodies[f]!, MAX_FRAME_LIMIT, marks[k + 2]!, marks[k + 3]!, name, HEADER_BYTES + marks[k + 1]! * 3);
+      // texts holds, a frame after another: its placeholder, its name if it has one, its body.
+      for (let k = 0, t = 0; k < marks.length; k += 5) {
+        t++;
+        const name = marks[k + 4]! >= 0 ? texts[t++]! : null;
+        this.#text(texts[t++]!, MAX_FRAME_LIMIT, marks[k + 2]!, marks[k + 3]!, name, HEADER_BYTES + marks[k + 1]! * 3);
       }
     }
-    this.#texts = [];
-    this.#marks = [];
-    this.#bodies = [];
-    this.#names = [];
+    texts.length = 0;
+    marks.length = 0;
     this.#chars = 0;
   }
 

@@ -119,10 +119,27 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   #name(buffer: Buffer, at: number, end: number): string {
     if (at + 2 > end) throw new Error('the frame ends inside a name');
     const length = (buffer[at]! << 8) | buffer[at + 1]!;
-    this.#after = at + 2 + length;
+    const start = at + 2;
+    this.#after = start + length;
     if (this.#after > end) throw new Error('name runs past the end of the frame');
-    return readText(buffer, at + 2, this.#after);
+    // A peer mostly repeats its last name: the same bytes give the same string, without decoding.
+    const last = this.#lastNameBytes;
+    if (length === last.length && length <= 64) {
+      let same = true;
+      for (let i = 0; i < length && same; i++) same = buffer[start + i] === last[i];
+      if (same) return this.#lastName;
+    }
+    const name = readText(buffer, start, this.#after);
+    if (length <= 64) {
+      this.#lastNameBytes = Buffer.from(buffer.subarray(start, this.#after));
+      this.#lastName = name;
+    }
+    return name;
   }
+
+  /** The last short name read, and its bytes. */
+  #lastName = '';
+  #lastNameBytes: Buffer = Buffer.alloc(0);
 
   /** Where the last #name() ended. */
   #after = 0;
