@@ -169,11 +169,7 @@ export class FrameWriter {
       writeText(slab, text, base);
       for (let k = 0; k < marks.length; k += 5) {
         const start = base + marks[k]!;
-        const length = marks[k + 1]!;
-        slab[start] = length >>> 24;
-        slab[start + 1] = (length >>> 16) & 0xff;
-        slab[start + 2] = (length >>> 8) & 0xff;
-        slab[start + 3] = length & 0xff;
+        writeLength(slab, start, marks[k + 1]!);
         let at = start + HEADER_BYTES;
         const kind = marks[k + 2]!;
         const id = marks[k + 3]!;
@@ -241,13 +237,17 @@ export class FrameWriter {
   #finish(start: number, end: number, max: number): void {
     const length = end - start - HEADER_BYTES;
     if (length > max) throw frameTooLarge(length, max, 'send');
-    const slab = this.#slab;
-    slab[start] = length >>> 24;
-    slab[start + 1] = (length >>> 16) & 0xff;
-    slab[start + 2] = (length >>> 8) & 0xff;
-    slab[start + 3] = length & 0xff;
+    writeLength(this.#slab, start, length);
     this.#offset = end;
   }
+}
+
+/** A frame header: `length` as a big-endian u32 at buffer[at] (byte stores: cheaper than writeUInt32BE's checks). */
+function writeLength(buffer: Buffer, at: number, length: number): void {
+  buffer[at] = length >>> 24;
+  buffer[at + 1] = (length >>> 16) & 0xff;
+  buffer[at + 2] = (length >>> 8) & 0xff;
+  buffer[at + 3] = length & 0xff;
 }
 
 function writeEnvelope(buffer: Buffer, at: number, kind: number, id: number, name: string | null): number {
