@@ -154,32 +154,15 @@ export class FrameWriter {
    * Writes the waiting text frames. Encoding them as one string is one call instead of one a
    * frame (which on Node 20 cost more than the JSON.stringify of a small message). When the text
    * is all ASCII, as JSON mostly is, every character is one byte, so each frame's header and
-   * envelope go where its placeholder landed; otherwise the frames are written one by one.
+   * envelope go where its placeholder landed; otherwise (and for a frame alone, which gains
+   * nothing) the frames are written one by one.
    */
   #settle(): void {
-    const chars = this.#chars;
-    if (chars === 0) return;
+    if (this.#chars === 0) return;
     const marks = this.#marks;
     const texts = this.#texts;
-    const text = texts.join('');
-    if (Buffer.byteLength(text) === chars) {
-      this.#room(chars);
-      const slab = this.#slab;
-      const base = this.#offset;
-      writeText(slab, text, base);
-      for (let k = 0; k < marks.length; k += 5) {
-        const start = base + marks[k]!;
-        writeLength(slab, start, marks[k + 1]!);
-        let at = start + HEADER_BYTES;
-        const kind = marks[k + 2]!;
-        const id = marks[k + 3]!;
-        const nameLength = marks[k + 4]!;
-        if (kind >= 0) slab[at++] = kind;
-        if (id >= 0) at = slab.writeUInt32BE(id, at);
-        if (nameLength >= 0) slab.writeUInt16BE(nameLength, at);
-      }
-      this.#offset = base + chars;
-    } else {
+    // A frame alone (a request, a reply, a message of its own tick) gains nothing from a join.
+    if (marks.length === 5 || !this.#settleTogether()) {
       // texts holds, a frame after another: its placeholder, its name if it has one, its body.
       for (let k = 0, t = 0; k < marks.length; k += 5) {
         t++;
@@ -190,6 +173,31 @@ export class FrameWriter {
     texts.length = 0;
     marks.length = 0;
     this.#chars = 0;
+  }
+
+  /** The waiting frames as one string, if it is ASCII; false (having written nothing) if not. */
+  #settleTogether(): boolean {
+    const chars = this.#chars;
+    const text = this.#texts.join('');
+    if (Buffer.byteLength(text) !== chars) return false;
+    this.#room(chars);
+    const slab = this.#slab;
+    const base = this.#offset;
+    writeText(slab, text, base);
+    const marks = this.#marks;
+    for (let k = 0; k < marks.length; k += 5) {
+      const start = base + marks[k]!;
+      writeLength(slab, start, marks[k + 1]!);
+      let at = start + HEADER_BYTES;
+      const kind = marks[k + 2]!;
+      const id = marks[k + 3]!;
+      const nameLength = marks[k + 4]!;
+      if (kind >= 0) slab[at++] = kind;
+      if (id >= 0) at = slab.writeUInt32BE(id, at);
+      if (nameLength >= 0) slab.writeUInt16BE(nameLength, at);
+    }
+    this.#offset = base + chars;
+    return true;
   }
 
   #push(chunk: Uint8Array): void {
