@@ -23,7 +23,7 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type ReceivedDescriptor, type Sendable, closeUnclaimed, toDescriptor } from '../unix-socket/descriptors.js';
 import { UnixSocket, type UnixMessage } from '../unix-socket/socket.js';
-import { type Codec, type CodecName, jsonCodec, toCodec } from './codec.js';
+import { type Codec, type CodecName, decodeSpan, encodeBody, jsonCodec, toCodec } from './codec.js';
 import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, HEADER_BYTES, MAX_FRAME_LIMIT, readText, skewOf } from './frame.js';
 
 /** Options of a {@link Channel}. */
@@ -454,13 +454,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     if (this.#closing || this.#destroyed) return Promise.reject(this.#error ?? closedError());
     let body: string | Uint8Array;
     try {
-      if (this.#json) {
-        const text = JSON.stringify(message);
-        if (text === undefined) throw invalidType('message', 'a JSON-serialisable value (json codec)', message);
-        body = text;
-      } else {
-        body = this.#codec.encode(message);
-      }
+      body = encodeBody(this.#codec, message);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -581,7 +575,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     let message: T;
     try {
       // json: the text straight from the received bytes, with no view of them made first.
-      message = this.#json ? JSON.parse(readText(buffer, start, end)) : this.#codec.decode(buffer.subarray(start, end));
+      message = decodeSpan(this.#codec, buffer, start, end);
     } catch (error) {
       if (fds !== null) release(fds);
       throw new InterprocessError('ERR_INTERPROCESS_DECODE', `A received message could not be decoded: ${(error as Error)?.message ?? error}. The channel is closed.`, { cause: error });

@@ -4,6 +4,7 @@
  */
 import v8 from 'node:v8';
 import { invalidType } from '../errors.js';
+import { readText } from './frame.js';
 
 /** Turns messages of type T into bytes and back. `decode` throws on a malformed payload. */
 export interface Codec<T> {
@@ -22,15 +23,31 @@ export const rawCodec: Codec<Buffer> = {
   decode: (payload) => payload,
 };
 
+/** JSON text of a message; throws ERR_INVALID_ARG_TYPE (naming `argument`) for a value JSON has no text for. */
+function jsonText(message: unknown, argument = 'message'): string {
+  const text = JSON.stringify(message);
+  if (text === undefined) throw invalidType(argument, 'a JSON-serialisable value (json codec)', message);
+  return text;
+}
+
 /** UTF-8 JSON text: what a peer in any language reads. */
 export const jsonCodec: Codec<unknown> = {
-  encode(message) {
-    const text = JSON.stringify(message);
-    if (text === undefined) throw invalidType('message', 'a JSON-serialisable value (json codec)', message);
-    return Buffer.from(text);
-  },
+  encode: (message) => Buffer.from(jsonText(message)),
   decode: (payload) => JSON.parse(payload.toString('utf8')),
 };
+
+/**
+ * A frame body for a message: with the json codec its text, which the frame writer encodes
+ * straight into the batch (no Buffer of its own); with any other codec its bytes.
+ */
+export function encodeBody<T>(codec: Codec<T>, message: T, argument?: string): string | Uint8Array {
+  return codec === (jsonCodec as Codec<unknown>) ? jsonText(message, argument) : codec.encode(message);
+}
+
+/** The message in payload buffer[start, end): json parsed straight from the bytes, with no view made first. */
+export function decodeSpan<T>(codec: Codec<T>, buffer: Buffer, start: number, end: number): T {
+  return codec === (jsonCodec as Codec<unknown>) ? (JSON.parse(readText(buffer, start, end)) as T) : codec.decode(buffer.subarray(start, end));
+}
 
 /** Node's structured clone (`v8.serialize`): Maps, Sets, Dates, typed arrays, cycles; Node peers only. */
 export const v8Codec: Codec<unknown> = {

@@ -14,7 +14,7 @@ import { InterprocessError, abortError, invalidArgument, invalidType } from '../
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
 import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
-import { type Codec, jsonCodec, toCodec } from './codec.js';
+import { type Codec, decodeSpan, encodeBody, toCodec } from './codec.js';
 import { type Envelope, readText } from './frame.js';
 
 const MESSAGE = 0;
@@ -72,13 +72,10 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   /** The method of the last request, already checked. */
   #lastMethod: string | null = null;
 
-  readonly #json: boolean;
-
   constructor(stream: Duplex | StreamPair | UnixSocket, options: RpcOptions<T> = {}) {
     super();
     const { codec, requestTimeout, ...channelOptions } = options;
     this.#codec = toCodec(codec, 'json');
-    this.#json = this.#codec === (jsonCodec as Codec<unknown>);
     if (requestTimeout !== undefined && !(requestTimeout >= 0)) throw invalidArgument('options.requestTimeout', `must be a non-negative number; got ${String(requestTimeout)}`);
     this.#requestTimeout = requestTimeout;
     this.channel = new Channel<Buffer>(stream, { ...channelOptions, codec: 'raw' });
@@ -103,16 +100,11 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   }
 
   #body(value: T | undefined): string | Uint8Array {
-    if (value === undefined) return EMPTY;
-    if (!this.#json) return this.#codec.encode(value);
-    const text = JSON.stringify(value);
-    if (text === undefined) throw invalidType('body', 'a JSON-serialisable value (json codec)', value);
-    return text;
+    return value === undefined ? EMPTY : encodeBody(this.#codec, value, 'body');
   }
 
   #decode(buffer: Buffer, at: number, end: number): T {
-    if (end <= at) return undefined as T;
-    return (this.#json ? JSON.parse(readText(buffer, at, end)) : this.#codec.decode(buffer.subarray(at, end))) as T;
+    return end <= at ? (undefined as T) : decodeSpan(this.#codec, buffer, at, end);
   }
 
   /** The u16-length-prefixed name at buffer[at], and where what follows it starts. */
