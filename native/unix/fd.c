@@ -44,6 +44,7 @@ static int set_flag(int fd, int get, int set, int flag, bool on) {
 
 /* pipe() -> [readFd, writeFd], both close-on-exec and non-blocking. */
 napi_value ipc_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
   int fds[2];
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || defined(__DragonFly__)
   if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
