@@ -194,3 +194,21 @@ test('closing a socket in a message listener stops the batch and closes its desc
   assert.equal(delivered, 30, 'one message a round: none after close');
   assert.equal(openFds(), baseline, 'no descriptor left for the collector');
 });
+
+test('a datagram socket whose connected peer disconnects gets ECONNRESET in turn, and goes on', async () => {
+  const names = ['a', 'b', 'c'].map((x) => nsName(uniqueName(`dgram-reset-${x}`)));
+  const [a, b, c] = await Promise.all(names.map((n) => bindDatagram(n)));
+  a!.connect(names[1]!);
+  b!.connect(names[0]!);
+  await b!.send('to a, never read');
+  const pending = b!.receive();
+  await sleep(20);
+  a!.connect(names[2]!); // a leaves b with b's datagram unread: the kernel resets b
+  await assert.rejects(Promise.race([pending, sleep(5000).then(() => assert.fail('receive() never settled'))]), { code: 'ECONNRESET' });
+  b!.connect(names[2]!);
+  c!.connect(names[1]!);
+  const next = b!.receive();
+  await c!.send('still working');
+  assert.equal(String((await next)!.data), 'still working');
+  await Promise.all([a!.close(), b!.close(), c!.close()]);
+});
