@@ -37,6 +37,11 @@ export class AcceptQueue<T> {
     }
   }
 
+  /** Whether an iterator waits for the next connection. */
+  get waiting(): boolean {
+    return this.#waiter !== null;
+  }
+
   /** To the iterator if it waits and nobody listens for 'error'; otherwise an 'error' event. */
   fail(error: InterprocessError): void {
     if (this.#waiter && this.#owner.listenerCount('error') === 0) {

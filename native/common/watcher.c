@@ -6,6 +6,15 @@
  *   const w = new Watcher(fd, (status, events) => {...});  // status < 0: a libuv error code
  *   w.start(READABLE | WRITABLE); w.stop(); w.close();
  *
+ * A descriptor with a pending error (a connection reset by its peer) polls POLLERR; libuv then
+ * stops the handle by itself and reports UV_EBADF, though the descriptor is fine. The watcher
+ * tells that apart from a descriptor really closed under it: for POLLERR the callback gets status
+ * 0 and the events it waited for plus ERROR (so the caller does its I/O, and the syscall returns
+ * the error and then whatever is still queued); for a closed descriptor, status UV_EBADF. Either
+ * way polling has stopped, here as in libuv: start() again to go on waiting. start() on a
+ * descriptor that is closed (or cannot be polled) throws EBADF (EPERM) instead of letting libuv
+ * abort in epoll_ctl.
+ *
  * By default the watcher never owns the descriptor. `new Watcher(fd, callback, true)` makes it the
  * owner: the descriptor is closed right after polling stops for good (close(), teardown of the
  * environment, or collection of a stopped watcher), never while libuv still watches it. The
@@ -19,13 +28,18 @@
  */
 #include "addon.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <uv.h>
 #ifdef _WIN32
 #include <io.h>
 #else
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
+
+/* Reported with the events when the descriptor polled POLLERR (not a libuv flag). */
+#define WATCHER_ERROR 16
 
 typedef struct {
   uv_poll_t poll;
@@ -35,6 +49,7 @@ typedef struct {
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup;
   int events;
+  int fd;
   int owned_fd; /* closed once polling has stopped for good; -1 if not ours */
   bool closing, closed, finalized, tearing_down;
 } watcher_t;
@@ -94,9 +109,31 @@ static void on_finalize(napi_env env, void* data, void* hint) {
   watcher_free_if_done(w);
 }
 
+#ifndef _WIN32
+/* 0 if libuv can poll fd; otherwise the errno epoll_ctl would fail with (libuv aborts on it). */
+static int pollable(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return errno;
+#if defined(__linux__)
+  if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return EPERM;
+#endif
+  return 0;
+}
+#endif
+
 static void on_poll(uv_poll_t* handle, int status, int events) {
   watcher_t* w = (watcher_t*)handle->data;
   if (w->closing || w->tearing_down) return;
+  /* libuv stops polling by itself on an error: so do we (after the callback, unless it started
+   * again), or start() would believe it still runs. */
+  bool stopped = status < 0 && !uv_is_active((uv_handle_t*)handle);
+#ifndef _WIN32
+  if (stopped && status == UV_EBADF && pollable(w->fd) == 0) {
+    /* POLLERR on a valid descriptor: ready, and the I/O call will say what went wrong. */
+    status = 0;
+    events = (w->events & (UV_READABLE | UV_WRITABLE)) | WATCHER_ERROR;
+  }
+#endif
   napi_env env = w->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -113,6 +150,7 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
     }
   }
   napi_close_handle_scope(env, scope);
+  if (stopped && !w->closing && !w->tearing_down && !uv_is_active((uv_handle_t*)handle)) watcher_release(w);
 }
 
 static watcher_t* unwrap(napi_env env, napi_value self) {
@@ -158,6 +196,7 @@ static napi_value watcher_new(napi_env env, napi_callback_info info) {
     return NULL;
   }
   w->env = env;
+  w->fd = fd;
   w->owned_fd = -1;
 #ifdef _WIN32
   int err = uv_poll_init_socket(loop, &w->poll, (uv_os_sock_t)(intptr_t)fd);
@@ -207,6 +246,13 @@ static napi_value watcher_start(napi_env env, napi_callback_info info) {
     ipc_throw_type(env, "events must be a non-empty mask of READABLE, WRITABLE, DISCONNECT");
     return NULL;
   }
+#ifndef _WIN32
+  int unusable = pollable(w->fd);
+  if (unusable != 0) {
+    ipc_throw_errno(env, unusable, "uv_poll_start");
+    return NULL;
+  }
+#endif
   int err = uv_poll_start(&w->poll, events, on_poll);
   if (err != 0) {
     napi_throw_error(env, uv_err_name(err), uv_strerror(err));
@@ -264,6 +310,7 @@ napi_value ipc_watcher_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_int(env, events, "READABLE", UV_READABLE));
   NAPI_CALL(env, ipc_set_int(env, events, "WRITABLE", UV_WRITABLE));
   NAPI_CALL(env, ipc_set_int(env, events, "DISCONNECT", UV_DISCONNECT));
+  NAPI_CALL(env, ipc_set_int(env, events, "ERROR", WATCHER_ERROR));
   NAPI_CALL(env, napi_set_named_property(env, exports, "pollEvents", events));
   return exports;
 }

@@ -75,16 +75,18 @@ socklen_t ipc_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* ad
     ipc_throw_type(env, "a socket address must be a Buffer of sun_path bytes");
     return 0;
   }
-  /* A path needs room for its terminating NUL; an abstract name is exact and has none. */
+  /* An abstract name is exact; a path gets its terminating NUL if there is room: one that fills
+   * sun_path has none, as the kernel allows (a sender bound there is replied to). */
   bool abstract = length > 0 && data[0] == '\0';
-  if (length == 0 || length + (abstract ? 0 : 1) > sizeof addr->sun_path) {
+  if (length == 0 || length > sizeof addr->sun_path) {
     ipc_throw_errno(env, length == 0 ? EINVAL : ENAMETOOLONG, syscall);
     return 0;
   }
   memset(addr, 0, sizeof *addr);
   addr->sun_family = AF_UNIX;
   memcpy(addr->sun_path, data, length);
-  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + (abstract ? 0 : 1));
+  bool nul = !abstract && length < sizeof addr->sun_path;
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + (nul ? 1 : 0));
 }
 
 bool ipc_fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, int* fd) {

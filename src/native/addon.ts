@@ -123,7 +123,8 @@ export interface NativeBinding {
   readonly napiVersion: number;
   /** With `ownsFd`, the watcher closes the descriptor once polling stops for good (close, teardown, collection). */
   readonly Watcher: new (fd: number, callback: (status: number, events: number) => void, ownsFd?: boolean) => NativeWatcher;
-  readonly pollEvents: { readonly READABLE: number; readonly WRITABLE: number; readonly DISCONNECT: number };
+  /** ERROR is reported, never asked for: the descriptor polled POLLERR and polling stopped (start again to go on). */
+  readonly pollEvents: { readonly READABLE: number; readonly WRITABLE: number; readonly DISCONNECT: number; readonly ERROR: number };
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   tryLock(fd: number): boolean;
   /** Linux: a listening socket bound to the abstract address ("\0name") with its exact length. */

@@ -46,6 +46,8 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
   readonly #options: UnixSocketOptions;
   readonly #connections = new AcceptQueue<UnixSocket>(this, (socket) => void socket.close());
   #closed = false;
+  #paused: NodeJS.Timeout | null = null;
+  #refed = true;
 
   /** @internal Use {@link listenUnix}. */
   constructor(fd: number, type: 'seqpacket' | 'stream', name: LocalSocketName, file: SocketFile | null, options: UnixSocketOptions) {
@@ -57,7 +59,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
     this.#file = file;
     this.#options = { maxFds: options.maxFds, passCredentials: options.passCredentials, sendQueueLimit: options.sendQueueLimit, receiveQueueLimit: options.receiveQueueLimit };
     const { Watcher, pollEvents } = requireNative('Unix listeners');
-    this.#watcher = new Watcher(fd, (status) => this.#accept(status), true);
+    this.#watcher = new Watcher(fd, (status, events) => this.#accept(status, events), true);
     this.#watcher.start(pollEvents.READABLE);
   }
 
@@ -72,23 +74,28 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
     return !this.#closed;
   }
 
-  #accept(status: number): void {
+  #accept(status: number, events: number): void {
     if (this.#closed) return;
+    const { pollEvents } = requireNative('Unix listeners');
+    if (status < 0) {
+      // The descriptor is gone (closed under us): this listener cannot accept any more.
+      this.#report(new InterprocessError('ERR_INTERPROCESS_POLL', `Waiting for connections on ${this.name} failed (libuv error ${status}): the listener's descriptor was closed by something other than close(). Close the listener and listen again.`), true);
+      return;
+    }
+    if (events & pollEvents.ERROR) {
+      this.#pause(); // polling stopped on a pending socket error; accept() below takes it
+    }
     let fds: number[];
     try {
-      if (status < 0) throw new InterprocessError('ERR_INTERPROCESS_POLL', `Waiting for connections failed (libuv error ${status})`);
       fds = this.#native.accept(this.#fd, ACCEPT_BATCH);
     } catch (error) {
+      // Out of descriptors (EMFILE, ENFILE) or kernel memory, or another failure of this one
+      // connection: the listener itself is fine. The connection stays queued, so the socket stays
+      // readable: pause rather than spin, and accept it once descriptors are free again.
       const code = (error as NodeJS.ErrnoException).code;
       const outOfDescriptors = code === 'EMFILE' || code === 'ENFILE';
-      if (outOfDescriptors) {
-        // The connection stays queued, so the socket stays readable: pause rather than spin.
-        this.#watcher.stop();
-        setTimeout(() => {
-          if (!this.#closed) this.#watcher.start(requireNative('Unix listeners').pollEvents.READABLE);
-        }, ACCEPT_PAUSE_MS);
-      }
-      this.#connections.fail(fromSystemError(error, `The listener on ${this.name} failed to accept`, outOfDescriptors ? `The process is out of descriptors: close some, or raise its limit (ulimit -n). Accepting resumes in ${ACCEPT_PAUSE_MS} ms.` : undefined));
+      this.#pause();
+      this.#report(fromSystemError(error, `The listener on ${this.name} failed to accept`, `${outOfDescriptors ? 'The process is out of descriptors: close some, or raise its limit (ulimit -n). ' : ''}Accepting resumes in ${ACCEPT_PAUSE_MS} ms.`), false);
       return;
     }
     for (const fd of fds) {
@@ -97,7 +104,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
         socket = new UnixSocket(fd, this.type, this.#options, true, 'accepted');
       } catch (error) {
         fs.closeSync(fd);
-        this.#connections.fail(fromSystemError(error, 'Cannot set up an accepted connection'));
+        this.#report(fromSystemError(error, 'Cannot set up an accepted connection'), false);
         continue;
       }
       socket.adoptFile(null, this.name);
@@ -105,10 +112,38 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
     }
   }
 
+  /** Stops watching for ACCEPT_PAUSE_MS, then watches again. */
+  #pause(): void {
+    if (this.#paused !== null) return;
+    this.#watcher.stop();
+    this.#paused = setTimeout(() => {
+      this.#paused = null;
+      if (this.#closed) return;
+      try {
+        this.#watcher.start(requireNative('Unix listeners').pollEvents.READABLE);
+      } catch (error) {
+        this.#report(fromSystemError(error, `The listener on ${this.name} cannot wait for connections any more`, 'Close the listener and listen again.'), true);
+      }
+    }, ACCEPT_PAUSE_MS);
+    if (!this.#refed) this.#paused.unref();
+  }
+
+  /**
+   * An accept error, told without ever throwing at the event loop (a peer or the process's limits
+   * cause it, not a bug): to 'error' listeners; else, if `fatal`, to a waiting iterator; else a
+   * process warning. A transient error never ends iteration: the listener goes on serving.
+   */
+  #report(error: InterprocessError, fatal: boolean): void {
+    if (this.listenerCount('error') > 0 || (fatal && this.#connections.waiting)) this.#connections.fail(error);
+    else process.emitWarning(error);
+  }
+
   /** Stops accepting, removes the socket file (if still ours), ends iteration; queued connections are closed. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    if (this.#paused !== null) clearTimeout(this.#paused);
+    this.#paused = null;
     this.#watcher.close(); // and the descriptor with it
     if (this.#file) releaseSocketFile(this.#file);
     this.#connections.end();
@@ -117,12 +152,16 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
 
   /** Lets the process exit while this listener is open. */
   unref(): this {
+    this.#refed = false;
+    this.#paused?.unref();
     if (!this.#closed) this.#watcher.ref(false);
     return this;
   }
 
   /** Undoes unref(). */
   ref(): this {
+    this.#refed = true;
+    this.#paused?.ref();
     if (!this.#closed) this.#watcher.ref(true);
     return this;
   }

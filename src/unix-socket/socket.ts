@@ -16,7 +16,7 @@ import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../na
 import type { LocalSocketName } from '../local-socket/name.js';
 import type { PeerCredentials } from '../local-socket/stream.js';
 import { type SocketFile, releaseSocketFile } from '../local-socket/unix/socket-file.js';
-import { addressOf, nameFromAddress, resolveName } from './address.js';
+import { type ReceivedSocketName, addressOf, nameFromAddress, resolveName } from './address.js';
 import { descriptorOf } from './descriptor-symbol.js';
 import { type HasDescriptor, ReceivedDescriptor, type Sendable, toDescriptor } from './descriptors.js';
 
@@ -41,8 +41,11 @@ export interface MessageCredentials {
 export interface UnixMessage {
   /** The bytes, exactly as sent (datagram, seqpacket); a chunk of the stream (stream). */
   readonly data: Buffer;
-  /** The sender's bound name (datagram sockets with bound senders); null otherwise. */
-  readonly from: LocalSocketName | null;
+  /**
+   * The sender's bound name (datagram sockets with bound senders); null otherwise. Sending to it
+   * (`{ to: message.from }`) reaches exactly that sender, whatever bytes its name holds.
+   */
+  readonly from: ReceivedSocketName | null;
   /** Descriptors sent with it, each to be used once (see ReceivedDescriptor). */
   readonly fds: readonly ReceivedDescriptor[];
   /** The sender's credentials, with `passCredentials` (Linux); null otherwise. */
@@ -73,6 +76,8 @@ const EMPTY: readonly ReceivedDescriptor[] = Object.freeze([]);
 const FLAG_TRUNCATED = 1;
 const FLAG_CTRUNC = 2;
 const FLAG_CREDENTIALS = 4;
+// The Watcher's ERROR event: the descriptor polled POLLERR (a pending error) and polling stopped.
+const POLL_ERROR = 16;
 // Send errors after which nothing more can go on this connection.
 const CONNECTION_LOST = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'EBADF']);
 // Send errors that clear by themselves when the receiver catches up, with no readiness to wait for.
@@ -204,6 +209,8 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   #waiters: Waiter[] = [];
   #readAhead = false;
   #eof = false;
+  // ECONNRESET read before the end: delivered after the messages still queued before it (see #read).
+  #reset: InterprocessError | null = null;
 
   /**
    * @internal Use bindDatagram(), connectUnix(), listenUnix() or unixSocketPair(). Takes `fd`
@@ -569,8 +576,16 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
 
   #onReady(status: number, events: number): void {
     if (this.#closed) return;
+    // An error stops polling (the Watcher's ERROR: a pending socket error, or a status < 0).
+    const stopped = status < 0 || (events & POLL_ERROR) !== 0;
+    if (stopped) this.#watching = 0;
     if (status < 0) {
-      this.#deliver(new InterprocessError('ERR_INTERPROCESS_POLL', `Waiting on the socket failed (libuv error ${status})`));
+      // The descriptor itself cannot be polled any more (closed under us): nothing more can come or go.
+      const failure = new InterprocessError('ERR_INTERPROCESS_POLL', `Waiting on the ${this.type} socket failed (libuv error ${status}): its descriptor was closed by something other than this socket. Close the socket; do not close socket.fd yourself.`);
+      while (this.#head < this.#datas.length) this.#settleHead(failure);
+      this.#compact();
+      this.#reset ??= failure;
+      this.#onEnd();
       return;
     }
     if (events & 2 /* WRITABLE */ && this.#writeWait === 'writable') {
@@ -586,6 +601,7 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
         if (this.#read() < BUSY_BATCH) break;
       }
     }
+    if (stopped) this.#updateWatcher();
   }
 
   /**
@@ -625,10 +641,23 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     try {
       buffer = native.receive(this.#fd, this.#typeNumber, meta, fds, this.#maxFds, pool, state.poolOffset, this.#mark());
     } catch (error) {
-      const failure = fromSystemError(error, `Cannot receive on the ${this.type} socket`);
-      if (this.type !== 'datagram') this.#eof = true; // the connection is gone
-      this.#deliver(failure);
-      if (this.#eof) this.#onEnd();
+      const reset = (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+      const failure = fromSystemError(error, `Cannot receive on the ${this.type} socket`, reset ? 'The peer closed the connection with data of ours unread; what it sent before is delivered first.' : undefined);
+      if (this.type === 'datagram') {
+        this.#deliver(failure); // a datagram socket goes on
+        return 0;
+      }
+      if (reset && this.#reset === null) {
+        // The peer closed with our data unread. The kernel says so first (seqpacket) or after the
+        // bytes (stream), then gives what the peer sent before it, then the end: read those, and
+        // report the reset at the end. Nothing queued to send can reach the peer any more.
+        this.#reset = failure;
+        while (this.#head < this.#datas.length) this.#settleHead(failure);
+        this.#compact();
+        return this.#read();
+      }
+      this.#reset ??= failure; // the connection is gone
+      this.#onEnd();
       return 0;
     }
     if (buffer === undefined) return 0;
@@ -640,6 +669,13 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     let fdIndex = 0;
     for (let i = 0; i < count; i++) {
       const m = header + i * stride;
+      if (this.#closed) {
+        // Closed by a listener of this batch: the rest is not delivered, and its descriptors close now.
+        let end = fdIndex;
+        for (let k = i; k < count; k++) end += meta[header + k * stride + 3]!;
+        for (let k = fdIndex; k < end; k++) new ReceivedDescriptor(fds[k]!).close();
+        break;
+      }
       const length = meta[m]!;
       const real = meta[m + 1]!;
       const addressLength = meta[m + 2]!;
@@ -682,8 +718,12 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
 
   #deliver(item: UnixMessage | Error): void {
     if (item instanceof Error) {
-      if (this.#waiters.length > 0 && this.listenerCount('error') === 0) this.#waiters.shift()!.reject(item);
-      else if (this.listenerCount('message') > 0 || this.listenerCount('error') > 0) this.emit('error', item);
+      // Errors come from what a peer did (a reset, a message too large, too many descriptors):
+      // never thrown at the event loop. With no 'error' listener and no receive() waiting, a
+      // 'message' listener's socket gets a process warning; otherwise receive() gets it in turn.
+      if (this.listenerCount('error') > 0) this.emit('error', item);
+      else if (this.#waiters.length > 0) this.#waiters.shift()!.reject(item);
+      else if (this.listenerCount('message') > 0) process.emitWarning(item);
       else this.#inbox.push(item);
       return;
     }
@@ -697,8 +737,12 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   #toListeners(): void {
     while (this.listenerCount('message') > 0 && this.#inboxHead < this.#inbox.length) {
       const item = this.#inbox[this.#inboxHead++]!;
-      if (item instanceof Error) this.emit('error', item);
-      else this.emit('message', item);
+      if (item instanceof Error) {
+        if (this.listenerCount('error') > 0) this.emit('error', item);
+        else process.emitWarning(item);
+      } else {
+        this.emit('message', item);
+      }
     }
     if (this.#inboxHead === this.#inbox.length) {
       this.#inbox = [];
@@ -708,7 +752,14 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   }
 
   #onEnd(): void {
+    if (this.#closed) return;
     this.#eof = true;
+    if (this.#reset !== null) {
+      const reset = this.#reset;
+      this.#reset = null;
+      this.#deliver(reset);
+      if (this.#closed) return; // by an 'error' listener
+    }
     for (const waiter of this.#waiters.splice(0)) waiter.resolve(null);
     this.#updateWatcher();
     this.emit('end');

@@ -1,10 +1,11 @@
 // The readiness watcher (uv_poll on Node's loop) that later primitives build on.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { requireNative } from '#internal/native/addon.js';
 import { openFds, scratchDir } from '../helpers.js';
 
@@ -62,4 +63,50 @@ test('peer credentials and the lock reject bad descriptors with system errors', 
   } finally {
     fs.closeSync(fd);
   }
+});
+
+test('start() on a descriptor closed under the watcher throws EBADF instead of aborting the process', { skip: process.platform === 'win32' }, () => {
+  const fixture = fileURLToPath(new URL('../fixtures/watcher-closed-fd.js', import.meta.url));
+  const result = spawnSync(process.execPath, [fixture], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(result.signal, null, `the process lives (${result.stderr})`);
+  assert.deepEqual(JSON.parse(result.stdout), { code: 'EBADF', fileCode: process.platform === 'linux' ? 'EPERM' : 'none' });
+});
+
+test('POLLERR (a peer reset) is readiness with ERROR, polling stops in step with libuv, and start() resumes it', { skip: process.platform === 'win32' }, async () => {
+  const native = requireNative('test');
+  const [a, b] = native.unixSockets.pair(2);
+  fs.writeSync(a, 'left unread by the peer');
+  fs.writeSync(b, 'sent before the reset');
+  fs.closeSync(b); // with a's message unread: a's connection is reset
+  const events: Array<[number, number]> = [];
+  let signal: () => void = () => {};
+  const watcher = new native.Watcher(a, (status, mask) => {
+    events.push([status, mask]);
+    signal();
+  });
+  await new Promise<void>((resolve) => {
+    signal = resolve;
+    watcher.start(native.pollEvents.READABLE);
+  });
+  const { READABLE, ERROR } = native.pollEvents;
+  assert.deepEqual(events, [[0, READABLE | ERROR]], 'ready, with the error to be read');
+  await sleep(30);
+  assert.equal(events.length, 1, 'polling has stopped, as libuv stopped it');
+  const buffer = Buffer.alloc(64);
+  assert.throws(() => fs.readSync(a, buffer), { code: 'ECONNRESET' });
+  assert.equal(buffer.toString('utf8', 0, fs.readSync(a, buffer)), 'sent before the reset');
+  const resumed = new Promise<void>((resolve) => {
+    const w = watcher;
+    events.length = 0;
+    w.start(READABLE); // the same watcher goes on (it knew it had stopped)
+    setTimeout(() => {
+      w.stop();
+      resolve();
+    }, 30);
+  });
+  await resumed;
+  assert.ok(events.length > 0 && events.every(([status, mask]) => status === 0 && (mask & ERROR) === 0), `readable at the end, no error left (${JSON.stringify(events)})`);
+  assert.equal(fs.readSync(a, buffer), 0, 'then the end');
+  watcher.close();
+  fs.closeSync(a);
 });
