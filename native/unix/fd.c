@@ -215,7 +215,8 @@ napi_value ipc_set_nonblocking(napi_env env, napi_callback_info info) {
   return flag_call(env, info, F_GETFL, F_SETFL, O_NONBLOCK);
 }
 
-/* dupCloexec(fd) -> a new descriptor for the same open file, close-on-exec. */
+/* dupCloexec(fd) -> a new descriptor for the same open file, close-on-exec, in the registry of
+ * unclaimed descriptors until JS hands it over. */
 napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -226,7 +227,17 @@ napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
     return NULL;
   }
-  return int_value(env, copy);
+  if (!ipc_hold_fds(env, &copy, 1)) {
+    close(copy);
+    return NULL;
+  }
+  napi_value result;
+  if (napi_create_int32(env, copy, &result) != napi_ok) {
+    ipc_close_held(env, copy);
+    ipc_throw_napi_failure(env, "returning a descriptor");
+    return NULL;
+  }
+  return result;
 }
 
 /* waitFd(fd, writable, timeoutMs) -> true when ready, false on timeout. Blocks this thread: it

@@ -147,7 +147,7 @@ export interface NativeBinding {
   closeFd(fd: number): void;
   setCloexec(fd: number, on: boolean): void;
   setNonblocking(fd: number, on: boolean): void;
-  /** A close-on-exec duplicate of fd. */
+  /** A close-on-exec duplicate of fd, in the registry (see releaseFd). */
   dupCloexec(fd: number): number;
   /** Blocks until fd is readable (or writable), or the timeout passes (-1: none); false on timeout. */
   waitFd(fd: number, writable: boolean, timeoutMs: number): boolean;
