@@ -124,3 +124,18 @@ test('60 workers terminated while connecting, accepting and pairing sockets leak
   await sleep(100);
   assert.equal(openFds(), before, 'every socket of the terminated workers is closed');
 });
+
+test('descriptors the addon made in a worker and nobody wrapped are closed when it is terminated', { skip: notOnWindows.fifo, timeout: 30_000 }, async (t) => {
+  const fifo = path.join(scratchDir(t), 'f');
+  await createFifo(fifo);
+  await sleep(10);
+  const before = openFds();
+  for (let round = 0; round < 3; round++) {
+    const worker = new Worker(new URL('../fixtures/worker-unclaimed.js', import.meta.url), { workerData: { fifo, abstractName: uniqueName('unclaimed') } });
+    const [report] = (await once(worker, 'message')) as [{ made: number }];
+    assert.ok(report.made >= 11, `the worker made ${report.made} descriptors`);
+    await worker.terminate();
+  }
+  await sleep(50);
+  assert.equal(openFds(), before, 'the registry of unclaimed descriptors closed them all');
+});
