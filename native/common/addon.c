@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
-#ifndef _WIN32
+#ifdef _WIN32
+#include <io.h>
+#else
 #include <unistd.h>
 #endif
 
@@ -91,10 +93,15 @@ static void free_instance(napi_env env, void* data, void* hint) {
     instance->free_message_arena(instance->message_arena);
   }
 #ifndef _WIN32
-  /* A worker torn down with received descriptors nobody took: they die with it, never leak. */
-  for (size_t i = 0; i < instance->held_count; i++) close(instance->held_fds[i]);
+  /* An environment torn down with descriptors nobody claimed: they die with it, never leak. */
+  for (size_t word = 0; word < instance->held_words && instance->held_count > 0; word++) {
+    for (uint64_t bits = instance->held[word]; bits != 0; bits &= bits - 1) {
+      close((int)(word * 64 + (size_t)__builtin_ctzll(bits)));
+      instance->held_count--;
+    }
+  }
 #endif
-  free(instance->held_fds);
+  free(instance->held);
   free(instance);
 }
 
@@ -107,6 +114,105 @@ ipc_instance_t* ipc_instance(napi_env env) {
   return data;
 }
 
+bool ipc_hold_fds(napi_env env, const int* fds, size_t count) {
+  if (count == 0) return true;
+  ipc_instance_t* instance = ipc_instance(env);
+  if (instance == NULL) return false;
+  int highest = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (fds[i] > highest) highest = fds[i];
+  }
+  size_t words = (size_t)highest / 64 + 1;
+  if (words > instance->held_words) {
+    size_t grown_words = words * 2;
+    uint64_t* grown = realloc(instance->held, grown_words * sizeof *grown);
+    if (grown == NULL) {
+      ipc_throw_errno(env, ENOMEM, "malloc");
+      return false;
+    }
+    memset(grown + instance->held_words, 0, (grown_words - instance->held_words) * sizeof *grown);
+    instance->held = grown;
+    instance->held_words = grown_words;
+  }
+  for (size_t i = 0; i < count; i++) {
+    if (fds[i] < 0) continue;
+    uint64_t bit = (uint64_t)1 << (fds[i] % 64);
+    uint64_t* word = &instance->held[fds[i] / 64];
+    if ((*word & bit) == 0) instance->held_count++;
+    *word |= bit;
+  }
+  return true;
+}
+
+static bool release_from(ipc_instance_t* instance, int fd) {
+  if (fd < 0 || (size_t)fd / 64 >= instance->held_words) return false;
+  uint64_t bit = (uint64_t)1 << (fd % 64);
+  uint64_t* word = &instance->held[fd / 64];
+  if ((*word & bit) == 0) return false;
+  *word &= ~bit;
+  instance->held_count--;
+  return true;
+}
+
+bool ipc_release_fd(napi_env env, int fd) {
+  void* data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok || data == NULL) return false;
+  return release_from(data, fd);
+}
+
+void ipc_close_held(napi_env env, int fd) {
+  ipc_release_fd(env, fd);
+#ifdef _WIN32
+  _close(fd);
+#else
+  close(fd);
+#endif
+}
+
+#ifndef _WIN32
+/* Reads the one argument, a descriptor. */
+static bool fd_arg(napi_env env, napi_callback_info info, int* fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    ipc_throw_napi_failure(env, "reading arguments");
+    return false;
+  }
+  if (argc < 1) {
+    ipc_throw_type(env, "a file descriptor (a non-negative integer) is required");
+    return false;
+  }
+  return ipc_get_fd(env, argv[0], fd);
+}
+
+/* releaseFd(fd) -> whether the registry held it: an owner (a Node handle, the user) takes it. */
+static napi_value js_release_fd(napi_env env, napi_callback_info info) {
+  int fd;
+  if (!fd_arg(env, info, &fd)) return NULL;
+  napi_value result;
+  NAPI_CALL(env, napi_get_boolean(env, ipc_release_fd(env, fd), &result));
+  return result;
+}
+
+/* holdFd(fd): back into the registry (an owner that was to take it failed to). */
+static napi_value js_hold_fd(napi_env env, napi_callback_info info) {
+  int fd;
+  if (!fd_arg(env, info, &fd) || !ipc_hold_fds(env, &fd, 1)) return NULL;
+  return NULL;
+}
+
+/* closeFd(fd): out of the registry and closed, in one step (EBADF if it was not open). */
+static napi_value js_close_fd(napi_env env, napi_callback_info info) {
+  int fd;
+  if (!fd_arg(env, info, &fd)) return NULL;
+  ipc_release_fd(env, fd);
+  /* EINTR: Linux has closed the descriptor all the same; retrying could close a number another
+   * thread has just been given. */
+  if (close(fd) != 0 && errno != EINTR) ipc_throw_errno(env, errno, "close");
+  return NULL;
+}
+#endif
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   ipc_instance_t* instance = calloc(1, sizeof *instance);
   if (instance == NULL || napi_set_instance_data(env, instance, free_instance, NULL) != napi_ok) {
@@ -117,6 +223,11 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value abi;
   NAPI_CALL(env, napi_create_int32(env, NAPI_VERSION, &abi));
   NAPI_CALL(env, napi_set_named_property(env, exports, "napiVersion", abi));
+#ifndef _WIN32
+  NAPI_CALL(env, ipc_set_fn(env, exports, "releaseFd", js_release_fd));
+  NAPI_CALL(env, ipc_set_fn(env, exports, "holdFd", js_hold_fd));
+  NAPI_CALL(env, ipc_set_fn(env, exports, "closeFd", js_close_fd));
+#endif
   if (ipc_watcher_init(env, exports) == NULL) return NULL;
   if (ipc_os_init(env, exports) == NULL) return NULL;
   return exports;

@@ -39,15 +39,32 @@ napi_status ipc_set_fn(napi_env env, napi_value obj, const char* key, napi_callb
 typedef struct {
   void* message_arena; /* unix/message.c: receive buffers reused by every socket of the environment */
   void (*free_message_arena)(void* arena);
-  /* Descriptors received and handed to JS but not yet claimed there: closed with the environment. */
-  int* held_fds;
-  size_t held_count, held_capacity;
+  /*
+   * The registry of unclaimed descriptors: every descriptor the addon creates or receives (socket,
+   * accept, socketpair, pipe, FIFO open, SCM_RIGHTS) is in it from the syscall on, until an owner
+   * claims it (an owning Watcher, a Node handle, the user) or JS closes it through closeFd. Those
+   * still in it when the environment is torn down (a worker terminated between the syscall and the
+   * wrap, say) are closed then. A bitset indexed by descriptor number.
+   */
+  uint64_t* held;
+  size_t held_words, held_count;
   void* windows_io;           /* windows/npipe.c: the completion queue, freed by its own cleanup hook */
   napi_ref named_pipe_class;  /* windows/npipe.c: the NamedPipe constructor */
 } ipc_instance_t;
 
 /* This environment's state, created with the module; NULL (with an exception thrown) on failure. */
 ipc_instance_t* ipc_instance(napi_env env);
+
+/*
+ * Puts new descriptors into the environment's registry of unclaimed ones (see ipc_instance_t).
+ * false (with ENOMEM thrown, or the Node-API failure) if it cannot: the caller then still owns
+ * them and must close them.
+ */
+bool ipc_hold_fds(napi_env env, const int* fds, size_t count);
+/* An owner claims fd: the registry no longer closes it. Returns whether the registry held it. */
+bool ipc_release_fd(napi_env env, int fd);
+/* Releases and closes fd (a failure path before JS ever saw it). */
+void ipc_close_held(napi_env env, int fd);
 
 /* Per-OS parts: each adds its functions to the module's exports. */
 napi_value ipc_os_init(napi_env env, napi_value exports);

@@ -230,7 +230,10 @@ static napi_value watcher_new(napi_env env, napi_callback_info info) {
     ipc_throw_napi_failure(env, "registering a Watcher cleanup hook");
     return NULL;
   }
-  if (owns_fd) w->owned_fd = fd; /* only now: a constructor that throws has closed nothing */
+  if (owns_fd) {
+    w->owned_fd = fd; /* only now: a constructor that throws has closed nothing */
+    ipc_release_fd(env, fd); /* claimed from the registry of unclaimed descriptors in the same step */
+  }
   return self;
 }
 

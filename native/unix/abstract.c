@@ -40,10 +40,15 @@ static napi_value fail(napi_env env, int fd, const char* syscall) {
   return NULL;
 }
 
+/* The descriptor for JS, in the registry of unclaimed descriptors until Node's handle takes it. */
 static napi_value fd_value(napi_env env, int fd) {
   napi_value result;
-  if (napi_create_int32(env, fd, &result) != napi_ok) {
+  if (!ipc_hold_fds(env, &fd, 1)) {
     close(fd);
+    return NULL;
+  }
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    ipc_close_held(env, fd);
     ipc_throw_napi_failure(env, "returning a descriptor");
     return NULL;
   }

@@ -1,6 +1,6 @@
 /*
  * Descriptor-level calls Node lacks: pipe pairs (pipe2 with close-on-exec and non-blocking),
- * pipe buffer sizes, mkfifo, close-on-exec and blocking flags, a close-on-exec dup, and a
+ * pipe buffer sizes, mkfifo, FIFO opens whose descriptor Node does not track, close-on-exec and blocking flags, a close-on-exec dup, and a
  * blocking poll for the synchronous readSync/writeSync (which must wait without ever switching
  * the descriptor to blocking mode under libuv's feet).
  */
@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +44,8 @@ static int set_flag(int fd, int get, int set, int flag, bool on) {
   return 0;
 }
 
-/* pipe() -> [readFd, writeFd], both close-on-exec and non-blocking. */
+/* pipe() -> [readFd, writeFd], both close-on-exec and non-blocking, in the registry of unclaimed
+ * descriptors (addon.h) until JS gives them an owner. */
 napi_value ipc_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
@@ -67,12 +70,17 @@ napi_value ipc_pipe(napi_env env, napi_callback_info info) {
     }
   }
 #endif
+  if (!ipc_hold_fds(env, fds, 2)) {
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+  }
   napi_value result, r, w;
   if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, fds[0], &r) != napi_ok ||
       napi_create_int32(env, fds[1], &w) != napi_ok || napi_set_element(env, result, 0, r) != napi_ok ||
       napi_set_element(env, result, 1, w) != napi_ok) {
-    close(fds[0]);
-    close(fds[1]);
+    ipc_close_held(env, fds[0]);
+    ipc_close_held(env, fds[1]);
     ipc_throw_napi_failure(env, "returning a pipe");
     return NULL;
   }
@@ -129,6 +137,64 @@ napi_value ipc_mkfifo(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * openFifo(path, forWriting) -> fd: opens path non-blocking and close-on-exec (for reading at
+ * once; for writing only while a reader has it open, ENXIO otherwise), in the registry of
+ * unclaimed descriptors. Node's fs.openSync would do the same open, but in a worker thread Node
+ * records such a descriptor and closes it again when the worker exits, even after the stream it
+ * was given to has closed it and the number belongs to someone else. JS checks it is a FIFO.
+ */
+napi_value ipc_open_fifo(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  napi_valuetype type;
+  NAPI_CALL(env, napi_typeof(env, argv[0], &type));
+  if (type != napi_string) {
+    ipc_throw_type(env, "the path must be a string");
+    return NULL;
+  }
+  bool writing = false;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &writing));
+  size_t length;
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], NULL, 0, &length));
+  char* path = malloc(length + 1);
+  if (path == NULL) {
+    ipc_throw_errno(env, ENOMEM, "open");
+    return NULL;
+  }
+  size_t copied = 0;
+  if (napi_get_value_string_utf8(env, argv[0], path, length + 1, &copied) != napi_ok) {
+    free(path);
+    ipc_throw_napi_failure(env, "reading the path");
+    return NULL;
+  }
+  if (copied != length || strlen(path) != length) { /* a NUL inside: it would open a shorter path */
+    free(path);
+    ipc_throw_errno(env, EINVAL, "open");
+    return NULL;
+  }
+  int fd;
+  do fd = open(path, (writing ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  while (fd < 0 && errno == EINTR);
+  int err = errno;
+  free(path);
+  if (fd < 0) {
+    ipc_throw_errno(env, err, "open");
+    return NULL;
+  }
+  if (!ipc_hold_fds(env, &fd, 1)) {
+    close(fd);
+    return NULL;
+  }
+  napi_value result;
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    ipc_close_held(env, fd);
+    ipc_throw_napi_failure(env, "returning a descriptor");
+    return NULL;
+  }
+  return result;
+}
+
 /* setCloexec(fd, on) and setNonblocking(fd, on) */
 static napi_value flag_call(napi_env env, napi_callback_info info, int get, int set, int flag) {
   napi_value argv[2];
@@ -150,7 +216,8 @@ napi_value ipc_set_nonblocking(napi_env env, napi_callback_info info) {
   return flag_call(env, info, F_GETFL, F_SETFL, O_NONBLOCK);
 }
 
-/* dupCloexec(fd) -> a new descriptor for the same open file, close-on-exec. */
+/* dupCloexec(fd) -> a new descriptor for the same open file, close-on-exec, in the registry of
+ * unclaimed descriptors until JS hands it over. */
 napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -161,7 +228,17 @@ napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
     return NULL;
   }
-  return int_value(env, copy);
+  if (!ipc_hold_fds(env, &copy, 1)) {
+    close(copy);
+    return NULL;
+  }
+  napi_value result;
+  if (napi_create_int32(env, copy, &result) != napi_ok) {
+    ipc_close_held(env, copy);
+    ipc_throw_napi_failure(env, "returning a descriptor");
+    return NULL;
+  }
+  return result;
 }
 
 /* waitFd(fd, writable, timeoutMs) -> true when ready, false on timeout. Blocks this thread: it

@@ -28,8 +28,9 @@
  *   arrives whole, with no extra syscall to peek its size; the other slots hold 256 KiB (more than
  *   a default Linux sender can send), and one larger message behind others is flagged truncated
  *   with its real length rather than cut silently. The arena is virtual memory: only the pages
- *   messages touch are resident, and those beyond 64 KiB are given back after a big message. Received descriptors are held for the environment until JS release()s them
- *   (taken, converted or closed): a worker torn down with some unclaimed closes them.
+ *   messages touch are resident, and those beyond 64 KiB are given back after a big message.
+ *   Received descriptors are in the environment's registry (common/addon.c) until JS claims them
+ *   (releaseFd, closeFd, an owning Watcher): a worker torn down with some unclaimed closes them.
  *   mark (Linux seqpacket sockets): after its peer closes, a seqpacket socket reads 0 bytes for
  *   the end, as for an empty message. With SO_PASSCRED on, the kernel gives every real message a
  *   credentials cmsg and the end none, so they are told apart exactly. mark 0: SO_PASSCRED is
@@ -481,44 +482,6 @@ static int find_end(int fd, int type, arena_t* arena, int n, bool marked, bool* 
   return first_empty;
 }
 
-/* Records descriptors handed to JS, so that the environment's teardown closes any never claimed. */
-static bool hold(napi_env env, const int* fds, size_t count) {
-  if (count == 0) return true;
-  ipc_instance_t* instance = ipc_instance(env);
-  if (instance == NULL) return false;
-  if (instance->held_count + count > instance->held_capacity) {
-    size_t capacity = (instance->held_count + count) * 2;
-    int* grown = realloc(instance->held_fds, capacity * sizeof(int));
-    if (grown == NULL) {
-      ipc_throw_errno(env, ENOMEM, "recvmsg");
-      return false;
-    }
-    instance->held_fds = grown;
-    instance->held_capacity = capacity;
-  }
-  memcpy(instance->held_fds + instance->held_count, fds, count * sizeof(int));
-  instance->held_count += count;
-  return true;
-}
-
-/* release(fd): JS has claimed a received descriptor (taken, converted or closed it). */
-static napi_value msg_release(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int fd;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
-  ipc_instance_t* instance = ipc_instance(env);
-  if (instance == NULL) return NULL;
-  for (size_t i = instance->held_count; i-- > 0;) {
-    if (instance->held_fds[i] == fd) {
-      instance->held_fds[i] = instance->held_fds[--instance->held_count];
-      break;
-    }
-  }
-  return NULL;
-}
-
 static napi_value msg_receive(napi_env env, napi_callback_info info) {
   napi_value argv[8];
   int fd;
@@ -620,7 +583,7 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   }
   out.meta[0] = n;
   out.meta[1] = eof ? 1 : 0;
-  if (!hold(env, out.fds, out.fds_used)) {
+  if (!ipc_hold_fds(env, out.fds, out.fds_used)) {
     close_fds(out.fds, out.fds_used);
     return NULL;
   }
@@ -630,7 +593,6 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
 napi_value ipc_message_init(napi_env env, napi_value sockets) {
   NAPI_CALL(env, ipc_set_fn(env, sockets, "send", msg_send));
   NAPI_CALL(env, ipc_set_fn(env, sockets, "receive", msg_receive));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "release", msg_release));
   NAPI_CALL(env, ipc_set_int(env, sockets, "RECEIVE_BATCH", RECV_SLOTS));
   NAPI_CALL(env, ipc_set_int(env, sockets, "SEND_BATCH", SEND_BATCH));
   NAPI_CALL(env, ipc_set_int(env, sockets, "META_HEADER", META_HEADER));

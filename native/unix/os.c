@@ -10,6 +10,7 @@ napi_value ipc_os_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, exports, "pipe", ipc_pipe));
   NAPI_CALL(env, ipc_set_fn(env, exports, "pipeSize", ipc_pipe_size));
   NAPI_CALL(env, ipc_set_fn(env, exports, "mkfifo", ipc_mkfifo));
+  NAPI_CALL(env, ipc_set_fn(env, exports, "openFifo", ipc_open_fifo));
   NAPI_CALL(env, ipc_set_fn(env, exports, "setCloexec", ipc_set_cloexec));
   NAPI_CALL(env, ipc_set_fn(env, exports, "setNonblocking", ipc_set_nonblocking));
   NAPI_CALL(env, ipc_set_fn(env, exports, "dupCloexec", ipc_dup_cloexec));

@@ -17,6 +17,7 @@ napi_value ipc_abstract_connect(napi_env env, napi_callback_info info);
 napi_value ipc_pipe(napi_env env, napi_callback_info info);
 napi_value ipc_pipe_size(napi_env env, napi_callback_info info);
 napi_value ipc_mkfifo(napi_env env, napi_callback_info info);
+napi_value ipc_open_fifo(napi_env env, napi_callback_info info);
 napi_value ipc_set_cloexec(napi_env env, napi_callback_info info);
 napi_value ipc_set_nonblocking(napi_env env, napi_callback_info info);
 napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info);

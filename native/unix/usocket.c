@@ -102,12 +102,6 @@ bool ipc_fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* ar
   return ipc_get_fd(env, argv[0], fd);
 }
 
-static napi_value int_value(napi_env env, int64_t n) {
-  napi_value result;
-  NAPI_CALL(env, napi_create_int64(env, n, &result));
-  return result;
-}
-
 static napi_value fail(napi_env env, const char* syscall) {
   ipc_throw_errno(env, errno, syscall);
   return NULL;
@@ -126,15 +120,33 @@ static int type_arg(napi_env env, napi_callback_info info) {
   return ipc_sock_type(type);
 }
 
-/* open(type) -> fd */
+/*
+ * Returns a new descriptor to JS, in the environment's registry of unclaimed ones (addon.h) so
+ * that it is closed if the environment is torn down before JS gives it an owner.
+ */
+static napi_value new_fd_value(napi_env env, int fd) {
+  napi_value result;
+  if (!ipc_hold_fds(env, &fd, 1)) {
+    close(fd);
+    return NULL;
+  }
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    ipc_close_held(env, fd);
+    ipc_throw_napi_failure(env, "returning a descriptor");
+    return NULL;
+  }
+  return result;
+}
+
+/* open(type) -> fd (in the registry of unclaimed descriptors) */
 static napi_value us_open(napi_env env, napi_callback_info info) {
   int type = type_arg(env, info);
   if (type < 0) return NULL;
   int fd = new_socket(type);
-  return fd < 0 ? fail(env, "socket") : int_value(env, fd);
+  return fd < 0 ? fail(env, "socket") : new_fd_value(env, fd);
 }
 
-/* pair(type) -> [fd, fd] */
+/* pair(type) -> [fd, fd] (in the registry of unclaimed descriptors) */
 static napi_value us_pair(napi_env env, napi_callback_info info) {
   int type = type_arg(env, info);
   if (type < 0) return NULL;
@@ -151,12 +163,17 @@ static napi_value us_pair(napi_env env, napi_callback_info info) {
     return NULL;
   }
 #endif
+  if (!ipc_hold_fds(env, fds, 2)) {
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+  }
   napi_value result, a, b;
   if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, fds[0], &a) != napi_ok ||
       napi_create_int32(env, fds[1], &b) != napi_ok || napi_set_element(env, result, 0, a) != napi_ok ||
       napi_set_element(env, result, 1, b) != napi_ok) {
-    close(fds[0]);
-    close(fds[1]);
+    ipc_close_held(env, fds[0]);
+    ipc_close_held(env, fds[1]);
     ipc_throw_napi_failure(env, "returning a socket pair");
     return NULL;
   }
@@ -236,16 +253,19 @@ static napi_value us_listen(napi_env env, napi_callback_info info) {
 
 /*
  * accept(fd, max) -> [fd, ...]: every connection waiting, up to max, each non-blocking and
- * close-on-exec; [] when none waits. Connections that died before we took them are skipped.
+ * close-on-exec and in the registry of unclaimed descriptors; [] when none waits. Connections
+ * that died before we took them are skipped.
  */
+#define ACCEPT_MAX 256
+
 static napi_value us_accept(napi_env env, napi_callback_info info) {
   int fd;
   int32_t max = 64;
   if (!fd_and_int(env, info, &fd, &max)) return NULL;
-  napi_value result;
-  NAPI_CALL(env, napi_create_array(env, &result));
-  uint32_t count = 0;
-  while ((int32_t)count < max) {
+  if (max > ACCEPT_MAX) max = ACCEPT_MAX;
+  int conns[ACCEPT_MAX];
+  int count = 0;
+  while (count < max) {
 #if defined(__linux__)
     int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
@@ -261,13 +281,21 @@ static napi_value us_accept(napi_env env, napi_callback_info info) {
       if (count > 0) break; /* deliver what we have; the error comes back on the next call */
       return fail(env, "accept");
     }
-    napi_value value;
-    if (napi_create_int32(env, conn, &value) != napi_ok || napi_set_element(env, result, count, value) != napi_ok) {
-      close(conn);
-      ipc_throw_napi_failure(env, "returning an accepted socket");
-      return NULL;
-    }
-    count++;
+    conns[count++] = conn;
+  }
+  if (!ipc_hold_fds(env, conns, (size_t)count)) {
+    for (int i = 0; i < count; i++) close(conns[i]);
+    return NULL;
+  }
+  napi_value result, value;
+  bool ok = napi_create_array_with_length(env, (size_t)count, &result) == napi_ok;
+  for (int i = 0; ok && i < count; i++) {
+    ok = napi_create_int32(env, conns[i], &value) == napi_ok && napi_set_element(env, result, (uint32_t)i, value) == napi_ok;
+  }
+  if (!ok) {
+    for (int i = 0; i < count; i++) ipc_close_held(env, conns[i]);
+    ipc_throw_napi_failure(env, "returning accepted sockets");
+    return NULL;
   }
   return result;
 }

@@ -7,11 +7,10 @@
 import fs from 'node:fs';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { requireNative } from '../native/addon.js';
+import { closeFd, handToNode } from '../native/fds.js';
 import { isWindows } from '../platform.js';
 import { PipeReceiver, PipeSender, type ReceiverOptions } from '../pipe/end.js';
 import { type RetryOptions, checkRetryOptions, retry } from '../retry.js';
-
-const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
 
 /** Options of {@link createFifo}. */
 export interface CreateFifoOptions {
@@ -46,14 +45,36 @@ export async function createFifo(path: string, options: CreateFifoOptions = {}):
   }
 }
 
-/** Opens `path` non-blocking, checking first that it is a FIFO (a regular file would "work" wrongly). */
-function openFifo(path: string, flags: number): number {
-  const fd = fs.openSync(path, flags | O_NONBLOCK);
-  if (!fs.fstatSync(fd).isFIFO()) {
-    fs.closeSync(fd);
+/**
+ * Opens `path` non-blocking and close-on-exec, checking that it is a FIFO (a regular file would
+ * "work" wrongly). The addon opens it, not fs.openSync: in a worker Node would close an fs-opened
+ * descriptor again at exit, after the stream that owns it had closed it (see native/fds.ts). The
+ * descriptor is in the addon's registry until a stream owns it or closeFd closes it.
+ */
+function openFifo(path: string, forWriting: boolean): number {
+  const fd = requireNative('Opening a FIFO').openFifo(path, forWriting);
+  let isFifo: boolean;
+  try {
+    isFifo = fs.fstatSync(fd).isFIFO();
+  } catch (error) {
+    closeFd(fd);
+    throw error;
+  }
+  if (!isFifo) {
+    closeFd(fd);
     throw new InterprocessError('ERR_INVALID_ARG_VALUE', `${path} is not a FIFO; create one with createFifo() or mkfifo(1)`, { path });
   }
   return fd;
+}
+
+/** A stream over a descriptor openFifo() gave: it owns the descriptor, or it is closed. */
+function wrap<T>(fd: number, make: (fd: number) => T): T {
+  try {
+    return handToNode(fd, () => make(fd));
+  } catch (error) {
+    closeFd(fd);
+    throw error;
+  }
 }
 
 /**
@@ -77,21 +98,22 @@ export function openFifoReader(path: string, options: FifoReaderOptions = {}): P
   checkPath(path);
   let fd: number;
   try {
-    fd = openFifo(path, O_RDONLY);
+    fd = openFifo(path, false);
   } catch (error) {
     throw fromSystemError(error, `Cannot open the FIFO ${path} for reading`, undefined, { path });
   }
-  let reader: PipeReceiver;
-  try {
-    reader = new PipeReceiver(fd, options);
-  } catch (error) {
-    fs.closeSync(fd);
-    throw error;
-  }
+  const reader = wrap(fd, (readFd) => new PipeReceiver(readFd, options));
   if (options.keepOpen) {
-    // A reader exists now, so this non-blocking open for writing succeeds at once.
-    const keeper = fs.openSync(path, O_WRONLY | O_NONBLOCK);
-    reader.once('close', () => fs.closeSync(keeper));
+    // A reader exists now, so this non-blocking open for writing succeeds at once (unless the
+    // FIFO's mode refuses writing). The keeper stays in the addon's registry until closed.
+    let keeper: number;
+    try {
+      keeper = openFifo(path, true);
+    } catch (error) {
+      reader.destroy();
+      throw fromSystemError(error, `Cannot keep the FIFO ${path} open (keepOpen opens it for writing too)`, undefined, { path });
+    }
+    reader.once('close', () => closeFd(keeper));
   }
   return reader;
 }
@@ -129,5 +151,5 @@ export async function openFifoWriter(path: string, options: FifoWriterOptions = 
     },
     firstDelay: 1,
     maxDelay: 25,
-  }, () => new PipeSender(openFifo(path, O_WRONLY)));
+  }, () => wrap(openFifo(path, true), (fd) => new PipeSender(fd)));
 }

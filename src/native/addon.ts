@@ -53,8 +53,6 @@ export interface NativeUnixSockets {
    * if it does not fit (returning that); undefined when nothing waits. See message.c for meta.
    */
   receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number, pool: Buffer, poolOffset: number, mark: number): Buffer | undefined;
-  /** A received descriptor is claimed by JS (taken, converted or closed): teardown no longer closes it. */
-  release(fd: number): void;
   readonly RECEIVE_BATCH: number;
   readonly SEND_BATCH: number;
   readonly META_HEADER: number;
@@ -136,9 +134,21 @@ export interface NativeBinding {
   /** Sets (if given) and returns a pipe's buffer size; -1 where the OS has no such control. */
   pipeSize(fd: number, size?: number): number;
   mkfifo(path: string, mode: number): void;
+  /** Opens a FIFO (any path, really) non-blocking and close-on-exec, into the registry (see releaseFd). */
+  openFifo(path: string, forWriting: boolean): number;
+  /**
+   * Unix: descriptors the addon creates or receives are in a registry of unclaimed ones, closed
+   * when the environment is torn down (see src/native/fds.ts). An owner takes one out; returns
+   * whether it was in.
+   */
+  releaseFd(fd: number): boolean;
+  /** Unix: puts a descriptor back into the registry (an owner that was to take it failed to). */
+  holdFd(fd: number): void;
+  /** Unix: takes a descriptor out of the registry and closes it, in one step. */
+  closeFd(fd: number): void;
   setCloexec(fd: number, on: boolean): void;
   setNonblocking(fd: number, on: boolean): void;
-  /** A close-on-exec duplicate of fd. */
+  /** A close-on-exec duplicate of fd, in the registry (see releaseFd). */
   dupCloexec(fd: number): number;
   /** Blocks until fd is readable (or writable), or the timeout passes (-1: none); false on timeout. */
   waitFd(fd: number, writable: boolean, timeoutMs: number): boolean;

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { optionalNative, requireNative } from '../native/addon.js';
+import { releaseFd } from '../native/fds.js';
 import { isWindows } from '../platform.js';
 
 /** Options of the synchronous calls. */
@@ -131,6 +132,7 @@ abstract class PipeEnd extends net.Socket {
     const native = requireNative('intoFd');
     const copy = isWindows ? native.namedPipe.dupFd(fd) : native.dupCloexec(fd);
     this.destroy();
+    releaseFd(copy); // the caller's now (until here the addon's registry held it: see native/fds.ts)
     return copy;
   }
 }

@@ -5,6 +5,7 @@ import { type ChildProcess, type SpawnOptions, type StdioOptions, spawn } from '
 import fs from 'node:fs';
 import { fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { requireNative } from '../native/addon.js';
+import { closeFd, handToNode } from '../native/fds.js';
 import { isWindows } from '../platform.js';
 import { PipeReceiver, PipeSender, type ReceiverOptions } from './end.js';
 
@@ -78,7 +79,15 @@ export function pipe(options: PipeOptions = {}): Pipe {
     }
     return { sender: new PipeSender(writeFd), receiver };
   }
-  const [readFd, writeFd] = native.pipe() as [number, number];
+  // Both descriptors are in the addon's registry until their streams own them (see native/fds.ts).
+  let readFd: number, writeFd: number;
+  try {
+    [readFd, writeFd] = native.pipe() as [number, number];
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw fromSystemError(error, 'Cannot create a pipe', code === 'EMFILE' || code === 'ENFILE' ? 'The process (or system) is out of descriptors: close some, or raise the limit (ulimit -n).' : undefined);
+  }
+  let receiver: PipeReceiver;
   try {
     if (process.platform === 'linux') {
       try {
@@ -89,11 +98,17 @@ export function pipe(options: PipeOptions = {}): Pipe {
       }
     }
     // The receiver first: its options may be refused, and then no stream owns either descriptor.
-    const receiver = new PipeReceiver(readFd, options.receiver);
-    return { sender: new PipeSender(writeFd), receiver };
+    receiver = handToNode(readFd, () => new PipeReceiver(readFd, options.receiver));
   } catch (error) {
-    fs.closeSync(readFd);
-    fs.closeSync(writeFd);
+    closeFd(readFd);
+    closeFd(writeFd);
+    throw error;
+  }
+  try {
+    return { sender: handToNode(writeFd, () => new PipeSender(writeFd)), receiver };
+  } catch (error) {
+    receiver.destroy(); // it owns readFd
+    closeFd(writeFd);
     throw error;
   }
 }

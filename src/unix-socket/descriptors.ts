@@ -4,12 +4,12 @@
  * arrives: a {@link ReceivedDescriptor}, which the caller turns into a usable object or takes as
  * a raw number. A received descriptor that is never taken is closed when it is collected.
  */
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeDescription, requireNative } from '../native/addon.js';
 import { listenOn } from '../local-socket/listen-on.js';
+import { closeFd, closeFdQuietly, handToNode, releaseFd } from '../native/fds.js';
 import { descriptorOf } from './descriptor-symbol.js';
 import { type UnixSocket, adoptUnixSocket } from './socket.js';
 
@@ -52,21 +52,11 @@ export function toDescriptor(value: unknown, argument: string): number {
 }
 
 // A descriptor nobody took is closed when its wrapper is collected, so none is ever leaked (and
-// when a worker's environment is torn down, the addon closes those it still holds).
+// when a worker's environment is torn down, the addon closes those still in its registry: a
+// received descriptor stays there until it is taken, converted or closed; see native/fds.ts).
 const unclaimed = new FinalizationRegistry<{ fd: number }>((cell) => {
-  if (cell.fd >= 0) {
-    release(cell.fd);
-    try {
-      fs.closeSync(cell.fd);
-    } catch {
-      /* already closed by its owner */
-    }
-  }
+  if (cell.fd >= 0) closeFdQuietly(cell.fd);
 });
-
-function release(fd: number): void {
-  requireNative('Releasing a received descriptor').unixSockets.release(fd);
-}
 
 /**
  * @internal The method key by which a channel closes the descriptors of a message that its
@@ -133,19 +123,29 @@ export class ReceivedDescriptor implements HasDescriptor {
     return this.#describe().listening;
   }
 
-  /** Takes the raw descriptor: it is yours now (close it with fs.close). */
+  /**
+   * Takes the raw descriptor: it is yours now, to close (fs.closeSync) or hand to something that
+   * takes ownership. (In a worker thread Node warns when fs closes a descriptor that its fs did
+   * not open: prefer converting it, or close() before taking.)
+   */
   take(): number {
+    const fd = this.#detach();
+    releaseFd(fd);
+    return fd;
+  }
+
+  /** This object no longer owns the descriptor; returns it. */
+  #detach(): number {
     const fd = this.fd;
     this.#cell.fd = -1;
     unclaimed.unregister(this);
-    release(fd);
     return fd;
   }
 
   /** Closes it (idempotent). */
   close(): void {
     if (this.#cell.fd < 0) return;
-    fs.closeSync(this.take());
+    closeFd(this.#detach());
   }
 
   /** @internal Closes it unless it was taken or is being converted. */
@@ -165,8 +165,9 @@ export class ReceivedDescriptor implements HasDescriptor {
     const d = this.#describe();
     this.#require(d.kind === 'fifo' || (d.kind === 'socket' && d.socketType === 3 && !d.listening), 'a connected stream socket or a pipe');
     const pipe = d.kind === 'fifo';
-    const socket = new net.Socket({ fd: this.fd, readable: options.readable ?? true, writable: options.writable ?? !pipe, allowHalfOpen: options.allowHalfOpen ?? false });
-    this.take();
+    const fd = this.fd;
+    const socket = handToNode(fd, () => new net.Socket({ fd, readable: options.readable ?? true, writable: options.writable ?? !pipe, allowHalfOpen: options.allowHalfOpen ?? false }));
+    this.#detach();
     return socket;
   }
 
@@ -175,7 +176,8 @@ export class ReceivedDescriptor implements HasDescriptor {
     const d = this.#describe();
     this.#require(d.kind === 'socket' && d.socketType === 3 && d.listening, 'a listening stream socket');
     const server = net.createServer();
-    await listenOn(server, { fd: this.take() });
+    const fd = this.#detach();
+    await handToNode(fd, () => listenOn(server, { fd }));
     return server;
   }
 
@@ -206,8 +208,8 @@ export class ReceivedDescriptor implements HasDescriptor {
   toUnixSocket(options?: import('./socket.js').UnixSocketOptions): UnixSocket {
     const d = this.#describe();
     this.#require(d.kind === 'socket' && d.unix && d.socketType !== 0 && !d.listening, 'a Unix domain socket');
-    const socket = adoptUnixSocket(this.fd, d.socketType, options);
-    this.take();
+    const socket = adoptUnixSocket(this.fd, d.socketType, options); // its watcher claims the descriptor
+    this.#detach();
     return socket;
   }
 }

@@ -4,10 +4,10 @@
  * accepts them all. Each connection is a UnixSocket (messages, descriptors, credentials).
  */
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
+import { closeFd } from '../native/fds.js';
 import type { LocalSocketName } from '../local-socket/name.js';
 import { type SocketFile, releaseSocketFile } from '../local-socket/unix/socket-file.js';
 import { resolveName } from './address.js';
@@ -103,7 +103,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
       try {
         socket = new UnixSocket(fd, this.type, this.#options, true, 'accepted');
       } catch (error) {
-        fs.closeSync(fd);
+        closeFd(fd);
         this.#report(fromSystemError(error, 'Cannot set up an accepted connection'), false);
         continue;
       }
@@ -197,7 +197,7 @@ export async function listenUnix(type: 'seqpacket' | 'stream', name: string | Lo
   try {
     file = await bindTo(native, fd, type, resolved, options, backlog);
   } catch (error) {
-    fs.closeSync(fd);
+    closeFd(fd);
     throw error;
   }
   return closeOnAbort(new UnixListener(fd, type, resolved, file, options), signal);

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { type NativeUnixSockets, requireNative } from '../native/addon.js';
+import { closeFdQuietly } from '../native/fds.js';
 import { type RetryOptions, connectWithRetry } from '../local-socket/connect.js';
 import type { LocalSocketName } from '../local-socket/name.js';
 import { type ProbeResult, type SocketFile, type SocketFileBinder, bindSocketFile, ensurePrivateDirectory, probeOutcome } from '../local-socket/unix/socket-file.js';
@@ -39,14 +40,6 @@ export function openSocket(native: NativeUnixSockets, type: UnixSocketType): num
   }
 }
 
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    /* already closed */
-  }
-}
-
 /** Connects a fresh socket of this type to a socket file: is anything bound there? */
 function nativeProbe(native: NativeUnixSockets, type: UnixSocketType): (socketPath: string) => Promise<ProbeResult> {
   return async (socketPath) => {
@@ -57,7 +50,7 @@ function nativeProbe(native: NativeUnixSockets, type: UnixSocketType): (socketPa
     } catch (error) {
       return probeOutcome(error as NodeJS.ErrnoException, socketPath);
     } finally {
-      closeQuietly(fd);
+      closeFdQuietly(fd);
     }
   };
 }
@@ -146,7 +139,7 @@ export async function bindDatagram(name: string | LocalSocketName | null = null,
     return socket;
   } catch (error) {
     if (socket) await socket.close();
-    else closeQuietly(fd);
+    else closeFdQuietly(fd);
     throw error;
   }
 }
@@ -174,7 +167,7 @@ export async function connectUnix(type: 'seqpacket' | 'stream', name: string | L
       }
       socket = new UnixSocket(fd, type, options, true);
     } catch (error) {
-      closeQuietly(fd); // not owned by a socket: a constructor that throws owns nothing
+      closeFdQuietly(fd); // not owned by a socket: a constructor that throws owns nothing
       throw error;
     }
     socket.setRemoteName(resolved);
@@ -214,14 +207,14 @@ export function unixSocketPair(type: UnixSocketType, options: UnixSocketOptions 
   try {
     first = new UnixSocket(fds[0], type, options, true);
   } catch (error) {
-    fds.forEach(closeQuietly); // a constructor that throws owns nothing
+    fds.forEach(closeFdQuietly); // a constructor that throws owns nothing
     throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
   }
   try {
     return [first, new UnixSocket(fds[1], type, options, true)];
   } catch (error) {
     void first.close(); // it owns fds[0]
-    closeQuietly(fds[1]);
+    closeFdQuietly(fds[1]);
     throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
   }
 }

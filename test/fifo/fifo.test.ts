@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createFifo, openFifoReader, openFifoWriter } from 'interprocess';
 import { notOnWindows, openFds, readAll, scratchDir, exitOf } from '../helpers.js';
@@ -192,4 +193,19 @@ test('a reader with onChunk: the shell writes, chunks come in a reused buffer, t
   assert.equal(openFds(), before, 'no descriptor leaked');
   assert.throws(() => openFifoReader(fifo, { onChunk: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
   assert.equal(openFds(), before, 'a refused reader closes what it opened');
+});
+
+test('keepOpen on a FIFO this user may read but not write: a typed EACCES, and the reader is not leaked', { skip: notOnWindows.fifo || (process.getuid?.() !== 0 && 'needs root, to run the opener as another user') }, async (t) => {
+  const dir = scratchDir(t);
+  fs.chmodSync(dir, 0o755);
+  const fifo = path.join(dir, 'f');
+  await createFifo(fifo, { mode: 0o444 });
+  fs.chownSync(fifo, 65534, 65534);
+  const fixture = fileURLToPath(new URL('../fixtures/fifo-keeper.js', import.meta.url));
+  const { stdout } = await promisify(execFile)(process.execPath, [fixture, fifo], { uid: 65534, gid: 65534 });
+  const outcome = JSON.parse(stdout) as { code?: string; message?: string; typed?: boolean; leaked: number };
+  assert.equal(outcome.code, 'EACCES');
+  assert.equal(outcome.typed, true, 'an InterprocessError');
+  assert.match(outcome.message!, /keepOpen/);
+  assert.equal(outcome.leaked, 0, 'the reader opened first is closed again');
 });

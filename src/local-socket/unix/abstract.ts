@@ -4,9 +4,9 @@
  * is unreachable from socat, Python, Rust or C clients of `@app` (and vice versa). There the
  * native addon binds and connects with the exact address and hands the descriptor to Node.
  */
-import fs from 'node:fs';
 import { fromSystemError } from '../../errors.js';
 import { optionalNative } from '../../native/addon.js';
+import { closeFd, handToNode, releaseFd } from '../../native/fds.js';
 import type { ListenTarget } from '../listen-on.js';
 import type { LocalSocketName } from '../name.js';
 import { LocalSocket } from '../stream.js';
@@ -37,6 +37,8 @@ function needsNative(name: LocalSocketName): boolean {
 export function listenTarget(name: LocalSocketName, backlog: number | undefined): ListenTarget {
   if (!needsNative(name)) return { path: name.address, backlog };
   const fd = optionalNative()!.abstractListen(Buffer.from(name.address), backlog ?? 511);
+  // net.Server#listen takes the descriptor at once: out of the addon's registry (native/fds.ts).
+  releaseFd(fd);
   return { fd, backlog };
 }
 
@@ -48,9 +50,9 @@ export function connectAbstract(name: LocalSocketName, allowHalfOpen: boolean): 
   if (!needsNative(name)) return null;
   const fd = optionalNative()!.abstractConnect(Buffer.from(name.address));
   try {
-    return new LocalSocket({ fd, readable: true, writable: true, allowHalfOpen });
+    return handToNode(fd, () => new LocalSocket({ fd, readable: true, writable: true, allowHalfOpen }));
   } catch (error) {
-    fs.closeSync(fd);
+    closeFd(fd);
     throw fromSystemError(error, `Cannot use the connection to ${name}`);
   }
 }
