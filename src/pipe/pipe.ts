@@ -78,7 +78,13 @@ export function pipe(options: PipeOptions = {}): Pipe {
     }
     return { sender: new PipeSender(writeFd), receiver };
   }
-  const [readFd, writeFd] = native.pipe() as [number, number];
+  let fds: [number, number];
+  try {
+    fds = native.pipe() as [number, number];
+  } catch (error) {
+    throw fromSystemError(error, 'Cannot create a pipe');
+  }
+  const [readFd, writeFd] = fds;
   try {
     if (process.platform === 'linux') {
       try {
