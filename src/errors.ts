@@ -63,16 +63,37 @@ export function unsupported(what: string, hint: string): InterprocessError {
   return new InterprocessError('ERR_INTERPROCESS_UNSUPPORTED', `${what} is not supported on ${process.platform}: ${hint}`);
 }
 
+// What to do at a descriptor limit, when the caller has no better hint.
+const LIMIT_HINT = {
+  EMFILE: 'This process has as many descriptors open as its limit allows (RLIMIT_NOFILE, ulimit -n): close those it no longer needs, or raise the limit',
+  ENFILE: 'The system has as many files open as it allows (fs.file-max): close some, or raise the limit',
+} as const;
+
+// Errors the native addon made (through nativeError), before any caller added what it was doing.
+const bare = new WeakSet<InterprocessError>();
+
+/**
+ * @internal The error factory of the native addon (src/native/addon.ts registers it): every error
+ * the addon throws or hands to a callback is an InterprocessError made here. It is "bare": its
+ * message names only the system call, so fromSystemError still adds what the caller was doing.
+ */
+export function nativeError(code: string, message: string, errno?: number, syscall?: string): InterprocessError {
+  const error = new InterprocessError(code, message, { errno, syscall });
+  bare.add(error);
+  return error;
+}
+
 /**
  * Re-raises a system error from Node or the addon as an InterprocessError with the same code,
  * errno and syscall, and a message that adds what the caller was doing and what to try.
  */
 export function fromSystemError(error: unknown, doing: string, hint?: string, extra: ErrorDetails = {}): InterprocessError {
-  if (error instanceof InterprocessError) return error;
+  if (error instanceof InterprocessError && !bare.has(error)) return error;
   const e = error as NodeJS.ErrnoException;
   const code = typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS';
   // Abstract socket addresses start with NUL: show them as '@name', as ss(8) does.
   const reason = (e?.message ?? String(error)).replace(/\0/g, '@');
+  hint ??= code === 'EMFILE' || code === 'ENFILE' ? LIMIT_HINT[code] : undefined;
   const message = `${doing}: ${reason}${hint ? `. ${hint}` : ''}`;
   return new InterprocessError(code, message, {
     errno: e?.errno,

@@ -18,6 +18,18 @@
     }                                                          \
   } while (0)
 
+/*
+ * Errors. Every error the addon throws or hands to a callback is made by ipc_error: once the JS
+ * loader has registered its factory (setErrorFactory, src/native/addon.ts), an InterprocessError;
+ * before that (the addon loaded on its own), a plain Error, TypeError or RangeError with the same
+ * code. Making an error may run that factory (JS): call these last, with nothing cached after.
+ */
+typedef enum { IPC_ERROR, IPC_TYPE_ERROR, IPC_RANGE_ERROR } ipc_error_kind;
+/* An error with `code` and `message`; for system errors also libuv's (negative) errno and the
+ * syscall (otherwise 0 and NULL). NULL if it could not be made. */
+napi_value ipc_error(napi_env env, ipc_error_kind kind, const char* code, const char* message, int uv_errno, const char* syscall);
+/* Throws ipc_error(...) (or, if that fails, the Node-API failure). */
+void ipc_throw(napi_env env, ipc_error_kind kind, const char* code, const char* message);
 /* Throws a Node-style system error: code from libuv (e.g. "EACCES"), errno, syscall. */
 void ipc_throw_errno(napi_env env, int sys_errno, const char* syscall);
 /* The same error as a value (for callbacks); NULL if it could not be made. */
@@ -25,9 +37,25 @@ napi_value ipc_errno_error(napi_env env, int sys_errno, const char* syscall);
 void ipc_throw_napi_failure(napi_env env, const char* what);
 /* Throws a TypeError with code ERR_INVALID_ARG_TYPE. */
 void ipc_throw_type(napi_env env, const char* message);
+/* Throws a RangeError with code ERR_OUT_OF_RANGE. */
+void ipc_throw_range(napi_env env, const char* message);
+/* Throws an error with code ERR_INVALID_ARG_VALUE. */
+void ipc_throw_value(napi_env env, const char* message);
 
-/* Reads argument i as a non-negative int32 descriptor; throws and returns false if it is not. */
+/*
+ * Arguments. Nothing that crosses from JS is trusted: each reader checks the type and range and
+ * throws (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE) and returns false if it is wrong. None of them
+ * runs JS (no getters, no valueOf).
+ */
+/* Reads exactly n arguments into argv (missing ones: ERR_MISSING_ARGS). */
+bool ipc_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv);
+/* A descriptor: an integer number in 0 .. INT32_MAX (else ERR_INVALID_ARG_TYPE). */
 bool ipc_get_fd(napi_env env, napi_value value, int* fd);
+#define IPC_MAX_SAFE_INTEGER ((int64_t)9007199254740991) /* 2**53 - 1 */
+/* An integer number in min .. max (no wrapping: 2**32 + 3 is out of range, not 3). */
+bool ipc_get_int(napi_env env, napi_value value, int64_t min, int64_t max, const char* what, int64_t* out);
+/* A boolean. */
+bool ipc_get_bool(napi_env env, napi_value value, const char* what, bool* out);
 
 napi_status ipc_set_int(napi_env env, napi_value obj, const char* key, int64_t value);
 napi_status ipc_set_fn(napi_env env, napi_value obj, const char* key, napi_callback fn);
@@ -50,6 +78,7 @@ typedef struct {
   size_t held_words, held_count;
   void* windows_io;           /* windows/npipe.c: the completion queue, freed by its own cleanup hook */
   napi_ref named_pipe_class;  /* windows/npipe.c: the NamedPipe constructor */
+  napi_ref error_factory;     /* (code, message, errno, syscall) => InterprocessError, from JS */
 } ipc_instance_t;
 
 /* This environment's state, created with the module; NULL (with an exception thrown) on failure. */

@@ -16,17 +16,33 @@
 
 #if defined(__linux__)
 /* Reads (address[, backlog]), the address a Buffer "\0name", and opens a non-blocking socket
- * for that exact address; -1 if it threw. */
-static int open_for(napi_env env, napi_callback_info info, struct sockaddr_un* addr, socklen_t* len, int32_t* backlog) {
+ * for that exact address; -1 if it threw. `syscall` names the call an address error belongs to. */
+static int open_for(napi_env env, napi_callback_info info, struct sockaddr_un* addr, socklen_t* len, int* backlog, const char* syscall) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
     ipc_throw_napi_failure(env, "reading arguments");
     return -1;
   }
-  *len = argc >= 1 ? ipc_sockaddr_un(env, argv[0], addr, "bind") : 0;
+  if (argc < 1) {
+    ipc_throw(env, IPC_TYPE_ERROR, "ERR_MISSING_ARGS", "an abstract socket address (a Buffer) is required");
+    return -1;
+  }
+  *len = ipc_sockaddr_un(env, argv[0], addr, syscall);
   if (*len == 0) return -1;
-  if (backlog != NULL && argc >= 2) napi_get_value_int32(env, argv[1], backlog);
+  if (addr->sun_path[0] != '\0') {
+    ipc_throw_value(env, "an abstract socket address starts with a NUL byte");
+    return -1;
+  }
+  if (backlog != NULL && argc >= 2) {
+    napi_valuetype type;
+    int64_t value;
+    if (napi_typeof(env, argv[1], &type) != napi_ok) type = napi_number;
+    if (type != napi_undefined) {
+      if (!ipc_get_int(env, argv[1], 0, IPC_MAX_SAFE_INTEGER, "the backlog", &value)) return -1;
+      *backlog = value > INT32_MAX ? INT32_MAX : (int)value; /* the kernel caps it anyway */
+    }
+  }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) ipc_throw_errno(env, errno, "socket");
   return fd;
@@ -58,8 +74,8 @@ static napi_value fd_value(napi_env env, int fd) {
 napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
   struct sockaddr_un addr;
   socklen_t len;
-  int32_t backlog = 511;
-  int fd = open_for(env, info, &addr, &len, &backlog);
+  int backlog = 511;
+  int fd = open_for(env, info, &addr, &len, &backlog, "bind");
   if (fd < 0) return NULL;
   if (bind(fd, (struct sockaddr*)&addr, len) != 0) return fail(env, fd, "bind");
   if (listen(fd, backlog) != 0) return fail(env, fd, "listen");
@@ -69,7 +85,7 @@ napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
 napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) {
   struct sockaddr_un addr;
   socklen_t len;
-  int fd = open_for(env, info, &addr, &len, NULL);
+  int fd = open_for(env, info, &addr, &len, NULL, "connect");
   if (fd < 0) return NULL;
   int r;
   do r = connect(fd, (struct sockaddr*)&addr, len);
@@ -82,6 +98,12 @@ static napi_value no_abstract(napi_env env) {
   ipc_throw_errno(env, EAFNOSUPPORT, "bind");
   return NULL;
 }
-napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) { (void)info; return no_abstract(env); }
-napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) { (void)info; return no_abstract(env); }
+napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
+  (void)info;
+  return no_abstract(env);
+}
+napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) {
+  (void)info;
+  return no_abstract(env);
+}
 #endif

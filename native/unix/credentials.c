@@ -71,11 +71,9 @@ static int read_credentials(int fd, int64_t* pid, int64_t* uid, int64_t* gid) {
 }
 
 napi_value ipc_peer_credentials(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!ipc_args(env, info, 1, argv) || !ipc_get_fd(env, argv[0], &fd)) return NULL;
   int64_t pid = -1, uid = -1, gid = -1;
   int err = read_credentials(fd, &pid, &uid, &gid);
   if (err != 0) {

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,19 +22,6 @@ static napi_value int_value(napi_env env, int64_t v) {
   napi_value result;
   NAPI_CALL(env, napi_create_int64(env, v, &result));
   return result;
-}
-
-static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
-    ipc_throw_napi_failure(env, "reading arguments");
-    return false;
-  }
-  if (argc < want) {
-    ipc_throw_type(env, "missing arguments");
-    return false;
-  }
-  return true;
 }
 
 static int set_flag(int fd, int get, int set, int flag, bool on) {
@@ -94,42 +82,64 @@ napi_value ipc_pipe_size(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
-#if defined(__linux__)
+  if (argc < 1) {
+    ipc_throw(env, IPC_TYPE_ERROR, "ERR_MISSING_ARGS", "pipeSize(fd[, size]) needs a descriptor");
+    return NULL;
+  }
+  if (!ipc_get_fd(env, argv[0], &fd)) return NULL;
   napi_valuetype type = napi_undefined;
-  if (argc >= 2) napi_typeof(env, argv[1], &type);
-  if (type == napi_number) {
-    int32_t size;
-    NAPI_CALL(env, napi_get_value_int32(env, argv[1], &size));
-    if (fcntl(fd, F_SETPIPE_SZ, size) < 0) {
+  if (argc >= 2) NAPI_CALL(env, napi_typeof(env, argv[1], &type));
+  int64_t size = 0;
+  if (type != napi_undefined && !ipc_get_int(env, argv[1], 0, INT32_MAX, "the pipe size", &size)) return NULL;
+#if defined(__linux__)
+  if (type != napi_undefined) {
+    if (fcntl(fd, F_SETPIPE_SZ, (int)size) < 0) {
       ipc_throw_errno(env, errno, "fcntl(F_SETPIPE_SZ)");
       return NULL;
     }
   }
-  int size = fcntl(fd, F_GETPIPE_SZ);
-  if (size < 0) {
+  int now = fcntl(fd, F_GETPIPE_SZ);
+  if (now < 0) {
     ipc_throw_errno(env, errno, "fcntl(F_GETPIPE_SZ)");
     return NULL;
   }
-  return int_value(env, size);
+  return int_value(env, now);
 #else
+  (void)size;
   return int_value(env, -1);
 #endif
 }
 
-/* mkfifo(path, mode) */
+/* mkfifo(path, mode): a path that does not fit (PATH_MAX with its NUL) is ENAMETOOLONG, whole:
+ * never cut (napi_get_value_string_utf8 stops at a character boundary, so it cannot be trusted to
+ * say whether it cut). A NUL inside is refused, as Node's fs refuses it. */
 napi_value ipc_mkfifo(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  char path[4096];
-  size_t length;
-  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], path, sizeof path, &length));
-  if (length >= sizeof path - 1) {
+  if (!ipc_args(env, info, 2, argv)) return NULL;
+  napi_valuetype type;
+  NAPI_CALL(env, napi_typeof(env, argv[0], &type));
+  if (type != napi_string) {
+    ipc_throw_type(env, "the FIFO's path must be a string");
+    return NULL;
+  }
+  int64_t mode;
+  if (!ipc_get_int(env, argv[1], 0, 07777, "the mode", &mode)) return NULL;
+  size_t length, copied;
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], NULL, 0, &length)); /* its whole UTF-8 length */
+  char path[PATH_MAX];
+  if (length >= sizeof path) {
     ipc_throw_errno(env, ENAMETOOLONG, "mkfifo");
     return NULL;
   }
-  int32_t mode;
-  NAPI_CALL(env, napi_get_value_int32(env, argv[1], &mode));
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], path, sizeof path, &copied));
+  if (copied != length) {
+    ipc_throw_errno(env, ENAMETOOLONG, "mkfifo");
+    return NULL;
+  }
+  if (memchr(path, '\0', length) != NULL) {
+    ipc_throw_value(env, "the FIFO's path must not contain NUL bytes");
+    return NULL;
+  }
   if (mkfifo(path, (mode_t)mode) != 0) {
     ipc_throw_errno(env, errno, "mkfifo");
     return NULL;
@@ -146,7 +156,7 @@ napi_value ipc_mkfifo(napi_env env, napi_callback_info info) {
  */
 napi_value ipc_open_fifo(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!ipc_args(env, info, 2, argv)) return NULL;
   napi_valuetype type;
   NAPI_CALL(env, napi_typeof(env, argv[0], &type));
   if (type != napi_string) {
@@ -154,7 +164,7 @@ napi_value ipc_open_fifo(napi_env env, napi_callback_info info) {
     return NULL;
   }
   bool writing = false;
-  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &writing));
+  if (!ipc_get_bool(env, argv[1], "forWriting", &writing)) return NULL;
   size_t length;
   NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], NULL, 0, &length));
   char* path = malloc(length + 1);
@@ -170,7 +180,7 @@ napi_value ipc_open_fifo(napi_env env, napi_callback_info info) {
   }
   if (copied != length || strlen(path) != length) { /* a NUL inside: it would open a shorter path */
     free(path);
-    ipc_throw_errno(env, EINVAL, "open");
+    ipc_throw_value(env, "the FIFO's path must not contain NUL bytes");
     return NULL;
   }
   int fd;
@@ -198,11 +208,9 @@ napi_value ipc_open_fifo(napi_env env, napi_callback_info info) {
 /* setCloexec(fd, on) and setNonblocking(fd, on) */
 static napi_value flag_call(napi_env env, napi_callback_info info, int get, int set, int flag) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
   int fd;
   bool on;
-  if (!ipc_get_fd(env, argv[0], &fd)) return NULL;
-  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
+  if (!ipc_args(env, info, 2, argv) || !ipc_get_fd(env, argv[0], &fd) || !ipc_get_bool(env, argv[1], "on", &on)) return NULL;
   int err = set_flag(fd, get, set, flag, on);
   if (err != 0) ipc_throw_errno(env, err, "fcntl");
   return NULL;
@@ -220,9 +228,8 @@ napi_value ipc_set_nonblocking(napi_env env, napi_callback_info info) {
  * unclaimed descriptors until JS hands it over. */
 napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
   int fd;
-  if (!ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!ipc_args(env, info, 1, argv) || !ipc_get_fd(env, argv[0], &fd)) return NULL;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) {
     ipc_throw_errno(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
@@ -241,23 +248,28 @@ napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* waitFd(fd, writable, timeoutMs) -> true when ready, false on timeout. Blocks this thread: it
- * exists only for the synchronous calls, which are documented to block. */
+/* waitFd(fd, writable, timeoutMs) -> true when ready, false on timeout (-1: none). Blocks this
+ * thread: it exists only for the synchronous calls, which are documented to block. A descriptor
+ * that is not open is EBADF (poll says POLLNVAL, which is not readiness). */
 napi_value ipc_wait_fd(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (!get_args(env, info, 3, argv)) return NULL;
   int fd;
   bool writable;
-  int32_t timeout;
-  if (!ipc_get_fd(env, argv[0], &fd)) return NULL;
-  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &writable));
-  NAPI_CALL(env, napi_get_value_int32(env, argv[2], &timeout));
+  int64_t timeout;
+  if (!ipc_args(env, info, 3, argv) || !ipc_get_fd(env, argv[0], &fd) || !ipc_get_bool(env, argv[1], "writable", &writable) ||
+      !ipc_get_int(env, argv[2], -1, INT32_MAX, "the timeout", &timeout)) {
+    return NULL;
+  }
   struct pollfd p = {.fd = fd, .events = writable ? POLLOUT : POLLIN, .revents = 0};
   int r;
-  do r = poll(&p, 1, timeout);
+  do r = poll(&p, 1, (int)timeout);
   while (r < 0 && errno == EINTR);
   if (r < 0) {
     ipc_throw_errno(env, errno, "poll");
+    return NULL;
+  }
+  if (r > 0 && (p.revents & POLLNVAL) != 0) {
+    ipc_throw_errno(env, EBADF, "poll");
     return NULL;
   }
   napi_value result;

@@ -8,11 +8,9 @@
 #include <sys/file.h>
 
 napi_value ipc_try_lock(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (argc < 1 || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!ipc_args(env, info, 1, argv) || !ipc_get_fd(env, argv[0], &fd)) return NULL;
   int r;
   do r = flock(fd, LOCK_EX | LOCK_NB);
   while (r != 0 && errno == EINTR);

@@ -19,10 +19,14 @@
  *   Receives what is waiting (up to RECV_SLOTS messages) into a per-environment arena and copies
  *   each message's data, followed by its sender's address, into `pool` from poolOffset on (a JS
  *   slab reused across batches, as Node pools small Buffers) and returns `pool`; if they do not
- *   fit there, into one new Buffer from offset 0, which it returns. undefined when nothing waits. meta (Int32Array): [count, eof, then per message META_STRIDE ints: data length,
- *   real length, address length, descriptor count, flags, pid, uid, gid]. Received descriptors go
- *   to `fds` in order, close-on-exec. A message whose descriptors did not all fit (MSG_CTRUNC) has
- *   all that did arrive closed here and is flagged, never leaked. Nothing is ever truncated
+ *   fit there, into one new Buffer from offset 0, which it returns. undefined when nothing waits.
+ *   meta (Int32Array): [count, eof, then per message META_STRIDE ints: data length, real length,
+ *   address length, descriptor count, flags, pid, uid, gid]. Received descriptors go to `fds` in
+ *   order, close-on-exec. maxFds is exact: a message with more descriptors than that (the kernel
+ *   may deliver a few more, into the rounding of the control buffer and the credentials' room),
+ *   or whose list the kernel cut (MSG_CTRUNC), has all that did arrive closed here and is flagged
+ *   FLAG_CTRUNC, never leaked; if the kernel cut it because this process could not take another
+ *   descriptor (EMFILE), FLAG_FD_LIMIT as well. Nothing is ever truncated
  *   silently: the first slot holds the largest datagram this kernel lets any sender send (twice
  *   net.core.wmem_max, the most SO_SNDBUF can be), so the message at the head of the queue always
  *   arrives whole, with no extra syscall to peek its size; the other slots hold 256 KiB (more than
@@ -67,7 +71,7 @@
 #define META_STRIDE 8
 #define MAX_FDS 253 /* SCM_MAX_FD on Linux */
 
-enum { FLAG_TRUNCATED = 1, FLAG_CTRUNC = 2, FLAG_CREDENTIALS = 4 };
+enum { FLAG_TRUNCATED = 1, FLAG_CTRUNC = 2, FLAG_CREDENTIALS = 4, FLAG_FD_LIMIT = 8 };
 
 #if defined(__linux__)
 #define RECV_FLAGS (MSG_DONTWAIT | MSG_CMSG_CLOEXEC)
@@ -93,6 +97,7 @@ typedef struct {
   struct msghdr send_msgs[SEND_BATCH];
   char* send_control;
   size_t send_control_size;
+  int fds[RECV_SLOTS * MAX_FDS]; /* the descriptors of one received batch */
 } arena_t;
 
 static void free_arena(void* data) {
@@ -150,28 +155,71 @@ no_memory:
   return NULL;
 }
 
-/* ---- sending ---- */
+/* ---- arguments ---- */
+
+/*
+ * Nothing from JS is trusted: each argument's type, range and length is checked before use. Only
+ * napi_get_element can run JS (a getter, a Proxy), and that JS may detach, shrink or fill any
+ * typed array, or call send or receive again (which reuse the arena). So send fetches every
+ * element first, and only then takes memory pointers and lengths, and touches the arena; receive
+ * runs no JS at all. Nothing is read twice from JS memory (a SharedArrayBuffer can change under
+ * us): what is checked is copied first.
+ */
+
+/* True if value is null or undefined. */
+static bool is_nullish(napi_env env, napi_value value) {
+  napi_valuetype type;
+  return napi_typeof(env, value, &type) == napi_ok && (type == napi_undefined || type == napi_null);
+}
+
+static bool is_object(napi_env env, napi_value value) {
+  napi_valuetype type;
+  return napi_typeof(env, value, &type) == napi_ok && type == napi_object;
+}
 
 /* The memory of a typed array of `type`; false (having thrown `message`) if value is not one. */
 static bool typed_array(napi_env env, napi_value value, napi_typedarray_type type, void** data, size_t* length, const char* message) {
   napi_typedarray_type actual;
   napi_value buffer;
   size_t offset;
-  if (napi_get_typedarray_info(env, value, &actual, length, data, &buffer, &offset) != napi_ok || actual != type) {
+  bool is = false;
+  if (napi_is_typedarray(env, value, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, value, &actual, length, data, &buffer, &offset) != napi_ok || actual != type) {
     ipc_throw_type(env, message);
     return false;
   }
+  if (*length == 0) *data = NULL; /* a detached array: never used, never offset */
   return true;
 }
 
-/* An element of an optional array: NULL when the array or the element is null/undefined. */
-static napi_value optional_element(napi_env env, napi_value array, uint32_t index) {
-  if (array == NULL) return NULL;
-  napi_value value;
-  napi_valuetype type;
-  if (napi_get_element(env, array, index, &value) != napi_ok || napi_typeof(env, value, &type) != napi_ok) return NULL;
-  return type == napi_undefined || type == napi_null ? NULL : value;
+/* The memory of a Buffer (any Uint8Array); false (having thrown `message`) if value is not one. */
+static bool buffer_arg(napi_env env, napi_value value, char** data, size_t* length, const char* message) {
+  bool is = false;
+  if (napi_is_buffer(env, value, &is) != napi_ok || !is || napi_get_buffer_info(env, value, (void**)data, length) != napi_ok) {
+    ipc_throw_type(env, message);
+    return false;
+  }
+  if (*length == 0) *data = NULL;
+  return true;
 }
+
+/* array[index] (may run JS); false if that threw. */
+static bool element(napi_env env, napi_value array, uint32_t index, napi_value* value) {
+  if (napi_get_element(env, array, index, value) == napi_ok) return true;
+  ipc_throw_napi_failure(env, "reading an array element"); /* unless a getter threw: that stays */
+  return false;
+}
+
+/* An element of an optional array: *value is NULL when the array or the element is null/undefined. */
+static bool optional_element(napi_env env, napi_value array, uint32_t index, napi_value* value) {
+  *value = NULL;
+  if (array == NULL) return true;
+  if (!element(env, array, index, value)) return false;
+  if (is_nullish(env, *value)) *value = NULL;
+  return true;
+}
+
+/* ---- sending ---- */
 
 /* Sends msgs[0..count); returns how many went, 0 if it would block, -1 (errno set) on an error at the first. */
 static int send_some(int fd, int type, arena_t* arena, int count, int32_t* progress) {
@@ -209,61 +257,99 @@ static int send_some(int fd, int type, arena_t* arena, int count, int32_t* progr
 static napi_value msg_send(napi_env env, napi_callback_info info) {
   napi_value argv[10];
   int fd;
-  int32_t type = 0, head = 0, count = 0;
-  if (!ipc_fd_args(env, info, 10, argv, &fd)) return NULL;
-  napi_get_value_int32(env, argv[1], &type);
-  napi_get_value_int32(env, argv[3], &head);
-  napi_get_value_int32(env, argv[4], &count);
-  napi_valuetype t;
-  napi_value addresses = NULL, fd_lists = NULL;
-  if (napi_typeof(env, argv[5], &t) == napi_ok && t == napi_object) addresses = argv[5];
-  if (napi_typeof(env, argv[6], &t) == napi_ok && t == napi_object) fd_lists = argv[6];
-  int32_t* progress;
-  size_t progress_length;
-  if (!typed_array(env, argv[7], napi_int32_array, (void**)&progress, &progress_length, "progress must be an Int32Array")) return NULL;
-  if (progress_length < 1) {
-    ipc_throw_type(env, "progress must hold one number");
+  int64_t type, head, count;
+  if (!ipc_args(env, info, 10, argv) || !ipc_get_fd(env, argv[0], &fd) ||
+      !ipc_get_int(env, argv[1], IPC_DATAGRAM, IPC_STREAM, "the socket type", &type) ||
+      !ipc_get_int(env, argv[3], 0, INT32_MAX, "head", &head) || !ipc_get_int(env, argv[4], 0, INT32_MAX, "count", &count)) {
     return NULL;
   }
-  *progress = 0;
-  if (count <= 0) return NULL;
+  if (!is_object(env, argv[2])) {
+    ipc_throw_type(env, "the messages must be an array");
+    return NULL;
+  }
+  napi_value addresses = NULL, fd_lists = NULL;
+  if (!is_nullish(env, argv[5])) {
+    if (!is_object(env, argv[5])) {
+      ipc_throw_type(env, "the addresses must be an array, or null");
+      return NULL;
+    }
+    addresses = argv[5];
+  }
+  if (!is_nullish(env, argv[6])) {
+    if (!is_object(env, argv[6])) {
+      ipc_throw_type(env, "the descriptor lists must be an array, or null");
+      return NULL;
+    }
+    fd_lists = argv[6];
+  }
+  const char* progress_type = "progress must be an Int32Array of one number at least";
+  int32_t* progress;
+  size_t progress_length;
+  if (!typed_array(env, argv[7], napi_int32_array, (void**)&progress, &progress_length, progress_type)) return NULL;
+  if (progress_length < 1) {
+    ipc_throw_type(env, progress_type);
+    return NULL;
+  }
   if (count > SEND_BATCH) count = SEND_BATCH;
-  char* packed = NULL;
-  size_t packed_length = 0;
-  int32_t* spans = NULL;
-  size_t spans_length = 0;
-  if (napi_typeof(env, argv[8], &t) == napi_ok && t == napi_object) {
-    if (napi_get_buffer_info(env, argv[8], (void**)&packed, &packed_length) != napi_ok ||
-        !typed_array(env, argv[9], napi_int32_array, (void**)&spans, &spans_length, "spans must be an Int32Array")) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (!pending) ipc_throw_type(env, "packed must be a Buffer");
+  /* The spans, copied: they decide which elements are read (and a getter could change them). */
+  int32_t spans[2 * SEND_BATCH];
+  bool packed_given = !is_nullish(env, argv[8]);
+  for (int i = 0; i < 2 * count; i++) spans[i] = -1;
+  if (packed_given) {
+    char* packed;
+    size_t packed_length, spans_length;
+    int32_t* given;
+    if (!buffer_arg(env, argv[8], &packed, &packed_length, "packed must be a Buffer, or undefined") ||
+        !typed_array(env, argv[9], napi_int32_array, (void**)&given, &spans_length, "spans must be an Int32Array")) {
       return NULL;
     }
     if (spans_length < (size_t)count * 2) {
-      ipc_throw_type(env, "spans must hold an offset and a length per message");
+      ipc_throw_range(env, "spans must hold an offset and a length per message");
       return NULL;
     }
+    if (count > 0) memcpy(spans, given, (size_t)count * 2 * sizeof(int32_t));
   }
-  arena_t* arena = get_arena(env);
-  if (arena == NULL) return NULL;
+  if (count == 0) {
+    *progress = 0;
+    napi_value zero;
+    NAPI_CALL(env, napi_create_int32(env, 0, &zero));
+    return zero;
+  }
 
-  /* First pass: descriptors, to size the control buffer. */
+  /* First, every element (getters may run here): nothing is taken from JS memory yet. */
+  napi_value datas[SEND_BATCH], names[SEND_BATCH], lists[SEND_BATCH];
+  for (int i = 0; i < count; i++) {
+    uint32_t index = (uint32_t)head + (uint32_t)i; /* head <= INT32_MAX: no wrap */
+    datas[i] = NULL;
+    if (spans[2 * i] < 0 && !element(env, argv[2], index, &datas[i])) return NULL;
+    if (!optional_element(env, addresses, index, &names[i]) || !optional_element(env, fd_lists, index, &lists[i])) return NULL;
+  }
+
+  /* From here no JS runs until the result (or an error) is made. */
+  if (!typed_array(env, argv[7], napi_int32_array, (void**)&progress, &progress_length, progress_type)) return NULL;
+  if (progress_length < 1) {
+    ipc_throw_type(env, progress_type); /* detached by a getter */
+    return NULL;
+  }
+  char* packed = NULL;
+  size_t packed_length = 0;
+  if (packed_given && !buffer_arg(env, argv[8], &packed, &packed_length, "packed must be a Buffer, or undefined")) return NULL;
   int32_t* fd_data[SEND_BATCH];
   size_t fd_counts[SEND_BATCH];
   size_t control_total = 0;
   for (int i = 0; i < count; i++) {
     fd_data[i] = NULL;
     fd_counts[i] = 0;
-    napi_value list = optional_element(env, fd_lists, (uint32_t)(head + i));
-    if (list == NULL) continue;
-    if (!typed_array(env, list, napi_int32_array, (void**)&fd_data[i], &fd_counts[i], "descriptors must be given as an Int32Array")) return NULL;
+    if (lists[i] == NULL) continue;
+    if (!typed_array(env, lists[i], napi_int32_array, (void**)&fd_data[i], &fd_counts[i], "descriptors must be given as an Int32Array")) return NULL;
     if (fd_counts[i] > MAX_FDS) {
       ipc_throw_errno(env, EINVAL, "sendmsg"); /* the kernel's own limit (SCM_MAX_FD) */
       return NULL;
     }
     if (fd_counts[i] > 0) control_total += CMSG_SPACE(fd_counts[i] * sizeof(int));
   }
+  arena_t* arena = get_arena(env);
+  if (arena == NULL) return NULL;
   if (control_total > arena->send_control_size) {
     char* grown = realloc(arena->send_control, control_total);
     if (grown == NULL) {
@@ -273,29 +359,26 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
     arena->send_control = grown;
     arena->send_control_size = control_total;
   }
-  /* Second pass: the message headers, pointing straight at JS memory. */
+  /* The message headers, pointing straight at JS memory. */
   char* control = arena->send_control;
   for (int i = 0; i < count; i++) {
     struct msghdr* msg = &arena->send_msgs[i];
     memset(msg, 0, sizeof *msg);
-    if (spans != NULL && spans[2 * i] >= 0) {
+    if (spans[2 * i] >= 0) {
       size_t offset = (size_t)spans[2 * i], length = (size_t)spans[2 * i + 1];
       if (spans[2 * i + 1] < 0 || offset > packed_length || length > packed_length - offset) {
-        ipc_throw_type(env, "a span lies outside the packed buffer");
+        ipc_throw_range(env, "a span lies outside the packed buffer");
         return NULL;
       }
-      arena->send_iov[i].iov_base = packed + offset;
+      arena->send_iov[i].iov_base = length > 0 ? packed + offset : NULL;
       arena->send_iov[i].iov_len = length;
-    } else {
-      napi_value data;
-      NAPI_CALL(env, napi_get_element(env, argv[2], (uint32_t)(head + i), &data));
-      if (!typed_array(env, data, napi_uint8_array, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len, "each message must be a Uint8Array")) return NULL;
+    } else if (!typed_array(env, datas[i], napi_uint8_array, &arena->send_iov[i].iov_base, &arena->send_iov[i].iov_len, "each message must be a Uint8Array")) {
+      return NULL;
     }
     msg->msg_iov = &arena->send_iov[i];
     msg->msg_iovlen = 1;
-    napi_value address = optional_element(env, addresses, (uint32_t)(head + i));
-    if (address != NULL) {
-      socklen_t len = ipc_sockaddr_un(env, address, &arena->send_names[i], "sendmsg");
+    if (names[i] != NULL) {
+      socklen_t len = ipc_sockaddr_un(env, names[i], &arena->send_names[i], "sendmsg");
       if (len == 0) return NULL;
       msg->msg_name = &arena->send_names[i];
       msg->msg_namelen = len;
@@ -313,7 +396,8 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
       control += space;
     }
   }
-  int sent = send_some(fd, type, arena, count, progress);
+  *progress = 0;
+  int sent = send_some(fd, (int)type, arena, (int)count, progress);
   if (sent < 0) {
     ipc_throw_errno(env, errno, "sendmsg");
     return NULL;
@@ -326,11 +410,12 @@ static napi_value msg_send(napi_env env, napi_callback_info info) {
 /* ---- receiving ---- */
 
 typedef struct {
-  int32_t* meta;
-  size_t meta_length;
-  int32_t* fds;
-  size_t fds_length;
+  int32_t* meta; /* JS memory: only written */
+  int* fds;      /* the arena's: received descriptors stay in C memory until the batch is done */
+  size_t fds_capacity;
   size_t fds_used;
+  size_t max_fds;        /* per message: more is cut, however many the kernel delivered */
+  size_t control_length; /* the control buffer of each slot */
   bool hide_credentials; /* SO_PASSCRED was on only to mark real messages */
 } out_t;
 
@@ -338,62 +423,84 @@ static void close_fds(const int* fds, size_t count) {
   for (size_t i = 0; i < count; i++) close(fds[i]);
 }
 
+/* How many descriptors the kernel had room for in a SCM_RIGHTS cmsg at byte `at` of the control
+ * buffer (as Linux counts it: what is left after the header). */
+static size_t fd_room(size_t control_length, size_t at) {
+  if (control_length < at + sizeof(struct cmsghdr)) return 0;
+  return (control_length - at - sizeof(struct cmsghdr)) / sizeof(int);
+}
+
 /*
  * Records message i's metadata (its data length is `length`, its real length `real`): takes its
  * descriptors and credentials out of the control data. Returns its address length.
+ *
+ * Descriptors: the control buffer is rounded up (CMSG_SPACE) and has room for credentials, so the
+ * kernel may deliver more than maxFds; a message with more than maxFds (or whose list the kernel
+ * cut, MSG_CTRUNC) has all that did arrive closed and is flagged FLAG_CTRUNC. The kernel also sets
+ * MSG_CTRUNC when it could not install a descriptor (the process is at RLIMIT_NOFILE, EMFILE):
+ * then it stopped short of the room it had, and the message is flagged FLAG_FD_LIMIT too.
  */
 static size_t finish(out_t* out, int i, struct msghdr* msg, size_t length, size_t real) {
   int32_t* m = out->meta + META_HEADER + (size_t)i * META_STRIDE;
   int32_t flags = real > length ? FLAG_TRUNCATED : 0;
-  int32_t fd_count = 0;
-  bool ctrunc = (msg->msg_flags & MSG_CTRUNC) != 0;
-  m[5] = m[6] = m[7] = -1;
-  if (msg->msg_controllen > 0) {
+  size_t fd_count = 0;
+  bool kernel_cut = (msg->msg_flags & MSG_CTRUNC) != 0, cut = kernel_cut, limit = false, saw_rights = false;
+  int32_t pid = -1, uid = -1, gid = -1;
+  size_t used = msg->msg_controllen < out->control_length ? msg->msg_controllen : out->control_length;
+  if (used > 0 && msg->msg_control != NULL) {
     for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_len < CMSG_LEN(0)) continue;
+      size_t at = (size_t)((char*)c - (char*)msg->msg_control);
+      size_t bytes = c->cmsg_len - CMSG_LEN(0);
+      if (at + CMSG_LEN(0) > used) break;
+      if (bytes > used - at - CMSG_LEN(0)) bytes = used - at - CMSG_LEN(0); /* never past what was written */
       if (c->cmsg_type == SCM_RIGHTS) {
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        int received[MAX_FDS];
-        if (n > MAX_FDS) n = MAX_FDS;
-        memcpy(received, CMSG_DATA(c), n * sizeof(int));
+        saw_rights = true;
+        size_t n = bytes / sizeof(int);
+        const unsigned char* data = CMSG_DATA(c);
+        if (kernel_cut && n < fd_room(out->control_length, at)) limit = true; /* stopped short: EMFILE */
+        if (cut || limit || fd_count + n > out->max_fds || out->fds_used + fd_count + n > out->fds_capacity) cut = true;
+        for (size_t k = 0; k < n; k++) {
+          int received;
+          memcpy(&received, data + k * sizeof(int), sizeof(int));
 #if !defined(MSG_CMSG_CLOEXEC) || !defined(__linux__)
-        for (size_t k = 0; k < n; k++) fcntl(received[k], F_SETFD, FD_CLOEXEC);
+          fcntl(received, F_SETFD, FD_CLOEXEC);
 #endif
-        if (ctrunc || out->fds_used + n > out->fds_length) {
-          close_fds(received, n); /* never leak what did arrive of a cut list */
-          ctrunc = true;
-          continue;
+          if (cut) close(received); /* never leak what did arrive of a refused list */
+          else out->fds[out->fds_used + fd_count++] = received;
         }
-        memcpy(out->fds + out->fds_used, received, n * sizeof(int));
-        out->fds_used += n;
-        fd_count += (int32_t)n;
       }
 #if defined(__linux__)
-      else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      else if (c->cmsg_type == SCM_CREDENTIALS && bytes >= sizeof(struct ucred)) {
         struct ucred cred;
         memcpy(&cred, CMSG_DATA(c), sizeof cred);
-        m[5] = cred.pid;
-        m[6] = (int32_t)cred.uid;
-        m[7] = (int32_t)cred.gid;
-        if (!out->hide_credentials) flags |= FLAG_CREDENTIALS;
-        else m[5] = m[6] = m[7] = -1;
+        if (!out->hide_credentials) {
+          pid = cred.pid;
+          uid = (int32_t)cred.uid;
+          gid = (int32_t)cred.gid;
+          flags |= FLAG_CREDENTIALS;
+        }
       }
 #endif
     }
   }
-  if (ctrunc) {
-    /* Descriptors already taken for this message: close them too, and report the cut. */
-    out->fds_used -= (size_t)fd_count;
-    close_fds(out->fds + out->fds_used, (size_t)fd_count);
+  /* Cut with no descriptor at all: the kernel had room for one, so installing the first failed. */
+  if (kernel_cut && !saw_rights && out->max_fds > 0 && fd_room(out->control_length, used) > 0) limit = true;
+  if (cut || limit) {
+    close_fds(out->fds + out->fds_used, fd_count); /* those already taken for this message */
     fd_count = 0;
-    flags |= FLAG_CTRUNC;
+    flags |= FLAG_CTRUNC | (limit ? FLAG_FD_LIMIT : 0);
   }
+  out->fds_used += fd_count;
   size_t address_length = ipc_sun_path_length(msg->msg_name, msg->msg_namelen);
   m[0] = (int32_t)length;
-  m[1] = (int32_t)real;
+  m[1] = (int32_t)(real > INT32_MAX ? INT32_MAX : real);
   m[2] = (int32_t)address_length;
-  m[3] = fd_count;
+  m[3] = (int32_t)fd_count;
   m[4] = flags;
+  m[5] = pid;
+  m[6] = uid;
+  m[7] = gid;
   return address_length;
 }
 
@@ -485,37 +592,38 @@ static int find_end(int fd, int type, arena_t* arena, int n, bool marked, bool* 
 static napi_value msg_receive(napi_env env, napi_callback_info info) {
   napi_value argv[8];
   int fd;
-  int32_t type = 0, max_fds = 0, pool_offset = 0, mark = 0;
-  out_t out = {0};
-  char* pool = NULL;
-  size_t pool_length = 0;
-  if (!ipc_fd_args(env, info, 8, argv, &fd)) return NULL;
-  if (napi_get_buffer_info(env, argv[5], (void**)&pool, &pool_length) != napi_ok || napi_get_value_int32(env, argv[6], &pool_offset) != napi_ok ||
-      pool_offset < 0 || (size_t)pool_offset > pool_length) {
-    ipc_throw_type(env, "receive needs a pool Buffer and an offset within it");
+  int64_t type, max_fds, pool_offset, mark;
+  int32_t* meta;
+  int32_t* js_fds;
+  size_t meta_length, fds_length, pool_length;
+  char* pool;
+  const char* arrays = "receive needs Int32Arrays for its metadata and descriptors";
+  if (!ipc_args(env, info, 8, argv) || !ipc_get_fd(env, argv[0], &fd) ||
+      !ipc_get_int(env, argv[1], IPC_DATAGRAM, IPC_STREAM, "the socket type", &type) ||
+      !typed_array(env, argv[2], napi_int32_array, (void**)&meta, &meta_length, arrays) ||
+      !typed_array(env, argv[3], napi_int32_array, (void**)&js_fds, &fds_length, arrays) ||
+      !ipc_get_int(env, argv[4], 0, MAX_FDS, "maxFds", &max_fds) ||
+      !buffer_arg(env, argv[5], &pool, &pool_length, "receive needs a pool Buffer") ||
+      !ipc_get_int(env, argv[6], 0, (int64_t)pool_length, "the pool offset", &pool_offset) ||
+      !ipc_get_int(env, argv[7], 0, 3, "mark", &mark)) {
     return NULL;
   }
-  napi_get_value_int32(env, argv[1], &type);
-  const char* arrays = "receive needs Int32Arrays for its metadata and descriptors";
-  if (!typed_array(env, argv[2], napi_int32_array, (void**)&out.meta, &out.meta_length, arrays) ||
-      !typed_array(env, argv[3], napi_int32_array, (void**)&out.fds, &out.fds_length, arrays)) return NULL;
-  napi_get_value_int32(env, argv[4], &max_fds);
-  napi_get_value_int32(env, argv[7], &mark);
-  if (max_fds < 0) max_fds = 0;
-  if (max_fds > MAX_FDS) max_fds = MAX_FDS;
+  /* As many messages as meta has room for (and fds, maxFds each); at least one. */
+  size_t vlen = type == IPC_STREAM ? 1 : RECV_SLOTS;
+  size_t meta_room = meta_length < META_HEADER ? 0 : (meta_length - META_HEADER) / META_STRIDE;
+  if (vlen > meta_room) vlen = meta_room;
+  if (max_fds > 0 && vlen > fds_length / (size_t)max_fds) vlen = fds_length / (size_t)max_fds;
+  if (vlen < 1) {
+    ipc_throw_range(env, "receive's metadata or descriptor array is too small for one message");
+    return NULL;
+  }
   arena_t* arena = get_arena(env);
   if (arena == NULL) return NULL;
-  int vlen = type == IPC_STREAM ? 1 : RECV_SLOTS;
-  if ((size_t)vlen > (out.meta_length - META_HEADER) / META_STRIDE) vlen = (int)((out.meta_length - META_HEADER) / META_STRIDE);
-  if (max_fds > 0 && (size_t)vlen * (size_t)max_fds > out.fds_length) vlen = (int)(out.fds_length / (size_t)max_fds);
-  if (vlen < 1) {
-    ipc_throw_type(env, "receive's metadata or descriptor array is too small");
-    return NULL;
-  }
-  size_t control_length = (max_fds > 0 ? CMSG_SPACE((size_t)max_fds * sizeof(int)) : 0) + CRED_SPACE;
-  out.meta[0] = 0;
-  out.meta[1] = 0;
-
+  out_t out = {.meta = meta, .fds = arena->fds, .fds_capacity = RECV_SLOTS * MAX_FDS, .max_fds = (size_t)max_fds};
+  if (out.fds_capacity > fds_length) out.fds_capacity = fds_length;
+  out.control_length = (max_fds > 0 ? CMSG_SPACE((size_t)max_fds * sizeof(int)) : 0) + CRED_SPACE;
+  meta[0] = 0;
+  meta[1] = 0;
 
   bool marked = false, toggled = false;
 #if defined(__linux__) && defined(SO_PASSCRED)
@@ -537,7 +645,7 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   (void)mark;
   (void)toggled;
 #endif
-  int n = receive_some(fd, type, arena, vlen, control_length);
+  int n = receive_some(fd, (int)type, arena, (int)vlen, out.control_length);
 #if defined(__linux__) && defined(SO_PASSCRED)
   if (toggled) {
     int saved = errno, off = 0;
@@ -550,7 +658,7 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
     return NULL;
   }
   bool eof = false;
-  n = find_end(fd, type, arena, n, marked, &eof);
+  n = find_end(fd, (int)type, arena, n, marked, &eof);
   if (n == 0 && !eof) return NULL;
   size_t total = 0;
   size_t address_lengths[RECV_SLOTS];
@@ -561,32 +669,33 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
     address_lengths[i] = finish(&out, i, &arena->msgs[i], length, real);
     total += length + address_lengths[i];
   }
-  void* data;
+  char* data;
   napi_value result;
   if (total <= pool_length - (size_t)pool_offset) {
-    data = pool + pool_offset;
+    data = total == 0 ? NULL : pool + pool_offset;
     result = argv[5];
-  } else if (napi_create_buffer(env, total, &data, &result) != napi_ok) {
+  } else if (napi_create_buffer(env, total, (void**)&data, &result) != napi_ok) {
     close_fds(out.fds, out.fds_used);
     ipc_throw_napi_failure(env, "creating the received messages' buffer");
     return NULL;
   }
-  char* cursor = data;
+  size_t at = 0; /* data is NULL when total is 0 */
   for (int i = 0; i < n; i++) {
-    memcpy(cursor, arena->iov[i].iov_base, arena->lengths[i]);
-    cursor += arena->lengths[i];
-    memcpy(cursor, arena->names[i].sun_path, address_lengths[i]);
-    cursor += address_lengths[i];
+    if (arena->lengths[i] > 0) memcpy(data + at, arena->iov[i].iov_base, arena->lengths[i]);
+    at += arena->lengths[i];
+    if (address_lengths[i] > 0) memcpy(data + at, arena->names[i].sun_path, address_lengths[i]);
+    at += address_lengths[i];
 #if defined(MADV_DONTNEED)
     if (arena->lengths[i] > SLOT_KEEP) madvise((char*)arena->iov[i].iov_base + SLOT_KEEP, arena->iov[i].iov_len - SLOT_KEEP, MADV_DONTNEED);
 #endif
   }
-  out.meta[0] = n;
-  out.meta[1] = eof ? 1 : 0;
   if (!ipc_hold_fds(env, out.fds, out.fds_used)) {
     close_fds(out.fds, out.fds_used);
     return NULL;
   }
+  if (out.fds_used > 0) memcpy(js_fds, out.fds, out.fds_used * sizeof(int));
+  meta[0] = n;
+  meta[1] = eof ? 1 : 0;
   return result;
 }
 

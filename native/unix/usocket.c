@@ -90,16 +90,7 @@ socklen_t ipc_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* ad
 }
 
 bool ipc_fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, int* fd) {
-  size_t argc = n;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
-    ipc_throw_napi_failure(env, "reading arguments");
-    return false;
-  }
-  if (argc < n) {
-    ipc_throw_type(env, "missing arguments");
-    return false;
-  }
-  return ipc_get_fd(env, argv[0], fd);
+  return ipc_args(env, info, n, argv) && ipc_get_fd(env, argv[0], fd);
 }
 
 static napi_value fail(napi_env env, const char* syscall) {
@@ -109,15 +100,10 @@ static napi_value fail(napi_env env, const char* syscall) {
 
 /* Reads the one argument, a socket type; its SOCK_* value, or -1 after throwing. */
 static int type_arg(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  int32_t type = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, argv[0], &type) != napi_ok || ipc_sock_type(type) < 0) {
-    ipc_throw_type(env, "unknown socket type");
-    return -1;
-  }
-  return ipc_sock_type(type);
+  int64_t type;
+  if (!ipc_args(env, info, 1, argv) || !ipc_get_int(env, argv[0], IPC_DATAGRAM, IPC_STREAM, "the socket type", &type)) return -1;
+  return ipc_sock_type((int)type);
 }
 
 /*
@@ -234,20 +220,18 @@ static napi_value us_take_error(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* Reads (fd, n): a descriptor and an int32 (left as it is if not a number). */
-static bool fd_and_int(napi_env env, napi_callback_info info, int* fd, int32_t* n) {
+/* Reads (fd, n): a descriptor and an integer in min .. max. */
+static bool fd_and_int(napi_env env, napi_callback_info info, int* fd, int64_t min, int64_t max, const char* what, int64_t* n) {
   napi_value argv[2];
-  if (!ipc_fd_args(env, info, 2, argv, fd)) return false;
-  napi_get_value_int32(env, argv[1], n);
-  return true;
+  return ipc_fd_args(env, info, 2, argv, fd) && ipc_get_int(env, argv[1], min, max, what, n);
 }
 
 /* listen(fd, backlog) */
 static napi_value us_listen(napi_env env, napi_callback_info info) {
   int fd;
-  int32_t backlog = 511;
-  if (!fd_and_int(env, info, &fd, &backlog)) return NULL;
-  if (listen(fd, backlog) != 0) return fail(env, "listen");
+  int64_t backlog;
+  if (!fd_and_int(env, info, &fd, 0, IPC_MAX_SAFE_INTEGER, "the backlog", &backlog)) return NULL;
+  if (listen(fd, backlog > INT32_MAX ? INT32_MAX : (int)backlog) != 0) return fail(env, "listen"); /* the kernel caps it anyway */
   return NULL;
 }
 
@@ -260,8 +244,8 @@ static napi_value us_listen(napi_env env, napi_callback_info info) {
 
 static napi_value us_accept(napi_env env, napi_callback_info info) {
   int fd;
-  int32_t max = 64;
-  if (!fd_and_int(env, info, &fd, &max)) return NULL;
+  int64_t max;
+  if (!fd_and_int(env, info, &fd, 1, INT32_MAX, "the most connections to accept", &max)) return NULL;
   if (max > ACCEPT_MAX) max = ACCEPT_MAX;
   int conns[ACCEPT_MAX];
   int count = 0;
@@ -314,8 +298,8 @@ static napi_value us_address(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
   if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
-  bool peer = false;
-  napi_get_value_bool(env, argv[1], &peer);
+  bool peer;
+  if (!ipc_get_bool(env, argv[1], "peer", &peer)) return NULL;
   struct sockaddr_un addr;
   socklen_t len = sizeof addr;
   memset(&addr, 0, sizeof addr);
@@ -341,8 +325,8 @@ static napi_value us_pass_credentials(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
   if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
-  bool on = false;
-  napi_get_value_bool(env, argv[1], &on);
+  bool on;
+  if (!ipc_get_bool(env, argv[1], "on", &on)) return NULL;
 #if defined(SO_PASSCRED)
   int value = on ? 1 : 0;
   if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &value, sizeof value) != 0) return fail(env, "setsockopt");

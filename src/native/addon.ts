@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { InterprocessError } from '../errors.js';
+import { InterprocessError, nativeError } from '../errors.js';
 import type { DescriptorKind } from '../unix-socket/descriptors.js';
 
 /** Readiness watcher over a descriptor (uv_poll on Node's own loop). */
@@ -116,9 +116,15 @@ export interface NativeNamedPipes {
     | 'PIPE_UNLIMITED_INSTANCES' | 'GENERIC_READ' | 'GENERIC_WRITE' | 'FILE_READ_ATTRIBUTES' | 'FILE_WRITE_ATTRIBUTES', number>>;
 }
 
-/** What the native addon exports. Every function throws a system error on failure. */
+/**
+ * What the native addon exports. Every function checks its arguments (ERR_INVALID_ARG_TYPE,
+ * ERR_OUT_OF_RANGE, ERR_MISSING_ARGS) and throws a system error on failure, each an
+ * InterprocessError once the loader has set the error factory.
+ */
 export interface NativeBinding {
   readonly napiVersion: number;
+  /** Registers the maker of every error the addon throws; only the first call sets it (returns true). */
+  setErrorFactory(factory: (code: string, message: string, errno: number | undefined, syscall: string | undefined) => Error): boolean;
   /** With `ownsFd`, the watcher closes the descriptor once polling stops for good (close, teardown, collection). */
   readonly Watcher: new (fd: number, callback: (status: number, events: number) => void, ownsFd?: boolean) => NativeWatcher;
   /** ERROR is reported, never asked for: the descriptor polled POLLERR and polling stopped (start again to go on). */
@@ -175,7 +181,11 @@ function load(): { binding?: NativeBinding; reason?: string } {
   try {
     const require = createRequire(import.meta.url);
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-    return { binding: nodeGypBuild(packageRoot) };
+    const binding = nodeGypBuild(packageRoot);
+    // From here on, every error the addon makes is an InterprocessError (a build older than the
+    // factory makes plain errors with the same code, errno and syscall).
+    if (typeof binding.setErrorFactory === 'function') binding.setErrorFactory(nativeError);
+    return { binding };
   } catch (error) {
     return { reason: (error as Error)?.message ?? String(error) };
   }

@@ -84,8 +84,7 @@ export function pipe(options: PipeOptions = {}): Pipe {
   try {
     [readFd, writeFd] = native.pipe() as [number, number];
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw fromSystemError(error, 'Cannot create a pipe', code === 'EMFILE' || code === 'ENFILE' ? 'The process (or system) is out of descriptors: close some, or raise the limit (ulimit -n).' : undefined);
+    throw fromSystemError(error, 'Cannot create a pipe'); // the addon's EMFILE hint comes with it
   }
   let receiver: PipeReceiver;
   try {

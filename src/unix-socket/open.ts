@@ -4,7 +4,7 @@
  * wait/timeout/signal as local sockets, and socket pairs.
  */
 import fs from 'node:fs';
-import { InterprocessError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { type NativeUnixSockets, requireNative } from '../native/addon.js';
 import { closeFdQuietly } from '../native/fds.js';
 import { type RetryOptions, connectWithRetry } from '../local-socket/connect.js';
@@ -208,14 +208,14 @@ export function unixSocketPair(type: UnixSocketType, options: UnixSocketOptions 
     first = new UnixSocket(fds[0], type, options, true);
   } catch (error) {
     fds.forEach(closeFdQuietly); // a constructor that throws owns nothing
-    throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
+    throw fromSystemError(error, 'Cannot create a socket pair'); // passes our own errors through, adds context to the addon's
   }
   try {
     return [first, new UnixSocket(fds[1], type, options, true)];
   } catch (error) {
     void first.close(); // it owns fds[0]
     closeFdQuietly(fds[1]);
-    throw error instanceof InterprocessError ? error : fromSystemError(error, 'Cannot create a socket pair');
+    throw fromSystemError(error, 'Cannot create a socket pair'); // passes our own errors through, adds context to the addon's
   }
 }
 

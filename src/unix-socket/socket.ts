@@ -78,6 +78,7 @@ const FLAG_CTRUNC = 2;
 const FLAG_CREDENTIALS = 4;
 // The Watcher's ERROR event: the descriptor polled POLLERR (a pending error) and polling stopped.
 const POLL_ERROR = 16;
+const FLAG_FD_LIMIT = 8; // with FLAG_CTRUNC: the kernel could not install a descriptor (EMFILE)
 // Send errors after which nothing more can go on this connection.
 const CONNECTION_LOST = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'EBADF']);
 // Send errors that clear by themselves when the receiver catches up, with no readiness to wait for.
@@ -697,6 +698,8 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
         const error =
           flags & FLAG_TRUNCATED
             ? new InterprocessError('EMSGSIZE', `A ${real}-byte message arrived truncated to ${length} bytes: behind others in one batch, interprocess receives messages of up to 256 KiB whole (only the first in line may be larger). The rest of it is lost; have the sender keep messages under 256 KiB.`, { syscall: 'recvmsg' })
+            : flags & FLAG_FD_LIMIT
+            ? new InterprocessError('EMFILE', 'A message arrived with descriptors this process could not take: it has as many open as its limit allows (RLIMIT_NOFILE, ulimit -n). The kernel dropped them (MSG_CTRUNC) and those that did arrive were closed. Close descriptors you no longer need, or raise the limit.', { syscall: 'recvmsg' })
             : new InterprocessError('ERR_INTERPROCESS_CTRUNC', `A message arrived with more descriptors than this socket accepts (maxFds: ${this.#maxFds}); the kernel cut them (MSG_CTRUNC) and those that did arrive were closed. Raise maxFds (up to 253).`, { syscall: 'recvmsg' });
         Object.assign(error, { data, from, credentials });
         this.#deliver(error);
