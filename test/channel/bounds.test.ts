@@ -170,3 +170,35 @@ test('a frame trickled a byte a write: the server holds about its size, not a Bu
   assert.equal(bytes.toString('utf8', 9), body, 'the frame arrived whole');
   socket.destroy();
 });
+
+test('FrameReader: held mid-read, it keeps the rest and what comes meanwhile, unread and in order, with their descriptors', async () => {
+  const { FrameReader, FrameWriter } = await import('#internal/channel/frame.js');
+  const writer = new FrameWriter();
+  const texts = ['a', 'bb', 'ccc', 'dddd', 'eeeee', 'ffffff'];
+  for (const text of texts) writer.add(text, 100);
+  const stream = Buffer.concat(writer.take());
+  for (let cut = 1; cut < stream.length; cut++) {
+    const got: Array<[string, string[]]> = [];
+    const reader = new FrameReader<string>(100, (buffer, start, end, fds) => {
+      got.push([buffer.toString('utf8', start, end), fds ?? []]);
+      if (got.length % 2 === 1) reader.hold(); // stop after every other frame
+    }, (buffer, spans, count) => {
+      for (let i = 0; i < count; i++) {
+        got.push([buffer.toString('utf8', spans[2 * i]!, spans[2 * i + 1]!), []]);
+        if (got.length % 2 === 1) {
+          reader.hold();
+          return i + 1;
+        }
+      }
+      return count;
+    });
+    reader.push(stream.subarray(0, cut), ['x']);
+    reader.push(stream.subarray(cut), ['y']);
+    while (reader.held) reader.resume();
+    assert.deepEqual(got.map(([text]) => text), texts, `cut at ${cut}`);
+    assert.deepEqual(got.flatMap(([, fds]) => fds), ['x', 'y'], `cut at ${cut}: each read's descriptors once`);
+    assert.equal(got.at(-1)![1].at(-1), 'y', `cut at ${cut}: the last read's descriptors go with the last frame`);
+    assert.equal(reader.backlogged, false);
+    assert.equal(reader.pending, 0);
+  }
+});
