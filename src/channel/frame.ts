@@ -300,13 +300,15 @@ export function skewOf(source: Uint8Array): number {
 export type RunHandler = (buffer: Buffer, spans: readonly number[], count: number) => number;
 
 // An unfinished frame's bytes are held in proportion to the bytes received, never to the length
-// its header announced: a piece of a read of at least KEEP_BYTES that is at least half of the
-// memory behind it is kept as a view (no copy; what it pins is at most twice its size); smaller
-// pieces are copied one after another into a tail buffer that grows geometrically (at most twice
-// the bytes in it, at least TAIL_MIN, never past the frame's end). A peer that trickles a frame a
-// byte a write then costs about twice the frame, not a Buffer per byte.
+// its header announced: a piece of a read of at least KEEP_BYTES that is at least a quarter of
+// the memory behind it is kept as a view (no copy; what it pins is at most four times its size:
+// a frame that starts late in a 64 KiB read is not copied twice); smaller pieces are copied one
+// after another into a tail buffer that grows geometrically (at most twice the bytes in it, or
+// TAIL_MIN, never past the frame's end: a small frame split across reads is completed in place).
+// A peer that trickles a frame a byte a write then costs about twice the frame, not a Buffer per
+// byte.
 const KEEP_BYTES = 8 * 1024;
-const TAIL_MIN = 256;
+const TAIL_MIN = 4 * 1024;
 
 /**
  * Splits a byte stream into frame payloads. Feed it chunks; it calls `onFrame` per payload, or,
@@ -537,7 +539,7 @@ export class FrameReader<D = never> {
   #stash(chunk: Buffer, from: number, fds: D[] | null): void {
     const n = chunk.length - from;
     if (n > 0) {
-      if (n >= KEEP_BYTES && chunk.buffer.byteLength <= 2 * n) {
+      if (n >= KEEP_BYTES && chunk.buffer.byteLength <= 4 * n) {
         this.#closeTail();
         this.#parts.push(from === 0 ? chunk : chunk.subarray(from));
       } else {
