@@ -8,8 +8,12 @@
  * or a stream error ends this channel with a clear error, and only this channel: never a crash
  * (the error is emitted only to 'error' listeners; otherwise it surfaces from send(), iteration,
  * and the 'close' event).
- * Backpressure: send() waits while the stream is full, so a slow peer makes senders wait; and the
- * channel stops reading while too many received messages are waiting for a consumer.
+ * Backpressure: send() waits while the stream is full, so a slow peer makes senders wait. Flow
+ * control: the channel stops reading from its peer (the stream is paused; nothing is dropped, no
+ * error) while too many received messages wait for a consumer (highWaterMark), while the replies
+ * it owes the peer and has not written yet pass sendHighWaterMark bytes, or while RpcChannel
+ * answers too many of the peer's requests at once (maxPendingRequests); it reads on when they are
+ * all back under half. So what a peer makes us hold is bounded (see docs/reliability.md).
  * Orderly close: close() sends everything sent before it, then ends our side; what the peer sent
  * before its end still arrives.
  *
@@ -34,6 +38,13 @@ export interface ChannelOptions<T> {
   maxFrameSize?: number;
   /** Received messages held for a consumer before the channel stops reading (default 64). */
   highWaterMark?: number;
+  /**
+   * Bytes of replies (RpcChannel's answers to the peer's requests) queued and not yet written, past
+   * which the channel stops reading from the peer until they are under half (default 1 MiB). A peer
+   * that sends requests and never reads the replies is held to this. What you send yourself is not
+   * counted: await send() to pace it.
+   */
+  sendHighWaterMark?: number;
 }
 
 /** Separate streams for each direction, e.g. the ends of two pipes or two FIFOs. */
@@ -123,6 +134,8 @@ interface Batch {
   chunks: Uint8Array[];
   fds: Int32Array | null;
   settle: Outcome;
+  /** Bytes of replies in it (see ChannelOptions.sendHighWaterMark). */
+  replyBytes: number;
 }
 
 interface Waiter {
@@ -157,9 +170,9 @@ interface Transport {
   readonly full: boolean;
   /** Ends our side, after everything written. */
   end(done: () => void): void;
+  /** Stops reading (what was read ahead may still come from a UnixSocket's inbox: see UnixTransport). */
   pause(): void;
   resume(): void;
-  readonly paused: boolean;
   /** The reading side is gone (destroyed, closed). */
   readonly gone: boolean;
   destroy(): void;
@@ -223,10 +236,6 @@ class StreamTransport implements Transport {
     this.#readable.resume();
   }
 
-  get paused(): boolean {
-    return this.#readable.isPaused();
-  }
-
   get gone(): boolean {
     return this.#readable.destroyed;
   }
@@ -247,6 +256,8 @@ class UnixTransport implements Transport {
   readonly #events: TransportEvents;
   readonly #onMessage: (message: UnixMessage) => void;
   #paused = false;
+  /** The socket ended while paused: messages it read ahead wait in its inbox, and the end comes after them. */
+  #endWaits = false;
   #queued = 0;
   #full = false;
 
@@ -255,7 +266,10 @@ class UnixTransport implements Transport {
     this.#events = events;
     this.#onMessage = (message) => events.data(message.data, message.fds.length > 0 ? (message.fds as ReceivedDescriptor[]) : null);
     socket.on('message', this.#onMessage);
-    socket.on('end', () => events.end());
+    socket.on('end', () => {
+      if (this.#paused) this.#endWaits = true;
+      else events.end();
+    });
     socket.on('error', (error) => events.error(error));
     socket.on('close', () => events.gone());
   }
@@ -315,11 +329,16 @@ class UnixTransport implements Transport {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
+    // Adding the listener hands it what the socket read ahead, in a microtask queued now; the
+    // end, if it came meanwhile, follows them (unless they paused us again).
     this.#socket.on('message', this.#onMessage);
-  }
-
-  get paused(): boolean {
-    return this.#paused;
+    if (this.#endWaits) {
+      queueMicrotask(() => {
+        if (this.#paused || !this.#endWaits) return;
+        this.#endWaits = false;
+        this.#events.end();
+      });
+    }
   }
 
   get gone(): boolean {
@@ -333,11 +352,21 @@ class UnixTransport implements Transport {
 
 // A batch leaves as soon as it holds this much, without waiting for the end of the tick.
 const BATCH_BYTES = 64 * 1024;
+/** Default sendHighWaterMark: 1 MiB of unwritten replies. */
+const DEFAULT_SEND_HIGH_WATER = 1024 * 1024;
 
 /** @internal Channel's method for RpcChannel: sends one frame with an envelope before its body. */
 export const sendFrame: unique symbol = Symbol('interprocess.sendFrame');
 /** @internal The same without a promise (see Channel[queueFrame]). */
 export const queueFrame: unique symbol = Symbol('interprocess.queueFrame');
+/**
+ * @internal Channel's count of received frames still being worked on (RpcChannel: requests whose
+ * handler has not settled): `channel[busy](1)` when one starts, `channel[busy](-1)` when it is
+ * done. Reading stops while it is at `channel[busyLimit]`, and goes on under half.
+ */
+export const busy: unique symbol = Symbol('interprocess.busy');
+/** @internal See busy. */
+export const busyLimit: unique symbol = Symbol('interprocess.busyLimit');
 /**
  * @internal A property of a Channel: when set, each received frame goes to this function
  * (payload `buffer[start, end)`, its descriptors) instead of being decoded and delivered
@@ -363,6 +392,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
   readonly #json: boolean;
   readonly #max: number;
   readonly #highWaterMark: number;
+  readonly #sendHighWaterMark: number;
   readonly #reader: FrameReader<ReceivedDescriptor>;
   /** Where runs of json frames are laid out to be parsed together (see #parseRun). */
   #scratch: Buffer = EMPTY;
@@ -382,14 +412,26 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
   #closing: Promise<void> | null = null;
   #error: InterprocessError | null = null;
   #destroyed = false;
+  // Flow control (see the class comment).
+  /** Reading is stopped: the transport is paused and the reader held. */
+  #stopped = false;
+  /** Bytes of replies queued, not yet written (in batches, and in the batch being filled: #openReplyBytes). */
+  #replyBytes = 0;
+  #openReplyBytes = 0;
+  #busy = 0;
+  #busyLimit = Infinity;
+  /** The stream ended while received bytes waited unread: the end is handled after them. */
+  #endWaits = false;
 
   constructor(stream: Duplex | StreamPair | UnixSocket, options: ChannelOptions<T> = {}) {
     super();
-    const { maxFrameSize = DEFAULT_MAX_FRAME, highWaterMark = 64 } = options;
+    const { maxFrameSize = DEFAULT_MAX_FRAME, highWaterMark = 64, sendHighWaterMark = DEFAULT_SEND_HIGH_WATER } = options;
     if (!Number.isInteger(maxFrameSize) || maxFrameSize < 0 || maxFrameSize > MAX_FRAME_LIMIT) {
       throw invalidArgument('options.maxFrameSize', `must be an integer from 0 to ${MAX_FRAME_LIMIT}; got ${String(maxFrameSize)}`);
     }
     if (!Number.isInteger(highWaterMark) || highWaterMark < 1) throw invalidArgument('options.highWaterMark', `must be a positive integer; got ${String(highWaterMark)}`);
+    if (!Number.isInteger(sendHighWaterMark) || sendHighWaterMark < 1) throw invalidArgument('options.sendHighWaterMark', `must be a positive integer (bytes); got ${String(sendHighWaterMark)}`);
+    this.#sendHighWaterMark = sendHighWaterMark;
     this.#codec = toCodec(options.codec, 'json');
     this.#json = this.#codec === (jsonCodec as Codec<unknown>);
     this.#max = maxFrameSize;
@@ -474,8 +516,36 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
    * @internal Sends one frame with no promise for it (RpcChannel's requests and replies): throws
    * what send() would reject with at once; a later failure ends the channel, which is reported.
    */
-  [queueFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): void {
-    this.#add(body, options, envelope);
+  [queueFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined, reply = false): void {
+    if (!reply) {
+      this.#add(body, options, envelope);
+      return;
+    }
+    // A reply: its bytes (text counted a byte a character, as FrameWriter#bytes does) count
+    // against sendHighWaterMark until written. They belong to the open batch, which #add may seal.
+    const bytes = HEADER_BYTES + 5 + (typeof body === 'string' ? body.length : body.byteLength);
+    this.#openReplyBytes += bytes;
+    try {
+      this.#add(body, undefined, envelope);
+    } catch (error) {
+      this.#openReplyBytes -= bytes;
+      throw error;
+    }
+    this.#replyBytes += bytes;
+    if (!this.#stopped && this.#replyBytes >= this.#sendHighWaterMark) this.#stop();
+  }
+
+  /** @internal See busy. */
+  [busy](delta: number): void {
+    this.#busy += delta;
+    if (delta > 0) {
+      if (!this.#stopped && this.#busy >= this.#busyLimit) this.#stop();
+    } else if (this.#stopped) this.#go();
+  }
+
+  /** @internal See busy. */
+  set [busyLimit](limit: number) {
+    this.#busyLimit = limit;
   }
 
   #add(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Outcome {
@@ -486,7 +556,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
       this.#seal();
       this.#writer.add(body, this.#max, envelope);
       const settle = new Outcome();
-      this.#queue({ chunks: this.#writer.take(), fds, settle });
+      this.#queue({ chunks: this.#writer.take(), fds, settle, replyBytes: 0 });
       return settle;
     }
     this.#writer.add(body, this.#max, envelope);
@@ -525,7 +595,9 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     const settle = this.#open;
     this.#open = null;
     this.#unsettled--; // #queue counts it again
-    this.#queue({ chunks: this.#writer.take(), fds: null, settle });
+    const replyBytes = this.#openReplyBytes;
+    this.#openReplyBytes = 0;
+    this.#queue({ chunks: this.#writer.take(), fds: null, settle, replyBytes });
   }
 
   #queue(batch: Batch): void {
@@ -554,6 +626,10 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
         if (error) batch.settle.reject(this.#error ?? fromSystemError(error, 'Sending failed'));
         else batch.settle.resolve();
         if (--this.#unsettled === 0) this.#flushed?.();
+        if (batch.replyBytes > 0) {
+          this.#replyBytes -= batch.replyBytes;
+          if (this.#stopped) this.#go();
+        }
       });
     }
   }
@@ -570,6 +646,8 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
       } finally {
         if (list.length > 0 && !kept.has(list)) release(list);
       }
+      // What the hook started (RpcChannel: a handler, a reply) counts now: stop before the next frame.
+      if (!this.#stopped && (this.#busy >= this.#busyLimit || this.#replyBytes >= this.#sendHighWaterMark)) this.#stop();
       return;
     }
     let message: T;
@@ -583,20 +661,35 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     this.#deliver(message, fds ?? NO_FDS);
   }
 
-  /** Frames that lay whole in one read: json ones are parsed together where they can be. */
-  #onRun(buffer: Buffer, spans: readonly number[], count: number): void {
+  /**
+   * Frames that lay whole in one read: json ones are parsed together where they can be. Returns
+   * how many it took: it stops where reading stops (see #stop).
+   */
+  #onRun(buffer: Buffer, spans: readonly number[], count: number): number {
     const together = this.#json && this[frameHook] === null;
+    const reader = this.#reader;
     let i = 0;
     while (i < count) {
       let j = i;
-      if (together) while (j < count && looksWhole(buffer, spans[2 * j]!, spans[2 * j + 1]!)) j++;
+      if (together) {
+        // With no 'message' listener the values wait in the inbox: no more at once than it has room for.
+        const room = this.listenerCount('message') > 0 ? count : i + this.#highWaterMark - this.#inbox.length + (this.#waiter ? 1 : 0);
+        const limit = Math.min(count, room);
+        while (j < limit && looksWhole(buffer, spans[2 * j]!, spans[2 * j + 1]!)) j++;
+      }
       if (j - i >= 2 && this.#parseRun(buffer, spans, i, j)) {
         i = j;
+        if (reader.held) return i;
         continue;
       }
       const to = Math.max(j, i + 1);
-      for (; i < to; i++) this.#onFrame(buffer, spans[2 * i]!, spans[2 * i + 1]!, null);
+      while (i < to) {
+        this.#onFrame(buffer, spans[2 * i]!, spans[2 * i + 1]!, null);
+        i++;
+        if (reader.held) return i;
+      }
     }
+    return count;
   }
 
   /**
@@ -654,11 +747,16 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
       waiter.resolve({ message, fds });
     } else {
       this.#inbox.push({ message, fds });
-      if (this.#inbox.length >= this.#highWaterMark) this.#transport.pause();
+      if (this.#inbox.length >= this.#highWaterMark && !this.#stopped) this.#stop();
     }
   }
 
   #onEnd(): void {
+    if (this.#reader.backlogged) {
+      // Bytes the peer sent before its end wait unread (reading is stopped): the end comes after them.
+      this.#endWaits = true;
+      return;
+    }
     this.#readEnded = true;
     const carried = this.#reader.carried;
     if (carried.length > 0) release(carried);
@@ -670,6 +768,34 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     this.#wake();
     // The peer is done sending: finish ours (everything queued first), then the channel closes.
     void this.close().catch(() => {});
+  }
+
+  /** Stops reading from the peer (flow control): the transport pauses, the reader keeps what it has not read. */
+  #stop(): void {
+    if (this.#destroyed) return;
+    this.#stopped = true;
+    this.#reader.hold();
+    this.#transport.pause();
+  }
+
+  /** Reads on if every bound is back under half (see the class comment). */
+  #go(): void {
+    if (this.#destroyed || !this.#stopped) return;
+    if (this.#inbox.length >= this.#highWaterMark / 2 || this.#replyBytes >= this.#sendHighWaterMark / 2 || this.#busy > this.#busyLimit / 2) return;
+    this.#stopped = false;
+    try {
+      this.#reader.resume(); // may stop again
+    } catch (error) {
+      this.destroy(error);
+      return;
+    }
+    if (this.#stopped || this.#destroyed) return;
+    if (this.#endWaits) {
+      this.#endWaits = false;
+      this.#onEnd();
+      return;
+    }
+    this.#transport.resume();
   }
 
   #wake(): void {
@@ -705,7 +831,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     const gone = this.#transport.gone;
     const readDone = this.#readEnded || gone;
     if (readDone && this.#writeEnded) this.destroy();
-    else if (gone && !this.#readEnded) this.destroy(closedError());
+    else if (gone && !this.#readEnded && !this.#endWaits) this.destroy(closedError());
   }
 
   /** Ends the channel at once: queued sends fail, the streams are destroyed. */
@@ -721,6 +847,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     }
     const carried = this.#reader.carried;
     if (carried.length > 0) release(carried);
+    this.#reader.discard();
     this.#transport.destroy();
     this.#wake();
     if (this.#error && this.listenerCount('error') > 0) this.emit('error', this.#error);
@@ -734,7 +861,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     }
     if (this.#inbox.length > 0) {
       const item = this.#inbox.shift()!;
-      if (this.#inbox.length < this.#highWaterMark / 2 && this.#transport.paused) this.#transport.resume();
+      if (this.#stopped) this.#go();
       this.#handedOut = item.fds;
       return Promise.resolve(item);
     }

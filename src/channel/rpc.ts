@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { InterprocessError, abortError, invalidArgument, invalidType } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
-import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
+import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, busy, busyLimit, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
 import { type Codec, decodeSpan, encodeBody, toCodec } from './codec.js';
 import { type Envelope, readText } from './frame.js';
 
@@ -27,6 +27,12 @@ const EVENT = 4;
 export interface RpcOptions<T> extends ChannelOptions<T> {
   /** Default timeout of request(), in milliseconds (default: none). */
   requestTimeout?: number;
+  /**
+   * The peer's requests answered at once: while this many handlers have not settled, the channel
+   * stops reading from the peer, and reads on when half of them have (default 1024). Nothing is
+   * refused or dropped: the peer's further requests wait in its own send queue and the kernel's.
+   */
+  maxPendingRequests?: number;
 }
 
 /** Options of {@link RpcChannel.request}. */
@@ -50,6 +56,8 @@ interface Call {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Default maxPendingRequests. */
+const DEFAULT_MAX_PENDING = 1024;
 
 function checkName(value: unknown, argument: string): string {
   if (typeof value !== 'string') throw invalidType(argument, 'a string', value);
@@ -74,11 +82,13 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
 
   constructor(stream: Duplex | StreamPair | UnixSocket, options: RpcOptions<T> = {}) {
     super();
-    const { codec, requestTimeout, ...channelOptions } = options;
+    const { codec, requestTimeout, maxPendingRequests = DEFAULT_MAX_PENDING, ...channelOptions } = options;
     this.#codec = toCodec(codec, 'json');
     if (requestTimeout !== undefined && !(requestTimeout >= 0)) throw invalidArgument('options.requestTimeout', `must be a non-negative number; got ${String(requestTimeout)}`);
+    if (!Number.isInteger(maxPendingRequests) || maxPendingRequests < 1) throw invalidArgument('options.maxPendingRequests', `must be a positive integer; got ${String(maxPendingRequests)}`);
     this.#requestTimeout = requestTimeout;
     this.channel = new Channel<Buffer>(stream, { ...channelOptions, codec: 'raw' });
+    this.channel[busyLimit] = maxPendingRequests;
     // Frames come straight from the channel's reader, as bytes in a buffer (no view, no event).
     this.channel[frameHook] = (buffer, start, end, fds) => {
       try {
@@ -205,16 +215,21 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
       return;
     }
     if (typeof (result as Promise<T> | undefined)?.then === 'function') {
-      // The request's descriptors stay open until the handler is done with them.
+      // The request's descriptors stay open until the handler is done with them. It counts as
+      // pending (maxPendingRequests) until then: its reply counts as unwritten bytes after.
       keepFds(fds);
+      const channel = this.channel;
+      channel[busy](1);
       (result as Promise<T>).then(
         (value) => {
           release(fds);
           this.#reply(id, value);
+          channel[busy](-1);
         },
         (error) => {
           release(fds);
           this.#fail(id, error);
+          channel[busy](-1);
         },
       );
     } else {
@@ -226,7 +241,7 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     // A body that cannot be encoded (or is too large) is the handler's failure; the channel
     // reports its own.
     try {
-      this.channel[queueFrame](this.#body(value), undefined, { kind: REPLY, id, name: null });
+      this.channel[queueFrame](this.#body(value), undefined, { kind: REPLY, id, name: null }, true);
     } catch (error) {
       if (!this.channel.closed) this.#fail(id, error);
     }
@@ -236,7 +251,7 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     const e = error as { code?: unknown; message?: unknown };
     const failure = { code: typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS_REMOTE', message: typeof e?.message === 'string' ? e.message : String(error) };
     try {
-      this.channel[queueFrame](JSON.stringify(failure), undefined, { kind: FAILURE, id, name: null });
+      this.channel[queueFrame](JSON.stringify(failure), undefined, { kind: FAILURE, id, name: null }, true);
     } catch {
       // the channel is closed: it reports why
     }

@@ -65,14 +65,14 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
 
 /** Listens on `name` and serves an RpcChannel per connection. */
 export async function serveRpc<T = unknown>(name: string | LocalSocketName, options: RpcServerOptions<T> = {}): Promise<RpcServer<T>> {
-  const { codec, maxFrameSize, highWaterMark, requestTimeout, ...listenOptions } = options;
+  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, ...listenOptions } = options;
   const listener = await listen(name, listenOptions);
-  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, requestTimeout } as RpcOptions<T>);
+  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests } as RpcOptions<T>);
 }
 
 /** Connects to an RPC server at `name`. */
 export async function connectRpc<T = unknown>(name: string | LocalSocketName, options: RpcOptions<T> & ConnectOptions = {}): Promise<RpcChannel<T>> {
-  const { codec, maxFrameSize, highWaterMark, requestTimeout, ...connectOptions } = options;
+  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, ...connectOptions } = options;
   const socket = await connect(name, connectOptions);
-  return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, requestTimeout } as RpcOptions<T>);
+  return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests } as RpcOptions<T>);
 }
