@@ -21,7 +21,7 @@ base="${XDG_CACHE_HOME:-$HOME/.cache}/interprocess-ci"
 cache="${INTERPROCESS_NODE_CACHE:-$base/nodes}"
 wine_prefix="${INTERPROCESS_WINEPREFIX:-$base/wine}"
 
-debian=(gcc make python3 socat musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++6-arm64-cross
+debian=(gcc make python3 socat openssl musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++6-arm64-cross
   gcc-mingw-w64-x86-64 qemu-user-static wine64)
 missing=()
 for package in "${debian[@]}"; do

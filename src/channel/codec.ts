@@ -3,7 +3,7 @@
  * so what a codec produces is exactly what a peer in another language must read.
  */
 import v8 from 'node:v8';
-import { invalidType } from '../errors.js';
+import { InterprocessError, invalidType } from '../errors.js';
 import { readText } from './frame.js';
 
 /** Turns messages of type T into bytes and back. `decode` throws on a malformed payload. */
@@ -23,9 +23,22 @@ export const rawCodec: Codec<Buffer> = {
   decode: (payload) => payload,
 };
 
-/** JSON text of a message; throws ERR_INVALID_ARG_TYPE (naming `argument`) for a value JSON has no text for. */
+/**
+ * JSON text of a message; throws ERR_INVALID_ARG_TYPE (naming `argument`) for a value JSON has no
+ * text for, and ERR_INVALID_ARG_VALUE for one JSON.stringify fails on (a cycle, a BigInt, nesting
+ * deeper than its recursion reaches, a toJSON that throws).
+ */
 function jsonText(message: unknown, argument = 'message'): string {
-  const text = JSON.stringify(message);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(message);
+  } catch (error) {
+    throw new InterprocessError(
+      'ERR_INVALID_ARG_VALUE',
+      `The argument '${argument}' has no JSON text (json codec): ${(error as Error)?.message ?? error}. JSON has no cycles and no BigInt, and JSON.stringify follows a few thousand levels of nesting at most; the v8 codec takes cycles and BigInts.`,
+      { cause: error },
+    );
+  }
   if (text === undefined) throw invalidType(argument, 'a JSON-serialisable value (json codec)', message);
   return text;
 }

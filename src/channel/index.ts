@@ -1,4 +1,6 @@
 /** Message channels: whole messages over any byte stream, requests and events on top. */
+export { authenticate } from './auth.js';
+export type { AuthDigest, AuthOptions, AuthenticateOptions } from './auth.js';
 export { Channel } from './channel.js';
 export type { ChannelMessage, ChannelOptions, ChannelSendOptions, StreamPair } from './channel.js';
 export { codecs, jsonCodec, rawCodec, v8Codec } from './codec.js';

@@ -7,31 +7,63 @@ import { EventEmitter } from 'node:events';
 import { connect, type ConnectOptions } from '../local-socket/connect.js';
 import { type ListenOptions, type LocalSocketListener, listen } from '../local-socket/listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
+import type { LocalSocket } from '../local-socket/stream.js';
+import { type AuthOptions, type AuthSettings, handshake, takeAuth } from './auth.js';
 import { type RequestHandler, RpcChannel, type RpcOptions } from './rpc.js';
 
-/** Options of {@link serveRpc}: the channel's and the listener's. */
-export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions {}
+/** Options of {@link serveRpc}: the channel's, the listener's, and the authkey handshake's. */
+export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions, AuthOptions {}
 
-/** Serves RPC channels. Events: 'channel' (each new RpcChannel), 'error' (the listener's). */
+/**
+ * Serves RPC channels. Events: 'channel' (each new RpcChannel), 'error' (the listener's), and
+ * with an authkey 'authFailure' (the error of a connection that failed the handshake and was
+ * closed; see {@link authenticate}).
+ */
 export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposable {
   /** The local socket listener it serves on. */
   readonly listener: LocalSocketListener;
   readonly #channels = new Set<RpcChannel<T>>();
   readonly #handlers = new Map<string, RequestHandler<T>>();
+  /** Ends the handshakes still running when the server closes. */
+  readonly #closing = new AbortController();
+  #authFailures = 0;
 
   /** @internal Use serveRpc(). */
-  constructor(listener: LocalSocketListener, options: RpcOptions<T>) {
+  constructor(listener: LocalSocketListener, options: RpcOptions<T>, auth: AuthSettings | null = null) {
     super();
     this.listener = listener;
     listener.on('error', (error) => this.emit('error', error));
     listener.on('connection', (socket) => {
       socket.on('error', () => {}); // the channel reports stream errors as its own
-      const channel = new RpcChannel<T>(socket, options);
-      for (const [method, handler] of this.#handlers) channel.handle(method, handler);
-      this.#channels.add(channel);
-      channel.on('close', () => this.#channels.delete(channel));
-      this.emit('channel', channel);
+      if (auth === null) this.#serve(socket, options);
+      else this.#authenticate(socket, options, auth);
     });
+  }
+
+  #serve(socket: LocalSocket, options: RpcOptions<T>): void {
+    const channel = new RpcChannel<T>(socket, options);
+    for (const [method, handler] of this.#handlers) channel.handle(method, handler);
+    this.#channels.add(channel);
+    channel.on('close', () => this.#channels.delete(channel));
+    this.emit('channel', channel);
+  }
+
+  /** The handshake first: no byte of the peer reaches a channel (or a handler) before it succeeds. */
+  #authenticate(socket: LocalSocket, options: RpcOptions<T>, auth: AuthSettings): void {
+    const signal = this.#closing.signal;
+    handshake(socket, auth, 'server', signal).then(
+      () => (signal.aborted ? socket.destroy() : this.#serve(socket, options)),
+      (error) => {
+        if (signal.aborted) return; // the server closed
+        this.#authFailures++;
+        this.emit('authFailure', error);
+      },
+    );
+  }
+
+  /** How many connections failed the authkey handshake (and were closed). */
+  get authFailures(): number {
+    return this.#authFailures;
   }
 
   /** The open channels. */
@@ -53,6 +85,7 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
 
   /** Stops accepting and closes every channel in order. */
   async close(): Promise<void> {
+    this.#closing.abort();
     await this.listener.close();
     await Promise.allSettled([...this.#channels].map((channel) => channel.close()));
   }
@@ -63,16 +96,27 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
   }
 }
 
-/** Listens on `name` and serves an RpcChannel per connection. */
+/**
+ * Listens on `name` and serves an RpcChannel per connection. With `authkey`, each connection
+ * must first pass the authkey handshake (see authenticate(), as Python's
+ * `Listener(address, authkey=...)`); one that fails is closed and reported as 'authFailure'.
+ */
 export async function serveRpc<T = unknown>(name: string | LocalSocketName, options: RpcServerOptions<T> = {}): Promise<RpcServer<T>> {
-  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, ...listenOptions } = options;
+  const [auth, rest] = takeAuth(options);
+  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, ...listenOptions } = rest;
   const listener = await listen(name, listenOptions);
-  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests } as RpcOptions<T>);
+  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests } as RpcOptions<T>, auth);
 }
 
-/** Connects to an RPC server at `name`. */
-export async function connectRpc<T = unknown>(name: string | LocalSocketName, options: RpcOptions<T> & ConnectOptions = {}): Promise<RpcChannel<T>> {
-  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, ...connectOptions } = options;
+/**
+ * Connects to an RPC server at `name`. With `authkey`, the authkey handshake runs before the
+ * channel is made (see authenticate(), as Python's `Client(address, authkey=...)`); it
+ * rejects as authenticate() does, with the connection closed.
+ */
+export async function connectRpc<T = unknown>(name: string | LocalSocketName, options: RpcOptions<T> & ConnectOptions & AuthOptions = {}): Promise<RpcChannel<T>> {
+  const [auth, rest] = takeAuth(options);
+  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, ...connectOptions } = rest;
   const socket = await connect(name, connectOptions);
+  if (auth !== null) await handshake(socket, auth, 'client', connectOptions.signal);
   return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests } as RpcOptions<T>);
 }

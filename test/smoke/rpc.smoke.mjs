@@ -17,6 +17,16 @@ export async function run(smoke) {
     await client.close();
     await server.close();
   });
+  await smoke.check('serveRpc and connectRpc with an authkey: the right key is served, a wrong one refused', async () => {
+    const name = nsName(smoke.uniqueName('smoke-auth'));
+    const server = await serveRpc(name, { authkey: 'smoke key' });
+    server.handle('add', ([a, b]) => a + b);
+    const client = await connectRpc(name, { authkey: 'smoke key', requestTimeout: 10_000 });
+    assert.equal(await client.request('add', [2, 3]), 5);
+    await client.close();
+    await assert.rejects(connectRpc(name, { authkey: 'wrong key' }), { code: 'ERR_INTERPROCESS_AUTH' });
+    await server.close();
+  });
   if (smoke.platform !== 'win32') {
     await smoke.check('a Channel on a Unix stream socket pair: a message with a descriptor', async () => {
       const [a, b] = unixSocketPair('stream');
