@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect, listen } from 'interprocess';
+import { bindSocketFile, netServerBinder, releaseSocketFile } from '#internal/local-socket/unix/socket-file.js';
 import { sunPathMax } from '#internal/platform.js';
 import { scratchDir } from '../helpers.js';
 
@@ -85,6 +87,38 @@ test("a lock file another user made is refused (EACCES), neither truncated nor c
   assert.equal(lock.uid, 0);
   assert.equal(lock.mode & 0o077, 0, 'the lock file is private');
   assert.ok(listener.listening);
+});
+
+test('a staging directory swapped for a link by another user: the socket is bound in ours all the same, nothing lands where the link points', { skip: asRootAgainstNobody || (process.platform !== 'linux' && 'reaching the staging directory by descriptor needs /proc/self/fd (Linux)'), timeout: 30_000 }, async (t) => {
+  const { shared, secret } = sharedAndPrivate(t);
+  const socketPath = path.join(shared, 'server.sock');
+  const server = net.createServer();
+  const inner = netServerBinder(server, undefined);
+  let inSecretAfterBind: string[] = [];
+  const binder = {
+    ...inner,
+    bind: async (staged: string, mode: number | undefined) => {
+      // nobody renames our staging directory (allowed in a 0777 directory without the sticky bit)
+      // and puts a link to a root-only directory in its place, just before we bind.
+      const [name] = fs.readdirSync(shared).filter((entry) => entry.startsWith('.'));
+      assert.ok(name, 'the staging directory is there');
+      asNobody(['sh', '-c', `mv '${shared}/${name}' '${shared}/moved' && ln -s '${secret}' '${shared}/${name}'`]);
+      await inner.bind(staged, mode);
+      inSecretAfterBind = fs.readdirSync(secret);
+    },
+  };
+  const file = await bindSocketFile(socketPath, { mode: 0o600 }, binder);
+  t.after(() => {
+    releaseSocketFile(file);
+    server.close();
+  });
+  assert.deepEqual(inSecretAfterBind, [], 'nothing was bound through the link');
+  assert.deepEqual(fs.readdirSync(secret), []);
+  assert.equal(fs.statSync(secret).mode & 0o777, 0o700, 'the linked directory was not chmod\'ed');
+  assert.equal(fs.statSync(socketPath).mode & 0o777, 0o600);
+  const client = net.connect(socketPath);
+  await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
+  client.destroy();
 });
 
 test('a lock file that is a FIFO or a directory is refused without hanging', { skip: process.platform === 'win32' && 'Windows has no socket files', timeout: 30_000 }, async (t) => {
