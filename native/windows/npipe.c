@@ -449,7 +449,7 @@ static napi_value write_error(napi_env env, DWORD err, DWORD sent, DWORD size) {
                (unsigned long)size, (unsigned long)sent);
     } else {
       snprintf(text, sizeof text,
-               "a write of %lu bytes was cancelled (the pipe was destroyed) after it had sent %lu: the reader may get that part alone",
+               "a write of %lu bytes was cancelled after it had sent %lu (the pipe was destroyed, or no thread could wait for it): the reader may get that part alone",
                (unsigned long)size, (unsigned long)sent);
     }
     if (napi_create_string_utf8(env, "ERR_INTERPROCESS_SHORT_WRITE", NAPI_AUTO_LENGTH, &code) != napi_ok ||
