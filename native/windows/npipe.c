@@ -10,9 +10,22 @@
  * handed to libuv (toFd, then net.Socket), which associates the handle with its own port, and a
  * handle can belong to one port only.
  *
+ * Ownership of an operation: the thread that pushes it on the done queue (push_done) gives it to
+ * the JS thread with that call and never touches it again; the JS thread may free it at once. A
+ * thread of ours (a WaitNamedPipe worker, or the fallback waiter when RegisterWaitForSingleObject
+ * fails) counts itself in io->workers, and its very last act is to leave that count: teardown
+ * waits for none to be left before it frees the io. Wait-thread callbacks are waited for by
+ * UnregisterWaitEx at teardown.
+ *
  * Message mode reads whole messages: a read that ends with ERROR_MORE_DATA grows its buffer to the
  * message's size (PeekNamedPipe) up to the caller's quota and reads on; a message over the quota
  * is drained and reported as ERR_INTERPROCESS_MESSAGE_TOO_LARGE, so the next message still arrives.
+ * A message that the buffer cannot grow to hold (out of memory) is drained the same way and
+ * reported as ENOMEM: a read never leaves a fragment of a message for the next one.
+ *
+ * Writes: one error for "no reader left" on every path (EPIPE; libuv would call ERROR_NO_DATA
+ * EAGAIN and ERROR_BROKEN_PIPE EOF), and every failed write says how many bytes went
+ * (`bytesWritten`); one cancelled after it sent part of its message is ERR_INTERPROCESS_SHORT_WRITE.
  *
  * Closing never discards what was written: close() cancels reads and accepts, lets writes in
  * flight complete, then closes the handle (no DisconnectNamedPipe, which drops unread data).
@@ -54,7 +67,8 @@ struct op_s {
   bool oversize;
   wchar_t* name;      /* OP_WAIT: the pipe name; the worker's result goes to sync_error */
   DWORD timeout;
-  volatile LONG finished; /* OP_WAIT: the worker is done with the op */
+  DWORD wait_error;   /* why no wait thread took the op (its fallback cancelled it), else 0 */
+  bool no_memory;     /* OP_READ: the buffer could not grow to the message: drained, then ENOMEM */
   op_t* next_done;
   op_t *prev, *next; /* the io's list of operations in flight */
 };
@@ -77,6 +91,7 @@ struct io_s {
   op_t* in_flight;
   pipe_t* pipes;
   int active; /* operations in flight that keep the loop alive */
+  volatile LONG workers; /* threads of ours that may still touch this io (see the top of the file) */
   napi_async_context async_context;
   napi_async_cleanup_hook_handle cleanup;
   bool tearing_down;
@@ -104,10 +119,22 @@ static void CALLBACK on_signaled(void* context, BOOLEAN timed_out) {
 
 static DWORD WINAPI wait_worker(void* context) {
   op_t* op = context;
+  io_t* io = op->io;
   op->sync_error = WaitNamedPipeW(op->name, op->timeout) ? 0 : GetLastError();
   op->sync = true;
-  push_done(op->io, op);
-  InterlockedExchange(&op->finished, 1); /* the last touch: teardown may free op from here on */
+  push_done(io, op); /* op is the JS thread's now: not touched again */
+  InterlockedDecrement(&io->workers); /* the last touch of io: teardown waits for this */
+  return 0;
+}
+
+/* The fallback when no wait thread takes an op (RegisterWaitForSingleObject failed): a pool thread
+ * of Windows waits for its event instead, never the JS thread. */
+static DWORD WINAPI event_worker(void* context) {
+  op_t* op = context;
+  io_t* io = op->io;
+  WaitForSingleObject(op->ov.hEvent, INFINITE);
+  push_done(io, op); /* op is the JS thread's now: not touched again */
+  InterlockedDecrement(&io->workers); /* the last touch of io: teardown waits for this */
   return 0;
 }
 
@@ -170,14 +197,14 @@ static void on_teardown(napi_async_cleanup_hook_handle hook, void* arg) {
   for (op_t* op = io->in_flight; op != NULL; op = op->next) {
     if (op->wait) UnregisterWaitEx(op->wait, INVALID_HANDLE_VALUE); /* waits for a running callback */
     op->wait = NULL;
-    if (op->kind == OP_WAIT) {
-      while (!InterlockedCompareExchange(&op->finished, 0, 0)) Sleep(1);
-    } else if (!op->sync && op->pipe->handle != INVALID_HANDLE_VALUE) {
+    if (op->kind != OP_WAIT && !op->sync && op->pipe->handle != INVALID_HANDLE_VALUE) {
       DWORD n;
       CancelIoEx(op->pipe->handle, &op->ov);
-      GetOverlappedResult(op->pipe->handle, &op->ov, &n, TRUE);
+      GetOverlappedResult(op->pipe->handle, &op->ov, &n, TRUE); /* also wakes a fallback waiter */
     }
   }
+  /* Workers (WaitNamedPipe: at most its timeout) hand their op over, then leave the count. */
+  while (InterlockedCompareExchange(&io->workers, 0, 0) != 0) Sleep(1);
   while (io->in_flight) {
     op_t* op = io->in_flight;
     io->in_flight = op->next;
@@ -276,11 +303,21 @@ static void submit_wait(op_t* op) {
                                   WT_EXECUTEONLYONCE | WT_EXECUTEINWAITTHREAD)) {
     return;
   }
-  /* No wait thread: finish synchronously rather than lose the operation. */
+  DWORD err = GetLastError();
+  io_t* io = op->io;
+  op->wait = NULL;
+  InterlockedIncrement(&io->workers);
+  if (QueueUserWorkItem(event_worker, op, WT_EXECUTELONGFUNCTION)) return;
+  InterlockedDecrement(&io->workers);
+  /* No thread at all to wait on: the operation fails with the reason, rather than block the JS
+   * thread on the peer. Its cancellation completes at once (no peer to wait for); complete()
+   * then reports what had moved (a write: bytesWritten). */
+  op->wait_error = err != 0 ? err : ERROR_NOT_ENOUGH_MEMORY;
+  CancelIoEx(op->pipe->handle, &op->ov);
   DWORD n;
   GetOverlappedResult(op->pipe->handle, &op->ov, &n, TRUE);
   op->sync = true;
-  push_done(op->io, op);
+  push_done(io, op);
 }
 
 static void submit(op_t* op, BOOL ok) {
@@ -346,11 +383,16 @@ static bool continue_read(op_t* op, DWORD err, DWORD n) {
   }
   if (!op->oversize && (uint64_t)op->filled + left <= op->quota) {
     char* grown = realloc(op->data, op->filled + left);
-    if (grown == NULL) return false; /* reported as ENOMEM by the caller's check below */
-    op->data = grown;
-    op->size = op->filled + left;
-  } else if (!op->oversize) {
-    op->oversize = true; /* drain the rest in place, then report it */
+    if (grown != NULL) {
+      op->data = grown;
+      op->size = op->filled + left;
+      start_read(op);
+      return true;
+    }
+    op->no_memory = true; /* drain the rest as for an oversize message, then report ENOMEM */
+  }
+  if (!op->oversize) {
+    op->oversize = true; /* drain the rest in place, then report it: the next read starts a message */
     op->total = op->filled;
   }
   start_read(op);
@@ -380,6 +422,57 @@ static napi_value message_too_large(napi_env env, uint64_t size, DWORD quota) {
   napi_create_range_error(env, code, message, &error);
   napi_create_double(env, (double)size, &size_value);
   napi_set_named_property(env, error, "size", size_value);
+  return error;
+}
+
+static void set_count(napi_env env, napi_value object, const char* key, uint64_t count) {
+  napi_value value;
+  if (napi_create_double(env, (double)count, &value) == napi_ok) napi_set_named_property(env, object, key, value);
+}
+
+/* The reader's end is gone (or going): for a write, Unix's EPIPE. */
+static bool is_broken_pipe(DWORD err) {
+  return err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED;
+}
+
+/*
+ * The error of a write of `size` bytes that moved `sent` and ended with `err` (0: it ended short),
+ * the same for every write path: no reader left is EPIPE, a write that sent part of its bytes is
+ * ERR_INTERPROCESS_SHORT_WRITE, and each carries bytesWritten.
+ */
+static napi_value write_error(napi_env env, DWORD err, DWORD sent, DWORD size) {
+  napi_value error = NULL, code, message;
+  char text[240];
+  if (err == 0 || (err == ERROR_OPERATION_ABORTED && sent > 0)) {
+    if (err == 0) {
+      snprintf(text, sizeof text, "a write of %lu bytes sent only %lu: the message was not sent whole",
+               (unsigned long)size, (unsigned long)sent);
+    } else {
+      snprintf(text, sizeof text,
+               "a write of %lu bytes was cancelled after it had sent %lu (the pipe was destroyed, or no thread could wait for it): the reader may get that part alone",
+               (unsigned long)size, (unsigned long)sent);
+    }
+    if (napi_create_string_utf8(env, "ERR_INTERPROCESS_SHORT_WRITE", NAPI_AUTO_LENGTH, &code) != napi_ok ||
+        napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message) != napi_ok ||
+        napi_create_error(env, code, message, &error) != napi_ok) {
+      return NULL;
+    }
+  } else if (is_broken_pipe(err)) {
+    napi_value errno_value, syscall;
+    if (napi_create_string_utf8(env, "EPIPE", NAPI_AUTO_LENGTH, &code) != napi_ok ||
+        napi_create_string_utf8(env, "WriteFile EPIPE (broken pipe: the other end is closed)", NAPI_AUTO_LENGTH, &message) != napi_ok ||
+        napi_create_error(env, code, message, &error) != napi_ok ||
+        napi_create_int32(env, UV_EPIPE, &errno_value) != napi_ok ||
+        napi_create_string_utf8(env, "WriteFile", NAPI_AUTO_LENGTH, &syscall) != napi_ok) {
+      return NULL;
+    }
+    napi_set_named_property(env, error, "errno", errno_value);
+    napi_set_named_property(env, error, "syscall", syscall);
+  } else {
+    error = ipc_errno_error(env, (int)err, "WriteFile");
+    if (error == NULL) return NULL;
+  }
+  set_count(env, error, "bytesWritten", sent);
   return error;
 }
 
@@ -434,6 +527,9 @@ static void complete(io_t* io, op_t* op) {
     return;
   }
   if (op->kind == OP_CONNECT && err == ERROR_PIPE_CONNECTED) err = 0;
+  if (err == ERROR_OPERATION_ABORTED && op->wait_error != 0 && !(op->kind == OP_WRITE && n > 0)) {
+    err = op->wait_error; /* cancelled by us, for want of a thread to wait on: say why */
+  }
 
   untrack(io, op);
   napi_value argv[2];
@@ -444,18 +540,24 @@ static void complete(io_t* io, op_t* op) {
     /* The message, whole. An empty message is an empty Buffer; the end of the stream is null. */
     argv[1] = message_value(env, op);
     argc = 2;
+  } else if (op->kind == OP_READ && err == 0 && op->no_memory) {
+    char text[200];
+    snprintf(text, sizeof text, "ReadFile ENOMEM: no memory for a message of %llu bytes; it was discarded",
+             (unsigned long long)op->total);
+    napi_value code, message, error;
+    if (napi_create_string_utf8(env, "ENOMEM", NAPI_AUTO_LENGTH, &code) == napi_ok &&
+        napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message) == napi_ok &&
+        napi_create_error(env, code, message, &error) == napi_ok) {
+      set_count(env, error, "size", op->total);
+      argv[0] = error;
+    }
   } else if (op->kind == OP_READ && err == 0) {
     argv[0] = message_too_large(env, op->total, op->quota);
   } else if (op->kind == OP_READ && is_end_of_stream(err)) {
     argc = 2; /* null, null: the end */
-  } else if (op->kind == OP_WRITE && err == 0 && n != op->size) {
-    char text[160];
-    snprintf(text, sizeof text, "a write of %lu bytes sent only %lu: the message was not sent whole",
-             (unsigned long)op->size, (unsigned long)n);
-    napi_value code, message;
-    napi_create_string_utf8(env, "ERR_INTERPROCESS_SHORT_WRITE", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, code, message, &argv[0]);
+  } else if (op->kind == OP_WRITE && (err != 0 || n != op->size)) {
+    napi_value error = write_error(env, err, n, op->size);
+    if (error != NULL) argv[0] = error;
   } else if (err != 0) {
     const char* syscall = op->kind == OP_CONNECT ? "ConnectNamedPipe"
                         : op->kind == OP_READ    ? "ReadFile"
@@ -939,10 +1041,11 @@ static napi_value np_wait(napi_env env, napi_callback_info info) {
   op->name = name;
   op->timeout = timeout == 0 ? 1 : timeout; /* 0 would mean the pipe's default */
   track(io, op);
+  InterlockedIncrement(&io->workers);
   if (!QueueUserWorkItem(wait_worker, op, WT_EXECUTELONGFUNCTION)) {
+    InterlockedDecrement(&io->workers);
     op->sync_error = GetLastError();
     op->sync = true;
-    InterlockedExchange(&op->finished, 1);
     push_done(io, op);
   }
   return NULL;
@@ -1049,20 +1152,16 @@ static napi_value np_sync_io(napi_env env, napi_callback_info info) {
   err = ok ? 0 : GetLastError();
   CloseHandle(event);
   napi_value result;
-  if (err == ERROR_OPERATION_ABORTED && n == 0) {
-    NAPI_CALL(env, napi_create_int32(env, -1, &result));
+  if (err == ERROR_OPERATION_ABORTED) {
+    /* Cancelled by our timeout: what moved before it, or -1 if nothing did. */
+    NAPI_CALL(env, n > 0 ? napi_create_uint32(env, n, &result) : napi_create_int32(env, -1, &result));
     return result;
   }
   if (!write && (err == ERROR_BROKEN_PIPE || err == ERROR_HANDLE_EOF)) err = 0;
-  if (write && (err == ERROR_NO_DATA || err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED)) {
-    /* No reader left: what Unix calls EPIPE (libuv's names for these vary). */
-    napi_value code, message, error, syscall;
-    NAPI_CALL(env, napi_create_string_utf8(env, "EPIPE", NAPI_AUTO_LENGTH, &code));
-    NAPI_CALL(env, napi_create_string_utf8(env, "WriteFile EPIPE (broken pipe)", NAPI_AUTO_LENGTH, &message));
-    NAPI_CALL(env, napi_create_error(env, code, message, &error));
-    NAPI_CALL(env, napi_create_string_utf8(env, "WriteFile", NAPI_AUTO_LENGTH, &syscall));
-    NAPI_CALL(env, napi_set_named_property(env, error, "syscall", syscall));
-    napi_throw(env, error);
+  if (write && err != 0) {
+    napi_value error = write_error(env, err, n, want);
+    if (error == NULL) ipc_throw_napi_failure(env, "creating a write error");
+    else napi_throw(env, error);
     return NULL;
   }
   if (err != 0 && err != ERROR_MORE_DATA) {

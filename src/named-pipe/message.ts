@@ -18,6 +18,12 @@ function closedError(): InterprocessError {
   return new InterprocessError('ERR_INTERPROCESS_CLOSED', 'This named pipe is closed');
 }
 
+/** A failed send, with how many of its bytes Windows took (`bytesWritten`). */
+function sendError(error: Error & { code?: string; bytesWritten?: number }, pipeName: string): InterprocessError {
+  const failure = fromSystemError(error, `Cannot send on ${pipeName}`, error.code === 'EPIPE' ? 'The other end has closed the pipe.' : undefined);
+  return error.bytesWritten === undefined ? failure : Object.assign(failure, { bytesWritten: error.bytesWritten });
+}
+
 /**
  * A connected message-mode named pipe. `send()` writes one whole message (never split: a short
  * write is an error); `receive()` and async iteration give whole messages. A message over
@@ -58,7 +64,9 @@ export class MessagePipe extends EventEmitter implements AsyncIterable<Buffer>, 
 
   /**
    * Sends one message (a string is sent as UTF-8). Resolves when Windows has taken all of it;
-   * sends in flight go out in order. An empty message is a message.
+   * sends in flight go out in order. An empty message is a message. Rejects with EPIPE once the
+   * other end has closed, and with ERR_INTERPROCESS_SHORT_WRITE when only part was sent (a send
+   * cancelled by destroy() after the reader took some of it); every such error has `bytesWritten`.
    */
   send(message: Uint8Array | string): Promise<void> {
     if (this.#closed) return Promise.reject(closedError());
@@ -69,7 +77,7 @@ export class MessagePipe extends EventEmitter implements AsyncIterable<Buffer>, 
     else return Promise.reject(invalidType('message', 'a Buffer, a Uint8Array or a string', message));
     let takenAtOnce = false;
     const written = new Promise<void>((resolve, reject) => {
-      takenAtOnce = this.#native.write(data, (error) => (error ? reject(fromSystemError(error, `Cannot send on ${this.pipeName}`)) : resolve()));
+      takenAtOnce = this.#native.write(data, (error) => (error ? reject(sendError(error, this.pipeName)) : resolve()));
       if (takenAtOnce) resolve(); // no callback comes
     });
     if (takenAtOnce) return written; // nothing in flight for close() to wait for

@@ -82,7 +82,7 @@ export interface NativeNamedPipe {
    */
   read(maxMessageSize: number, callback: (error: (Error & { size?: number }) | null, message: Buffer | null) => void): Buffer | undefined;
   /** The whole buffer in one WriteFile: true if taken at once (the callback is then never called). */
-  write(data: Buffer, callback: (error: Error | null) => void): boolean;
+  write(data: Buffer, callback: (error: (Error & { code?: string; bytesWritten?: number }) | null) => void): boolean;
   /** [bytes available, bytes left in the next message]. */
   peek(): [number, number];
   info(): NativePipeInfo;

@@ -3,6 +3,7 @@
 // Off Windows: the clear error that replaces them.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -232,6 +233,84 @@ test('a client that connects and leaves before the server waits for it is skippe
   assert.equal(server.info().clientProcessId, process.pid);
   client.close();
   server.close();
+});
+
+/** A native message-mode server instance and its connected client (duplex), on a fresh name. */
+async function nativePair(bufferSize: number, clientMessageMode = true) {
+  const native = requireNative('test').namedPipe;
+  const c = native.constants;
+  const path = `\\\\.\\pipe\\${uniqueName()}`;
+  const server = native.create(path, c.PIPE_ACCESS_DUPLEX, c.PIPE_TYPE_MESSAGE | c.PIPE_READMODE_MESSAGE, 1, bufferSize, bufferSize, null, false);
+  const connected = new Promise<Error | null>((resolve) => server.connect(resolve));
+  const client = native.open(path, c.GENERIC_READ | c.GENERIC_WRITE, clientMessageMode);
+  assert.equal(await connected, null);
+  return { native, server, client };
+}
+
+/** What a native write gives: 'taken' at once, or the callback's error (null: done). */
+function nativeWrite(pipe: import('#internal/native/addon.js').NativeNamedPipe, data: Buffer): Promise<'taken' | (Error & { bytesWritten?: number }) | null> {
+  return new Promise((resolve) => {
+    if (pipe.write(data, resolve)) resolve('taken');
+  });
+}
+
+test('a write to a closed peer is EPIPE on every path: at once, pending, synchronous', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  // The peer gone before the write: WriteFile fails at once (ERROR_NO_DATA).
+  const first = await nativePair(4096);
+  first.client.close();
+  const atOnce = await nativeWrite(first.server, Buffer.from('nobody reads'));
+  assert.ok(atOnce instanceof Error, 'the write failed');
+  assert.equal((atOnce as NodeJS.ErrnoException).code, 'EPIPE');
+  first.server.close();
+  // The peer leaves while a write waits for room (ERROR_BROKEN_PIPE or ERROR_NO_DATA on completion).
+  const second = await nativePair(4096);
+  const pending = nativeWrite(second.server, Buffer.alloc(1_000_000, 7));
+  await sleep(100);
+  second.client.close();
+  const outcome = await pending;
+  assert.ok(outcome instanceof Error, 'the pending write failed');
+  assert.equal((outcome as NodeJS.ErrnoException).code, 'EPIPE');
+  second.server.close();
+  // The synchronous path (writeSync of a pipe() end) says the same.
+  const [readFd, writeFd] = first.native.pair(4096);
+  fs.closeSync(readFd);
+  assert.throws(() => first.native.syncIo(writeFd, Buffer.from('x'), true, -1), { code: 'EPIPE' });
+  fs.closeSync(writeFd);
+  // The same through a MessagePipe, at once and pending.
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(name, { mode: 'message' });
+  const client = await connectNamedPipe(name, { mode: 'message' });
+  const server = (await listener[Symbol.asyncIterator]().next()).value as MessagePipe;
+  const waiting = server.send(Buffer.alloc(1_000_000, 1)).then(() => null, (error: NodeJS.ErrnoException) => error);
+  await sleep(100);
+  client.destroy();
+  assert.equal((await waiting)?.code, 'EPIPE');
+  await assert.rejects(server.send('after the peer left'), { code: 'EPIPE' });
+  server.destroy();
+});
+
+test('a destroyed write that sent part of its message says how much (ERR_INTERPROCESS_SHORT_WRITE, bytesWritten)', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  // The client reads in byte mode: 1000 bytes of the server's message, which then waits, part sent.
+  const { server, client } = await nativePair(4096, false);
+  const pending = nativeWrite(server, Buffer.alloc(1_000_000, 3));
+  const part = await new Promise<Buffer | null>((resolve, reject) => {
+    const got = client.read(1000, (error, message) => (error ? reject(error) : resolve(message)));
+    if (got !== undefined) resolve(got);
+  });
+  assert.equal(part?.length, 1000);
+  server.close(true);
+  const outcome = await pending;
+  assert.ok(outcome instanceof Error, 'the cancelled write failed');
+  const sent = outcome.bytesWritten;
+  assert.equal(typeof sent, 'number', `bytesWritten is set on ${outcome.message}`);
+  if (sent! > 0) {
+    assert.equal((outcome as NodeJS.ErrnoException).code, 'ERR_INTERPROCESS_SHORT_WRITE');
+    assert.ok(sent! >= 1000 && sent! < 1_000_000, `${sent} bytes of 1000000 were sent`);
+    assert.match(outcome.message, /cancel/);
+  } else {
+    assert.equal((outcome as NodeJS.ErrnoException).code, 'ECANCELED');
+  }
+  client.close();
 });
 
 test('a worker terminated with pipes waiting tears down cleanly', { skip: windowsOnly, timeout: 30_000 }, async () => {

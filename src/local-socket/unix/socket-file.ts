@@ -3,10 +3,18 @@
  *
  * 1. A lock file beside the socket (`<path>.lock`, flock'd, held while listening) tells a live
  *    interprocess server at once and keeps two servers starting together from both winning. The
- *    kernel drops the lock when its holder dies, however it dies.
+ *    kernel drops the lock when its holder dies, however it dies. The directory may be writable by
+ *    others, so the lock file is opened with O_NOFOLLOW (never through a symbolic link), created
+ *    with O_EXCL, never truncated or chmod'ed, and one that is not a plain file of this user's
+ *    (a link, another user's file, a hard link) is refused (EACCES), never taken over.
  * 2. The listener binds inside a fresh private (0700) staging directory next to the target, gets
  *    its mode there, and only then is linked into place: nobody can connect before the mode holds.
  *    link(2) creates the name only if it is absent, so nothing that appeared meanwhile is clobbered.
+ *    The staging directory is opened (O_NOFOLLOW) once made, checked and chmod'ed through that
+ *    descriptor; on Linux every later step reaches it as /proc/self/fd/N, never by its name in the
+ *    shared directory (which another user could swap for a link), and that short path also means
+ *    any socket path up to sun_path's limit can be staged. Elsewhere it is reached by a name no
+ *    longer than the final path's when the directory leaves room, and the error says the limit.
  * 3. If the path is taken: a non-socket is never touched (EADDRINUSE); a socket is probed, and
  *    replaced (rename(2), atomic) only if nothing accepts there; a live server keeps its name.
  * 4. On close, and on normal process exit, the file is removed only if it is still ours (same
@@ -66,18 +74,55 @@ function addressInUse(socketPath: string, why: string): InterprocessError {
   return new InterprocessError('EADDRINUSE', `Cannot listen on ${socketPath}: ${why}`, { syscall: 'listen', path: socketPath, address: socketPath });
 }
 
+function unsafeFile(file: string, why: string): InterprocessError {
+  return new InterprocessError('EACCES', `Cannot listen: ${file} ${why}, and interprocess never follows a link or takes over a file it did not create there. Remove it (and check who made it), or listen in a directory only you can write.`, { syscall: 'open', path: file });
+}
+
+/**
+ * Opens the lock file without following a link: creates it (O_EXCL) or opens the existing one,
+ * which must be a plain file of this user's with one name. Never truncates or chmods it.
+ */
+function openLockFile(lockPath: string): number {
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  const uid = process.getuid?.();
+  for (let attempt = 0; attempt < 10; attempt++) {
+    let fd: number;
+    try {
+      fd = fs.openSync(lockPath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      return fd; // ours: made just now
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw fromSystemError(error, `Cannot create the lock file ${lockPath}`, 'The directory of the socket must be writable by this user.');
+      }
+    }
+    try {
+      // O_NONBLOCK: a FIFO planted there must not hang the open.
+      fd = fs.openSync(lockPath, O_RDWR | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue; // removed meanwhile: create it
+      if (code === 'ELOOP' || code === 'EMLINK') throw unsafeFile(lockPath, 'is a symbolic link');
+      throw fromSystemError(error, `Cannot open the lock file ${lockPath}`, 'The directory of the socket must be writable by this user.');
+    }
+    const stats = fs.fstatSync(fd);
+    const why = !stats.isFile() ? 'is not a regular file'
+      : uid !== undefined && stats.uid !== uid ? `belongs to uid ${stats.uid}, not to this process's uid ${uid}`
+      : stats.nlink !== 1 ? 'has other names (hard links)'
+      : null;
+    if (why === null) return fd;
+    fs.closeSync(fd);
+    throw unsafeFile(lockPath, why);
+  }
+  throw new InterprocessError('EAGAIN', `Cannot open the lock file ${lockPath}: it kept appearing and vanishing; try again`, { path: lockPath });
+}
+
 /** Takes the lock file beside the socket; false if a live holder has it. */
 async function takeLock(socketPath: string): Promise<{ fd: number; lockPath: string } | null> {
   const lockPath = `${socketPath}.lock`;
   const native = optionalNative();
   if (native === null) return { fd: -1, lockPath };
   for (let attempt = 0; attempt < 10; attempt++) {
-    let fd: number;
-    try {
-      fd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
-    } catch (error) {
-      throw fromSystemError(error, `Cannot open the lock file ${lockPath}`, 'The directory of the socket must be writable by this user.');
-    }
+    const fd = openLockFile(lockPath);
     let locked = false;
     try {
       locked = native.tryLock(fd);
@@ -133,25 +178,72 @@ export function probeStream(socketPath: string): Promise<ProbeResult> {
   });
 }
 
-/** Makes a private 0700 directory in `dir` whose socket path still fits in sun_path. */
-async function makeStagingDirectory(dir: string): Promise<string> {
-  const room = sunPathMax() - Buffer.byteLength(dir) - '/./s'.length;
-  const length = Math.min(12, room);
-  if (length < 4) {
-    throw new InterprocessError('ENAMETOOLONG', `Cannot listen in ${dir}: the directory path leaves no room (sun_path) to bind the socket privately before it is moved into place. Use a shorter directory.`, { path: dir });
-  }
+/** A private staging directory: its name in the shared directory, and a descriptor of it. */
+interface Staging {
+  /** Its name beside the target (only for removing it: another user could swap that name). */
+  readonly name: string;
+  readonly fd: number;
+  /** How every step reaches it: /proc/self/fd/N on Linux, else its name. */
+  readonly via: string;
+}
+
+/** Whether /proc/self/fd/N reaches a directory by its descriptor (Linux with /proc mounted). */
+function procFdWorks(fd: number, stats: fs.Stats): boolean {
+  return process.platform === 'linux' && sameFile(lstatOrNull(`/proc/self/fd/${fd}/.`), stats);
+}
+
+/**
+ * Makes a private 0700 directory in `dir` for `target`'s socket, opened without following a link,
+ * checked and chmod'ed through its descriptor.
+ */
+async function makeStagingDirectory(dir: string, target: string): Promise<Staging> {
+  // The staged path must fit in sun_path: /proc/self/fd/N/s on Linux; elsewhere the name, made no
+  // longer than the target path when the directory leaves less room than 12 characters.
+  const room = Math.min(sunPathMax(), Buffer.byteLength(target)) - Buffer.byteLength(dir) - '/./s'.length;
+  const length = Math.max(1, Math.min(12, room));
+  const uid = process.getuid?.();
   for (;;) {
-    const candidate = path.join(dir, `.${randomBytes(12).toString('base64url').slice(0, length)}`);
+    const name = path.join(dir, `.${randomBytes(12).toString('base64url').slice(0, length)}`);
     try {
-      await fsp.mkdir(candidate, { mode: 0o700 });
-      await fsp.chmod(candidate, 0o700); // the umask may have taken bits we need
-      return candidate;
+      await fsp.mkdir(name, { mode: 0o700 });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw fromSystemError(error, `Cannot listen on a socket in ${dir}`, 'The directory must exist and be writable by this user.', { path: dir });
-      }
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw fromSystemError(error, `Cannot listen on a socket in ${dir}`, 'The directory must exist and be writable by this user.', { path: dir });
     }
+    let fd: number;
+    try {
+      fd = fs.openSync(name, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    } catch (error) {
+      throw fromSystemError(error, `Cannot open the staging directory ${name}`, 'Another user may have replaced it: listen in a directory only you can write.', { path: name });
+    }
+    const stats = fs.fstatSync(fd);
+    if (!stats.isDirectory() || (uid !== undefined && stats.uid !== uid)) {
+      fs.closeSync(fd);
+      throw unsafeFile(name, 'was replaced by another user\'s file right after it was made');
+    }
+    fs.fchmodSync(fd, 0o700); // the umask may have taken bits we need; never by name
+    if (procFdWorks(fd, stats)) return { name, fd, via: `/proc/self/fd/${fd}` };
+    if (Buffer.byteLength(path.join(name, 's')) > sunPathMax()) {
+      removeStaging({ name, fd, via: name });
+      throw new InterprocessError('ENAMETOOLONG', `Cannot listen on ${target}: a socket is bound in a private directory beside it first, and here (no /proc/self/fd) its path ${name}/s must fit in sun_path (${sunPathMax()} bytes), so the directory ${dir} may be at most ${sunPathMax() - '/.x/s'.length} bytes. Use a shorter path.`, { path: target });
+    }
+    return { name, fd, via: name };
   }
+}
+
+/** Removes the staging directory: its socket through the descriptor, then the (empty) directory if its name is still it. */
+function removeStaging(staging: Staging): void {
+  try {
+    fs.unlinkSync(path.join(staging.via, 's'));
+  } catch {
+    /* moved into place, or never bound */
+  }
+  try {
+    if (sameFile(lstatOrNull(staging.name), fs.fstatSync(staging.fd))) fs.rmdirSync(staging.name);
+  } catch {
+    /* removed or replaced meanwhile: rmdir never follows a link nor removes a non-empty directory */
+  }
+  fs.closeSync(staging.fd);
 }
 
 /**
@@ -214,7 +306,10 @@ async function bindInPlace(target: string, options: BindOptions, binder: SocketF
     }
     try {
       await binder.bind(target, options.mode);
-      if (options.mode !== undefined) await fsp.chmod(target, options.mode); // restore bits the umask took
+      // Restore bits the umask took, only on the socket we just bound (chmod follows a link that
+      // another user could have put in its place; this narrows that to the instant between).
+      const bound = lstatOrNull(target);
+      if (options.mode !== undefined && bound !== null && bound.isSocket() && bound.uid === process.getuid?.()) await fsp.chmod(target, options.mode);
       return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
@@ -241,7 +336,7 @@ export async function bindSocketFile(socketPath: string, options: BindOptions, b
   if (lock === null) {
     throw addressInUse(socketPath, `another interprocess server holds its lock file ${socketPath}.lock and is listening. Stop it first or choose another name.`);
   }
-  let staging: string | null = null;
+  let staging: Staging | null = null;
   try {
     if (options.takeOver === false && lstatOrNull(socketPath) !== null) {
       throw addressInUse(socketPath, 'a file exists there (takeOver is off, so it is not probed or replaced).');
@@ -251,8 +346,8 @@ export async function bindSocketFile(socketPath: string, options: BindOptions, b
       await bindInPlace(socketPath, options, binder);
       stats = await fsp.lstat(socketPath);
     } else {
-      staging = await makeStagingDirectory(path.dirname(socketPath));
-      const staged = path.join(staging, 's');
+      staging = await makeStagingDirectory(path.dirname(socketPath), socketPath);
+      const staged = path.join(staging.via, 's');
       await binder.bind(staged, options.mode);
       if (options.mode !== undefined) await fsp.chmod(staged, options.mode);
       stats = await fsp.lstat(staged);
@@ -266,7 +361,7 @@ export async function bindSocketFile(socketPath: string, options: BindOptions, b
     if (lock.fd >= 0) releaseLock(lock.fd, lock.lockPath);
     throw fromSystemError(error, `Cannot listen on ${socketPath}`, undefined, { path: socketPath });
   } finally {
-    if (staging !== null) fs.rmSync(staging, { recursive: true, force: true });
+    if (staging !== null) removeStaging(staging);
   }
 }
 
