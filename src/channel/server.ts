@@ -4,12 +4,18 @@
  * channel, never the server.
  */
 import { EventEmitter } from 'node:events';
+import { accessCheck, checkCodecTrust } from '../access.js';
 import { connect, type ConnectOptions } from '../local-socket/connect.js';
 import { type ListenOptions, type LocalSocketListener, listen } from '../local-socket/listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
+import { v8Codec } from './codec.js';
 import { type RequestHandler, RpcChannel, type RpcOptions } from './rpc.js';
 
-/** Options of {@link serveRpc}: the channel's and the listener's. */
+/**
+ * Options of {@link serveRpc}: the channel's and the listener's. `allow` (default 'same-user')
+ * decides who may connect before any request is read; the v8 codec needs `trustPeers: true`
+ * under a rule that lets in other users.
+ */
 export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions {}
 
 /** Serves RPC channels. Events: 'channel' (each new RpcChannel), 'error' (the listener's). */
@@ -63,11 +69,17 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
   }
 }
 
-/** Listens on `name` and serves an RpcChannel per connection. */
+/**
+ * Listens on `name` and serves an RpcChannel per connection. Peers the `allow` rule refuses
+ * (default: other users than this one and root) are closed before any request of theirs is
+ * read: see `server.listener.refused` and its `'refused'` event.
+ */
 export async function serveRpc<T = unknown>(name: string | LocalSocketName, options: RpcServerOptions<T> = {}): Promise<RpcServer<T>> {
-  const { codec, maxFrameSize, highWaterMark, requestTimeout, ...listenOptions } = options;
+  const { codec, maxFrameSize, highWaterMark, requestTimeout, trustPeers, ...listenOptions } = options;
+  // Refused now rather than on every connection: each channel would refuse it the same way.
+  checkCodecTrust(codec === 'v8' || codec === (v8Codec as unknown), accessCheck(listenOptions.allow), trustPeers, 'Cannot serve RPC');
   const listener = await listen(name, listenOptions);
-  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, requestTimeout } as RpcOptions<T>);
+  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, requestTimeout, trustPeers } as RpcOptions<T>);
 }
 
 /** Connects to an RPC server at `name`. */
