@@ -108,3 +108,28 @@ test('peer credentials of a never-connected socket fail clearly', async () => {
   const socket = new LocalSocket();
   assert.throws(() => socket.peerCredentials(), { code: 'ERR_SOCKET_CLOSED' });
 });
+
+test('Windows: a pipe without securityDescriptor gets the DACL of its allow rule', { skip: windowsOnly }, async () => {
+  const { defaultSecurityDescriptor, listenNamedPipe } = await import('interprocess');
+  await using same = await listenNamedPipe(uniqueName());
+  assert.equal(same.securityDescriptor(), defaultSecurityDescriptor('same-user'));
+  await using local = await listen(nsName(uniqueName()));
+  assert.ok(local.listening);
+  await using any = await listenNamedPipe(uniqueName(), { allow: 'any' });
+  assert.equal(any.securityDescriptor(), defaultSecurityDescriptor('any'));
+  await assert.rejects(listenNamedPipe(uniqueName(), { allow: { uids: [1] } }), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
+});
+
+test('Windows: an allow predicate sees the client\'s process id; a refused client is closed, counted and reported', { skip: windowsOnly }, async () => {
+  const name = nsName(uniqueName());
+  await using listener = await listen(name, { allow: (peer) => peer.pid !== process.pid });
+  let connections = 0;
+  listener.on('connection', () => connections++);
+  const refused = once(listener, 'refused');
+  const client = await connect(name);
+  const [credentials] = (await refused) as [{ pid: number }];
+  assert.equal(credentials.pid, process.pid);
+  assert.equal(listener.refused, 1);
+  await once(client.on('error', () => {}), 'close');
+  assert.equal(connections, 0);
+});
