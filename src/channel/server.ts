@@ -84,7 +84,7 @@ export async function serveRpc<T = unknown>(name: string | LocalSocketName, opti
 
 /** Connects to an RPC server at `name`. */
 export async function connectRpc<T = unknown>(name: string | LocalSocketName, options: RpcOptions<T> & ConnectOptions = {}): Promise<RpcChannel<T>> {
-  const { codec, maxFrameSize, highWaterMark, requestTimeout, ...connectOptions } = options;
+  const { codec, maxFrameSize, highWaterMark, requestTimeout, trustPeers, ...connectOptions } = options;
   const socket = await connect(name, connectOptions);
-  return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, requestTimeout } as RpcOptions<T>);
+  return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, requestTimeout, trustPeers } as RpcOptions<T>);
 }
