@@ -4,6 +4,7 @@
  */
 export * from './local-socket/index.js';
 export * from './unix-socket/index.js';
+export type { AccessRule, AllowList } from './access.js';
 export { InterprocessError } from './errors.js';
 export type { ErrorDetails } from './errors.js';
 export { nativeStatus } from './native/addon.js';

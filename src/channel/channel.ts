@@ -24,10 +24,11 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex, Readable, Writable } from 'node:stream';
+import { acceptedRule, checkCodecTrust } from '../access.js';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type ReceivedDescriptor, type Sendable, closeUnclaimed, toDescriptor } from '../unix-socket/descriptors.js';
 import { UnixSocket, type UnixMessage } from '../unix-socket/socket.js';
-import { type Codec, type CodecName, decodeSpan, encodeBody, jsonCodec, toCodec } from './codec.js';
+import { type Codec, type CodecName, decodeSpan, encodeBody, jsonCodec, toCodec, v8Codec } from './codec.js';
 import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, HEADER_BYTES, MAX_FRAME_LIMIT, readText, skewOf } from './frame.js';
 
 /** Options of a {@link Channel}. */
@@ -45,6 +46,12 @@ export interface ChannelOptions<T> {
    * counted: await send() to pace it.
    */
   sendHighWaterMark?: number;
+  /**
+   * Use the v8 codec on a connection accepted under an `allow` rule that lets in other users
+   * (default false: refused with ERR_INTERPROCESS_UNTRUSTED_CODEC, as `v8.deserialize` trusts
+   * its input). See docs/security.md.
+   */
+  trustPeers?: boolean;
 }
 
 /** Separate streams for each direction, e.g. the ends of two pipes or two FIFOs. */
@@ -433,6 +440,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     if (!Number.isInteger(sendHighWaterMark) || sendHighWaterMark < 1) throw invalidArgument('options.sendHighWaterMark', `must be a positive integer (bytes); got ${String(sendHighWaterMark)}`);
     this.#sendHighWaterMark = sendHighWaterMark;
     this.#codec = toCodec(options.codec, 'json');
+    checkCodecTrust(this.#codec === (v8Codec as Codec<unknown>), acceptedRule(stream), options.trustPeers, 'Cannot make the channel');
     this.#json = this.#codec === (jsonCodec as Codec<unknown>);
     this.#max = maxFrameSize;
     this.#highWaterMark = highWaterMark;

@@ -10,11 +10,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { acceptedRule, checkCodecTrust } from '../access.js';
 import { InterprocessError, abortError, invalidArgument, invalidType } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
 import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, busy, busyLimit, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
-import { type Codec, decodeSpan, encodeBody, toCodec } from './codec.js';
+import { type Codec, decodeSpan, encodeBody, toCodec, v8Codec } from './codec.js';
 import { type Envelope, readText } from './frame.js';
 
 const MESSAGE = 0;
@@ -84,6 +85,7 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     super();
     const { codec, requestTimeout, maxPendingRequests = DEFAULT_MAX_PENDING, ...channelOptions } = options;
     this.#codec = toCodec(codec, 'json');
+    checkCodecTrust(this.#codec === (v8Codec as Codec<unknown>), acceptedRule(stream), channelOptions.trustPeers, 'Cannot make the RPC channel');
     if (requestTimeout !== undefined && !(requestTimeout >= 0)) throw invalidArgument('options.requestTimeout', `must be a non-negative number; got ${String(requestTimeout)}`);
     if (!Number.isInteger(maxPendingRequests) || maxPendingRequests < 1) throw invalidArgument('options.maxPendingRequests', `must be a positive integer; got ${String(maxPendingRequests)}`);
     this.#requestTimeout = requestTimeout;

@@ -4,14 +4,20 @@
  * channel, never the server.
  */
 import { EventEmitter } from 'node:events';
+import { accessCheck, checkCodecTrust } from '../access.js';
 import { connect, type ConnectOptions } from '../local-socket/connect.js';
 import { type ListenOptions, type LocalSocketListener, listen } from '../local-socket/listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
 import type { LocalSocket } from '../local-socket/stream.js';
 import { type AuthOptions, type AuthSettings, handshake, takeAuth } from './auth.js';
+import { v8Codec } from './codec.js';
 import { type RequestHandler, RpcChannel, type RpcOptions } from './rpc.js';
 
-/** Options of {@link serveRpc}: the channel's, the listener's, and the authkey handshake's. */
+/**
+ * Options of {@link serveRpc}: the channel's, the listener's, and the authkey handshake's.
+ * `allow` (default 'same-user') decides who may connect before any request is read; the v8 codec
+ * needs `trustPeers: true` under a rule that lets in other users.
+ */
 export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions, AuthOptions {}
 
 /**
@@ -97,15 +103,19 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
 }
 
 /**
- * Listens on `name` and serves an RpcChannel per connection. With `authkey`, each connection
- * must first pass the authkey handshake (see authenticate(), as Python's
+ * Listens on `name` and serves an RpcChannel per connection. Peers the `allow` rule refuses
+ * (default: other users than this one and root) are closed before any request of theirs is
+ * read: see `server.listener.refused` and its `'refused'` event. With `authkey`, each connection
+ * must then pass the authkey handshake (see authenticate(), as Python's
  * `Listener(address, authkey=...)`); one that fails is closed and reported as 'authFailure'.
  */
 export async function serveRpc<T = unknown>(name: string | LocalSocketName, options: RpcServerOptions<T> = {}): Promise<RpcServer<T>> {
   const [auth, rest] = takeAuth(options);
-  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, ...listenOptions } = rest;
+  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, ...listenOptions } = rest;
+  // Refused now rather than on every connection: each channel would refuse it the same way.
+  checkCodecTrust(codec === 'v8' || codec === (v8Codec as unknown), accessCheck(listenOptions.allow), trustPeers, 'Cannot serve RPC');
   const listener = await listen(name, listenOptions);
-  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests } as RpcOptions<T>, auth);
+  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>, auth);
 }
 
 /**
@@ -115,8 +125,8 @@ export async function serveRpc<T = unknown>(name: string | LocalSocketName, opti
  */
 export async function connectRpc<T = unknown>(name: string | LocalSocketName, options: RpcOptions<T> & ConnectOptions & AuthOptions = {}): Promise<RpcChannel<T>> {
   const [auth, rest] = takeAuth(options);
-  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, ...connectOptions } = rest;
+  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, ...connectOptions } = rest;
   const socket = await connect(name, connectOptions);
   if (auth !== null) await handshake(socket, auth, 'client', connectOptions.signal);
-  return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests } as RpcOptions<T>);
+  return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>);
 }

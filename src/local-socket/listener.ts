@@ -6,14 +6,15 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { type AccessCheck, type AccessRule, type Refusal, accessCheck, decide, markAccepted, reportRefusal, socketFileMode } from '../access.js';
 import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
-import { type InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
-import { requireNative } from '../native/addon.js';
+import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { optionalNative, requireNative } from '../native/addon.js';
 import { instanceOptions } from '../named-pipe/listener.js';
 import { PipeServer } from '../named-pipe/server.js';
 import { isWindows } from '../platform.js';
 import { type LocalSocketName, toName } from './name.js';
-import { LocalSocket, adoptAccepted, socketOverPipe } from './stream.js';
+import { LocalSocket, type PeerCredentials, adoptAccepted, socketOverPipe } from './stream.js';
 import { listenOn } from './listen-on.js';
 import { listenTarget } from './unix/abstract.js';
 import { type SocketFile, bindSocketFile, ensurePrivateDirectory, netServerBinder, releaseSocketFile } from './unix/socket-file.js';
@@ -21,8 +22,16 @@ import { type SocketFile, bindSocketFile, ensurePrivateDirectory, netServerBinde
 /** Options of {@link listen}. */
 export interface ListenOptions {
   /**
+   * Who may connect, decided from the kernel's peer credentials before anything of the
+   * connection is read: `'same-user'` (default: this user or root), `'any'`, `{ uids, gids }`,
+   * or a predicate `(credentials) => boolean`. A refused peer is closed at once, counted in
+   * `listener.refused` and reported with a `'refused'` event. See docs/security.md.
+   */
+  allow?: AccessRule;
+  /**
    * Permissions of the socket file (e.g. 0o600), in force before anyone can connect. Unix
-   * filesystem (and directory-namespaced) names only.
+   * filesystem (and directory-namespaced) names only. Default: 0o600 when `allow` is
+   * 'same-user' (the default), else what the umask leaves.
    */
   mode?: number;
   /** Replace a stale socket file that nothing accepts on (default true). Never removes a non-socket. */
@@ -56,13 +65,16 @@ interface Acceptor {
 interface Delivery {
   deliver(socket: LocalSocket): void;
   fail(error: InterprocessError): void;
+  refuse(refusal: Refusal): void;
 }
 
 /**
  * Accepts connections on a local socket name. Each connection goes to the `'connection'` event
  * if it has listeners, otherwise to async iteration (`for await (const conn of listener)`), queued
  * until taken. `close()` stops accepting and removes the socket file; connections already made
- * stay open. Events: `'connection'`, `'error'`, `'close'`.
+ * stay open. Peers the `allow` rule refuses are closed before anything of theirs is read, never
+ * delivered. Events: `'connection'`, `'refused'` (credentials, or null if they could not be
+ * read; and what a predicate threw, if it threw), `'error'`, `'close'`.
  */
 export class LocalSocketListener extends EventEmitter implements AsyncIterable<LocalSocket>, AsyncDisposable {
   /** The resolved name this listener is bound to. */
@@ -72,13 +84,26 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
   readonly #connections = new AcceptQueue<LocalSocket>(this, (socket) => socket.destroy());
   #closed = false;
   #closing: Promise<void> | null = null;
+  #refused = 0;
 
   /** @internal Use {@link listen}. */
   constructor(name: LocalSocketName, file: SocketFile | null, start: (delivery: Delivery) => Acceptor) {
     super();
     this.name = name;
     this.#file = file;
-    this.#server = start({ deliver: (socket) => this.#connections.deliver(socket), fail: (error) => this.#connections.fail(error) });
+    this.#server = start({
+      deliver: (socket) => this.#connections.deliver(socket),
+      fail: (error) => this.#connections.fail(error),
+      refuse: (refusal) => {
+        this.#refused++;
+        reportRefusal(this, refusal);
+      },
+    });
+  }
+
+  /** How many peers the `allow` rule has refused so far. */
+  get refused(): number {
+    return this.#refused;
   }
 
   /** True until close() is called. */
@@ -122,9 +147,10 @@ export class LocalSocketListener extends EventEmitter implements AsyncIterable<L
   }
 }
 
-function checkOptions(name: LocalSocketName, options: ListenOptions): void {
+function checkOptions(name: LocalSocketName, options: ListenOptions): AccessCheck {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const { mode, backlog, signal, securityDescriptor } = options;
+  const check = accessCheck(options.allow);
   if (mode !== undefined) {
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw invalidArgument('options.mode', `must be a permission mode from 0 to 0o777; got ${String(mode)}`);
     if (name.path === null) {
@@ -137,6 +163,23 @@ function checkOptions(name: LocalSocketName, options: ListenOptions): void {
     if (typeof securityDescriptor !== 'string') throw invalidType('options.securityDescriptor', 'an SDDL string', securityDescriptor);
     if (!isWindows) throw unsupported('options.securityDescriptor', 'it is an SDDL string for Windows named pipes; on Unix, set the socket file\'s `mode`.');
   }
+  return check;
+}
+
+/**
+ * Whether each accepted peer's credentials must be read to enforce `check`. Without the native
+ * addon they cannot be: then only the file system can enforce 'same-user' (a socket file of mode
+ * 0600 or narrower, or the private namespace directory), and any other rule is refused.
+ */
+export function needsCredentials(name: LocalSocketName, mode: number | undefined, check: AccessCheck, what: string): boolean {
+  if (!check.checks) return false;
+  if (optionalNative() !== null) return true;
+  const fileEnforces = name.privateDirectory !== null || (name.path !== null && mode !== undefined && (mode & 0o077) === 0);
+  if (check.rule === 'same-user' && fileEnforces) return false;
+  throw new InterprocessError(
+    'ERR_INTERPROCESS_NATIVE',
+    `${what} on ${name} cannot enforce its allow rule: reading peer credentials needs the native addon, which is not loaded (see nativeStatus()). Install it, use a socket file with mode 0o600 (same user only), or pass allow: 'any' to let every peer that can reach the name in.`,
+  );
 }
 
 /**
@@ -146,23 +189,35 @@ function checkOptions(name: LocalSocketName, options: ListenOptions): void {
  */
 export async function listen(name: string | LocalSocketName, options: ListenOptions = {}): Promise<LocalSocketListener> {
   const resolved = toName(name);
-  checkOptions(resolved, options);
+  const check = checkOptions(resolved, options);
   const { signal } = options;
   if (signal?.aborted) throw abortError(signal);
-  if (isWindows) return closeOnAbort(listenPipe(resolved, options), signal);
+  if (isWindows) return closeOnAbort(listenPipe(resolved, options, check), signal);
+  const mode = resolved.path === null ? undefined : socketFileMode(options.mode, check);
+  const verify = needsCredentials(resolved, mode, check, 'A listener');
   const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
+  // The access rule, on each connection as net.Server accepts it: 'connection' is emitted in the
+  // same callback as the accept, so a refused socket is closed before libuv reads from it.
+  const admit = (socket: net.Socket): LocalSocket | Refusal => {
+    const local = adoptAccepted(socket, resolved);
+    markAccepted(local, check);
+    const refusal = verify ? decide(check, () => local.peerCredentials()) : null;
+    if (refusal === null) return local;
+    socket.destroy();
+    return refusal;
+  };
   // A socket file is reachable once it is linked into place, before bindSocketFile has finished
   // (it still tidies up): a client may connect in between. Keep such connections for the listener.
-  const early: net.Socket[] = [];
-  const keepEarly = (socket: net.Socket) => early.push(socket);
+  const early: Array<LocalSocket | Refusal> = [];
+  const keepEarly = (socket: net.Socket) => early.push(admit(socket));
   server.on('connection', keepEarly);
   let file: SocketFile | null = null;
   if (resolved.path !== null) {
     if (resolved.privateDirectory !== null) await ensurePrivateDirectory(resolved.privateDirectory, resolved.path);
     try {
-      file = await bindSocketFile(resolved.path, options, netServerBinder(server, options.backlog));
+      file = await bindSocketFile(resolved.path, { ...options, mode }, netServerBinder(server, options.backlog));
     } catch (error) {
-      for (const socket of early) socket.destroy();
+      for (const socket of early) if (socket instanceof LocalSocket) socket.destroy();
       throw error;
     }
   } else {
@@ -173,11 +228,12 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
       throw fromSystemError(error, `Cannot listen on ${resolved}`, code === 'EADDRINUSE' ? 'Another server has this name: stop it first or choose another name.' : undefined, { address: resolved.address });
     }
   }
-  const listener = new LocalSocketListener(resolved, file, ({ deliver, fail }) => {
+  const listener = new LocalSocketListener(resolved, file, ({ deliver, fail, refuse }) => {
+    const hand = (outcome: LocalSocket | Refusal) => (outcome instanceof LocalSocket ? deliver(outcome) : refuse(outcome));
     server.off('connection', keepEarly);
-    server.on('connection', (socket) => deliver(adoptAccepted(socket, resolved)));
+    server.on('connection', (socket) => hand(admit(socket)));
     // In a later turn, as any connection comes: after the caller has its listener and its handlers.
-    if (early.length > 0) setImmediate(() => early.forEach((socket) => deliver(adoptAccepted(socket, resolved))));
+    if (early.length > 0) setImmediate(() => early.forEach(hand));
     server.on('error', (error) => fail(fromSystemError(error, `The listener on ${resolved} failed`)));
     return { close: () => void server.close(), ref: (keepAlive) => (keepAlive ? server.ref() : server.unref()) };
   });
@@ -185,16 +241,31 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
 }
 
 /** Windows: a byte-mode duplex pipe server of ours; each connection a LocalSocket over our handle. */
-function listenPipe(name: LocalSocketName, options: ListenOptions): LocalSocketListener {
+function listenPipe(name: LocalSocketName, options: ListenOptions, check: AccessCheck): LocalSocketListener {
   const native = requireNative('Listening on a local socket').namedPipe;
-  // The named-pipe listener's defaults (byte mode, duplex, local clients only), with our two options.
-  const { instance } = instanceOptions({ firstInstance: options.firstInstance ?? true, ...(options.securityDescriptor === undefined ? {} : { securityDescriptor: options.securityDescriptor }) });
-  return new LocalSocketListener(name, null, ({ deliver, fail }) => {
+  // The named-pipe listener's defaults (byte mode, duplex, local clients only, the DACL of the
+  // access rule), with our options.
+  const { instance } = instanceOptions({ firstInstance: options.firstInstance ?? true, allow: check.rule, ...(options.securityDescriptor === undefined ? {} : { securityDescriptor: options.securityDescriptor }) });
+  return new LocalSocketListener(name, null, ({ deliver, fail, refuse }) => {
     const server: PipeServer = new PipeServer(native, name.address, instance, (pipe) => {
+      // The client's process id, read before the handle goes to libuv (which reads from it).
+      const refusal = decide(check, () => pipeClient(pipe.info().clientProcessId));
+      if (refusal !== null) {
+        pipe.close(true);
+        server.released();
+        refuse(refusal);
+        return;
+      }
       const socket = socketOverPipe(pipe, name, 'client', options.allowHalfOpen ?? false);
+      markAccepted(socket, check);
       socket.once('close', () => server.released());
       deliver(socket);
     }, fail);
     return server;
   });
+}
+
+/** A named-pipe client's credentials: Windows tells its process id, and no uid or gid. */
+export function pipeClient(pid: number): PeerCredentials {
+  return Object.freeze({ pid: pid > 0 ? pid : null, uid: null, gid: null });
 }

@@ -1,9 +1,11 @@
 /**
  * Named-pipe listeners (Windows): byte-mode connections are `net.Socket`s (NamedPipeStream),
  * message-mode ones are MessagePipes. Every CreateNamedPipeW option is here, with safe defaults:
- * local clients only, and the first instance claimed so no one can squat the name.
+ * local clients only, the first instance claimed so no one can squat the name, and a DACL that
+ * lets in only this user, SYSTEM and Administrators (the `allow` rule 'same-user').
  */
 import { EventEmitter } from 'node:events';
+import { type AccessCheck, type AccessRule, accessCheck, decide, markAccepted, reportRefusal } from '../access.js';
 import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
 import { abortError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { requireNative } from '../native/addon.js';
@@ -37,7 +39,18 @@ export interface NamedPipeListenOptions {
    * one can squat the name before us; default true.
    */
   firstInstance?: boolean;
-  /** Who may connect, as an SDDL string (e.g. `'D:(A;;GA;;;OW)'`: only the owner). Default: Windows' default for pipes. */
+  /**
+   * Who may connect: `'same-user'` (default), `'any'`, or a predicate of the client's
+   * credentials (`{ pid, uid: null, gid: null }`), called before the connection is handed on. The
+   * rule also sets the pipe's DACL when `securityDescriptor` is not given (see
+   * {@link defaultSecurityDescriptor}). A refused client is closed, counted in
+   * `listener.refused` and reported with a `'refused'` event.
+   */
+  allow?: AccessRule;
+  /**
+   * Who may open the pipe, as an SDDL string (e.g. `'D:P(A;;GA;;;OW)'`: only the owner), enforced
+   * by Windows before a client connects. Default: {@link defaultSecurityDescriptor} of `allow`.
+   */
   securityDescriptor?: string;
   /** Whether the pipe handles may be inherited by child processes; default false. */
   inheritable?: boolean;
@@ -53,7 +66,8 @@ export type NamedPipeConnection<M extends NamedPipeMode> = M extends 'message' ?
 /**
  * Accepts clients on a named pipe. Each connection goes to the `'connection'` event if it has
  * listeners, otherwise to async iteration, queued until taken. `close()` stops accepting;
- * connections made stay open. Events: `'connection'`, `'error'`, `'close'`.
+ * connections made stay open. Events: `'connection'`, `'refused'` (a client the `allow`
+ * predicate refused: its credentials, and what the predicate threw if it threw), `'error'`, `'close'`.
  */
 export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEmitter implements AsyncIterable<NamedPipeConnection<M>>, AsyncDisposable {
   /** The full pipe path (`\\.\pipe\NAME`). */
@@ -62,14 +76,28 @@ export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEm
   readonly #connections = new AcceptQueue<NamedPipeConnection<M>>(this, (c) => c.destroy());
   #closed = false;
   #closing: Promise<void> | null = null;
+  #refused = 0;
 
   /** @internal Use {@link listenNamedPipe}. */
-  constructor(native: NativeNamedPipes, path: string, instance: InstanceOptions, maxMessageSize: number) {
+  constructor(native: NativeNamedPipes, path: string, instance: InstanceOptions, maxMessageSize: number, check: AccessCheck) {
     super();
     this.pipeName = path;
     const { direction } = instance;
     this.#server = new PipeServer(native, path, instance, (pipe) => {
+      // Before the pipe is read from or handed on: the client's process id is all Windows tells.
+      const refusal = decide(check, () => {
+        const pid = pipe.info().clientProcessId;
+        return Object.freeze({ pid: pid > 0 ? pid : null, uid: null, gid: null });
+      });
+      if (refusal !== null) {
+        pipe.close(true);
+        this.#server.released();
+        this.#refused++;
+        reportRefusal(this, refusal);
+        return;
+      }
       const connection = accepted(pipe, path, instance.message, direction, maxMessageSize);
+      markAccepted(connection, check);
       connection.once('close', () => this.#server.released());
       this.#connections.deliver(connection as NamedPipeConnection<M>);
     }, (error) => this.#connections.fail(error));
@@ -78,6 +106,11 @@ export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEm
   /** True until close() is called. */
   get listening(): boolean {
     return !this.#closed;
+  }
+
+  /** How many clients the `allow` predicate has refused so far. */
+  get refused(): number {
+    return this.#refused;
   }
 
   /** Stops accepting and ends async iteration; connections queued but never taken are destroyed. */
@@ -134,8 +167,20 @@ function bufferSize(value: unknown, argument: string): number {
   return value as number;
 }
 
+/**
+ * The DACL a pipe gets when no `securityDescriptor` is given, as SDDL. For `'same-user'`: full
+ * access for the pipe's owner (`OW`: the user that created it, or the Administrators group for
+ * an elevated process), SYSTEM and Administrators, and nobody else. For `'any'` and a predicate
+ * (which then decides, from the client's process id): read and write for every authenticated
+ * user (`AU`) besides. The `P` flag keeps inherited entries out.
+ */
+export function defaultSecurityDescriptor(rule: AccessRule = 'same-user'): string {
+  const owner = 'D:P(A;;GA;;;OW)(A;;GA;;;SY)(A;;GA;;;BA)';
+  return rule === 'same-user' ? owner : `${owner}(A;;GRGW;;;AU)`;
+}
+
 /** @internal Validates and fills in the options (shared with Windows local sockets). */
-export function instanceOptions(options: NamedPipeListenOptions): { instance: InstanceOptions; maxMessageSize: number } {
+export function instanceOptions(options: NamedPipeListenOptions): { instance: InstanceOptions; maxMessageSize: number; check: AccessCheck } {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const { mode = 'byte', direction = 'duplex', maxInstances = 'unlimited', securityDescriptor, signal, maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE } = options;
   if (mode !== 'byte' && mode !== 'message') throw invalidArgument('options.mode', `must be 'byte' or 'message'; got ${JSON.stringify(mode)}`);
@@ -146,7 +191,9 @@ export function instanceOptions(options: NamedPipeListenOptions): { instance: In
   if (securityDescriptor !== undefined && typeof securityDescriptor !== 'string') throw invalidType('options.securityDescriptor', 'an SDDL string', securityDescriptor);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
   checkMaxMessageSize(maxMessageSize);
+  const check = accessCheck(options.allow);
   return {
+    check,
     instance: {
       message: mode === 'message',
       direction,
@@ -155,7 +202,7 @@ export function instanceOptions(options: NamedPipeListenOptions): { instance: In
       outBufferSize: bufferSize(options.outBufferSize, 'options.outBufferSize'),
       rejectRemoteClients: options.rejectRemoteClients ?? true,
       firstInstance: options.firstInstance ?? true,
-      securityDescriptor: securityDescriptor ?? null,
+      securityDescriptor: securityDescriptor ?? defaultSecurityDescriptor(check.rule),
       inheritable: options.inheritable ?? false,
     },
     maxMessageSize,
@@ -189,8 +236,8 @@ export function namedPipes(what: string): NativeNamedPipes {
  */
 export async function listenNamedPipe<M extends NamedPipeMode = 'byte'>(name: string, options: NamedPipeListenOptions & { mode?: M } = {}): Promise<NamedPipeListener<M>> {
   const path = pipePath(name);
-  const { instance, maxMessageSize } = instanceOptions(options);
+  const { instance, maxMessageSize, check } = instanceOptions(options);
   const native = namedPipes('listenNamedPipe()');
   if (options.signal?.aborted) throw abortError(options.signal);
-  return closeOnAbort(new NamedPipeListener<M>(native, path, instance, maxMessageSize), options.signal);
+  return closeOnAbort(new NamedPipeListener<M>(native, path, instance, maxMessageSize, check), options.signal);
 }

@@ -4,6 +4,7 @@
  * accepts them all. Each connection is a UnixSocket (messages, descriptors, credentials).
  */
 import { EventEmitter } from 'node:events';
+import { type AccessCheck, type AccessRule, accessCheck, decide, markAccepted, reportRefusal, socketFileMode } from '../access.js';
 import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
@@ -18,6 +19,12 @@ import { UnixSocket, type UnixSocketOptions, unixNative } from './socket.js';
 
 /** Options of listenUnix(). */
 export interface ListenUnixOptions extends UnixSocketOptions, BindOptions {
+  /**
+   * Who may connect, from the kernel's peer credentials of each connection before anything of it
+   * is read: 'same-user' (default), 'any', `{ uids, gids }` or a predicate (see listen()). Also
+   * sets the socket file's default mode: 0o600 under 'same-user'.
+   */
+  allow?: AccessRule;
   /** Length of the kernel's queue of connections not yet accepted (default 511). */
   backlog?: number;
   /** Closes the listener when aborted; aborting before it listens fails with ABORT_ERR. */
@@ -31,8 +38,9 @@ const ACCEPT_PAUSE_MS = 100;
 /**
  * Accepts seqpacket or stream connections on a name. Each goes to the `'connection'` event if it
  * has listeners, otherwise to async iteration, queued until taken. close() stops accepting and
- * removes the socket file; connections already taken stay open. Events: `'connection'`,
- * `'error'`, `'close'`.
+ * removes the socket file; connections already taken stay open. Peers the `allow` rule refuses
+ * are closed at once. Events: `'connection'`, `'refused'` (credentials or null, and what a
+ * predicate threw), `'error'`, `'close'`.
  */
 export class UnixListener extends EventEmitter implements AsyncIterable<UnixSocket>, AsyncDisposable, HasDescriptor {
   /** The name it listens on. */
@@ -45,13 +53,16 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
   readonly #file: SocketFile | null;
   readonly #options: UnixSocketOptions;
   readonly #connections = new AcceptQueue<UnixSocket>(this, (socket) => void socket.close());
+  readonly #access: AccessCheck;
+  #refused = 0;
   #closed = false;
   #paused: NodeJS.Timeout | null = null;
   #refed = true;
 
   /** @internal Use {@link listenUnix}. */
-  constructor(fd: number, type: 'seqpacket' | 'stream', name: LocalSocketName, file: SocketFile | null, options: UnixSocketOptions) {
+  constructor(fd: number, type: 'seqpacket' | 'stream', name: LocalSocketName, file: SocketFile | null, options: UnixSocketOptions, access: AccessCheck = accessCheck(undefined)) {
     super();
+    this.#access = access;
     this.name = name;
     this.type = type;
     this.#fd = fd;
@@ -72,6 +83,11 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
   /** True until close(). */
   get listening(): boolean {
     return !this.#closed;
+  }
+
+  /** How many peers the `allow` rule has refused so far. */
+  get refused(): number {
+    return this.#refused;
   }
 
   #accept(status: number, events: number): void {
@@ -99,6 +115,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
       return;
     }
     for (const fd of fds) {
+      if (this.#access.checks && this.#refuse(fd)) continue;
       let socket: UnixSocket;
       try {
         socket = new UnixSocket(fd, this.type, this.#options, true, 'accepted');
@@ -108,6 +125,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
         continue;
       }
       socket.adoptFile(null, this.name);
+      markAccepted(socket, this.#access);
       this.#connections.deliver(socket);
     }
   }
@@ -136,6 +154,19 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
   #report(error: InterprocessError, fatal: boolean): void {
     if (this.listenerCount('error') > 0 || (fatal && this.#connections.waiting)) this.#connections.fail(error);
     else process.emitWarning(error);
+  }
+
+  /** Applies the `allow` rule to an accepted descriptor: true (and closed) if refused. */
+  #refuse(fd: number): boolean {
+    const refusal = decide(this.#access, () => {
+      const raw = requireNative('Unix listeners').peerCredentials(fd);
+      return Object.freeze({ pid: raw.pid > 0 ? raw.pid : null, uid: raw.uid, gid: raw.gid });
+    });
+    if (refusal === null) return false;
+    closeFd(fd);
+    this.#refused++;
+    reportRefusal(this, refusal);
+    return true;
   }
 
   /** Stops accepting, removes the socket file (if still ours), ends iteration; queued connections are closed. */
@@ -191,14 +222,15 @@ export async function listenUnix(type: 'seqpacket' | 'stream', name: string | Lo
   if (!Number.isInteger(backlog) || backlog < 0) throw invalidArgument('options.backlog', `must be a non-negative integer; got ${String(backlog)}`);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
   if (signal?.aborted) throw abortError(signal);
+  const access = accessCheck(options.allow);
   const native = unixNative(`Unix ${type} listeners`);
   const fd = openSocket(native, type);
   let file: SocketFile | null;
   try {
-    file = await bindTo(native, fd, type, resolved, options, backlog);
+    file = await bindTo(native, fd, type, resolved, resolved.path === null ? options : { ...options, mode: socketFileMode(options.mode, access) }, backlog);
   } catch (error) {
     closeFd(fd);
     throw error;
   }
-  return closeOnAbort(new UnixListener(fd, type, resolved, file, options), signal);
+  return closeOnAbort(new UnixListener(fd, type, resolved, file, options, access), signal);
 }

@@ -4,6 +4,7 @@
  * wait/timeout/signal as local sockets, and socket pairs.
  */
 import fs from 'node:fs';
+import { type AccessRule, accessCheck, socketFileMode } from '../access.js';
 import { fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { type NativeUnixSockets, requireNative } from '../native/addon.js';
 import { closeFdQuietly } from '../native/fds.js';
@@ -106,6 +107,14 @@ export async function bindTo(native: NativeUnixSockets, fd: number, type: UnixSo
 
 /** Options of bindDatagram(). */
 export interface DatagramOptions extends UnixSocketOptions, BindOptions {
+  /**
+   * With `passCredentials` (Linux): whose messages are received, from each message's credentials
+   * ('same-user' by default, 'any', `{ uids, gids }`, a predicate); the others are dropped,
+   * counted in `socket.refused` and reported with a `'refused'` event. Without credentials a
+   * datagram socket has only its file's mode (0o600 by default; an abstract name has none): then
+   * only 'any' or 'same-user' is accepted here. See docs/security.md.
+   */
+  allow?: AccessRule;
   /** Linux: without a name, bind to a unique abstract name the kernel picks (autobind). */
   autobind?: boolean;
   /** The default peer for send() without `to` (see UnixSocket.connect). */
@@ -122,18 +131,24 @@ export async function bindDatagram(name: string | LocalSocketName | null = null,
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const resolved = name === null ? null : resolveName(name);
   if (resolved !== null && options.autobind) throw invalidArgument('options.autobind', 'applies only without a name');
+  const access = accessCheck(options.allow);
+  if (!options.passCredentials && access.checks && access.rule !== 'same-user') {
+    throw invalidArgument('options.allow', 'is decided from each message\'s credentials: pass passCredentials: true too (Linux). Without them a datagram socket is guarded only by its file\'s mode.');
+  }
+  const mode = resolved?.path == null ? options.mode : socketFileMode(options.mode, access);
   const native = unixNative('Unix datagram sockets');
   const fd = openSocket(native, 'datagram');
   let socket: UnixSocket | null = null;
   try {
     let file: SocketFile | null = null;
     if (resolved !== null) {
-      file = await bindTo(native, fd, 'datagram', resolved, options, null);
+      file = await bindTo(native, fd, 'datagram', resolved, { ...options, mode }, null);
     } else if (options.autobind) {
       if (process.platform !== 'linux') throw unsupported('autobind', 'only Linux picks a name for an unbound socket; bind to a name instead');
       native.bind(fd, null);
     }
     socket = new UnixSocket(fd, 'datagram', options);
+    if (options.passCredentials && access.checks) socket.setAccess(access);
     if (resolved !== null) socket.adoptFile(file, resolved);
     if (options.connect !== undefined) socket.connect(options.connect);
     return socket;

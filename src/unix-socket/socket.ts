@@ -10,6 +10,7 @@
  * arrive with the bytes they were sent with).
  */
 import { EventEmitter } from 'node:events';
+import { type AccessCheck, decide, reportRefusal } from '../access.js';
 import { closedSoon } from '../accept-queue.js';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
@@ -185,6 +186,9 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   #remoteName: LocalSocketName | null | undefined;
   #connected: boolean;
   #credentials: PeerCredentials | null = null;
+  // Datagram receivers with credentials: the `allow` rule each message must pass (see #read).
+  #access: AccessCheck | null = null;
+  #refused = 0;
   readonly #maxFds: number;
   readonly #sendLimit: number;
   readonly #receiveLimit: number;
@@ -261,6 +265,20 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
   adoptFile(file: SocketFile | null, name: LocalSocketName | null): void {
     this.#file = file;
     this.#localName = name;
+  }
+
+  /** @internal Datagram receivers: drop messages whose credentials `check` refuses. */
+  setAccess(check: AccessCheck): void {
+    this.#access = check;
+  }
+
+  /**
+   * Datagram sockets bound with `passCredentials` and an `allow` rule: how many messages were
+   * dropped because their sender's credentials were refused (each reported with a `'refused'`
+   * event). 0 on other sockets.
+   */
+  get refused(): number {
+    return this.#refused;
   }
 
   /** @internal */
@@ -693,7 +711,9 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
         received = list;
       }
       const credentials = flags & FLAG_CREDENTIALS ? Object.freeze({ pid: meta[m + 5]!, uid: meta[m + 6]! >>> 0, gid: meta[m + 7]! >>> 0 }) : null;
-      if (flags & (FLAG_TRUNCATED | FLAG_CTRUNC)) {
+      if (this.#access !== null && this.#refuse(credentials)) {
+        for (const d of received) d.close();
+      } else if (flags & (FLAG_TRUNCATED | FLAG_CTRUNC)) {
         for (const d of received) d.close();
         const error =
           flags & FLAG_TRUNCATED
@@ -717,6 +737,18 @@ export class UnixSocket extends EventEmitter implements AsyncIterable<UnixMessag
     if (eof) this.#onEnd();
     else this.#updateWatcher();
     return eof || this.#closed ? 0 : count;
+  }
+
+  /** The `allow` rule on one message's credentials (none: refused, as the sender is unknown). */
+  #refuse(credentials: MessageCredentials | null): boolean {
+    const refusal = decide(this.#access!, () => {
+      if (credentials === null) throw new InterprocessError('ERR_INTERPROCESS_NO_CREDENTIALS', 'The message came without credentials (passCredentials is off)');
+      return credentials;
+    });
+    if (refusal === null) return false;
+    this.#refused++;
+    reportRefusal(this, refusal);
+    return true;
   }
 
   #deliver(item: UnixMessage | Error): void {

@@ -108,3 +108,31 @@ test('peer credentials of a never-connected socket fail clearly', async () => {
   const socket = new LocalSocket();
   assert.throws(() => socket.peerCredentials(), { code: 'ERR_SOCKET_CLOSED' });
 });
+
+test('Windows: a pipe without securityDescriptor gets the DACL of its allow rule', { skip: windowsOnly }, async () => {
+  const { defaultSecurityDescriptor, listenNamedPipe } = await import('interprocess');
+  // Windows may write the rights of an entry in another order (Wine: GWGR for GRGW): compare entries.
+  const entries = (sddl: string) => sddl.replace(/GWGR/g, 'GRGW').match(/\([^)]*\)/g)?.sort();
+  await using same = await listenNamedPipe(uniqueName());
+  assert.deepEqual(entries(same.securityDescriptor()), entries(defaultSecurityDescriptor('same-user')));
+  assert.doesNotMatch(same.securityDescriptor(), /;;;(AU|WD)\)/, 'no entry for other users');
+  await using local = await listen(nsName(uniqueName()));
+  assert.ok(local.listening);
+  await using any = await listenNamedPipe(uniqueName(), { allow: 'any' });
+  assert.deepEqual(entries(any.securityDescriptor()), entries(defaultSecurityDescriptor('any')));
+  await assert.rejects(listenNamedPipe(uniqueName(), { allow: { uids: [1] } }), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
+});
+
+test('Windows: an allow predicate sees the client\'s process id; a refused client is closed, counted and reported', { skip: windowsOnly }, async () => {
+  const name = nsName(uniqueName());
+  await using listener = await listen(name, { allow: (peer) => peer.pid !== process.pid });
+  let connections = 0;
+  listener.on('connection', () => connections++);
+  const refused = once(listener, 'refused');
+  const client = await connect(name);
+  const [credentials] = (await refused) as [{ pid: number }];
+  assert.equal(credentials.pid, process.pid);
+  assert.equal(listener.refused, 1);
+  await once(client.on('error', () => {}), 'close');
+  assert.equal(connections, 0);
+});
