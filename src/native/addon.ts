@@ -164,7 +164,9 @@ function load(): { binding?: NativeBinding; reason?: string } {
   try {
     const require = createRequire(import.meta.url);
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-    return { binding: nodeGypBuild(packageRoot) };
+    // Tests only (scripts/sanitize.sh): an absolute path to another build of the addon.
+    const override = process.env.INTERPROCESS_ADDON_PATH;
+    return { binding: override ? (require(override) as NativeBinding) : nodeGypBuild(packageRoot) };
   } catch (error) {
     return { reason: (error as Error)?.message ?? String(error) };
   }
