@@ -29,7 +29,7 @@ async function baseline(t: TestContext): Promise<number> {
 async function killAndTime<T>(fixture: Fixture, detected: () => Promise<T>): Promise<{ ms: number; outcome: T }> {
   const start = performance.now();
   fixture.child.kill('SIGKILL');
-  const outcome = await Promise.race([detected(), sleep(DETECT_LIMIT).then(() => assert.fail(`not detected within ${DETECT_LIMIT} ms`))]);
+  const outcome = await Promise.race([detected(), sleep(DETECT_LIMIT, undefined, { ref: false }).then(() => assert.fail(`not detected within ${DETECT_LIMIT} ms`))]);
   return { ms: performance.now() - start, outcome };
 }
 
