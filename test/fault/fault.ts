@@ -2,9 +2,10 @@
  * Helpers of the fault suite (test/fault/): figures printed with each scenario, descriptor
  * baselines, peak memory, and the scale of the heavy scenarios.
  */
-import { InterprocessError } from 'interprocess';
+import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openFds } from '../helpers.js';
+import { InterprocessError } from 'interprocess';
+import { openFds, spawnFixture } from '../helpers.js';
 
 /**
  * The heavy scenarios run at full scale when INTERPROCESS_FAULT_FULL=1 (.ci/run sets it for its
@@ -63,4 +64,17 @@ export async function until(check: () => boolean, limitMs: number, what: string)
     await sleep(5);
   }
   return performance.now() - start;
+}
+
+/**
+ * This process's descriptor count with what lasts once made (the addon, libuv's signal pipe of
+ * child processes, ...) warmed up: a child started and killed first.
+ */
+export async function baseline(t: TestContext): Promise<number> {
+  const warm = spawnFixture(t, 'fault-peer', ['hold']);
+  await warm.next('ready');
+  warm.child.kill('SIGKILL');
+  await warm.exited;
+  await sleep(20);
+  return openFds();
 }

@@ -10,20 +10,10 @@ import {
   Channel, type LocalSocket, type UnixSocket, connectRpc, createFifo, listen, listenUnix, nsName, openFifoReader, openFifoWriter, pipe, unixSocketPair,
 } from 'interprocess';
 import { type Fixture, openFds, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
-import { fdsBack, figure, typed } from './fault.js';
+import { baseline, fdsBack, figure, typed } from './fault.js';
 
 /** Time to detect a dead peer: milliseconds in practice; this bound only catches a hang. */
 const DETECT_LIMIT = 10_000;
-
-/** Baseline descriptors with the addon, the IPC machinery and a child warmed up. */
-async function baseline(t: TestContext): Promise<number> {
-  const warm = spawnFixture(t, 'fault-peer', ['hold']);
-  await warm.next('ready');
-  warm.child.kill('SIGKILL');
-  await warm.exited;
-  await sleep(20);
-  return openFds();
-}
 
 /** Kills the fixture and resolves with the milliseconds until `detected` settles. */
 async function killAndTime<T>(fixture: Fixture, detected: () => Promise<T>): Promise<{ ms: number; outcome: T }> {
