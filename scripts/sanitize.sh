@@ -78,7 +78,8 @@ else
   suites=(test/unix-socket/ test/native/ test/pipe/ test/fifo/ test/local-socket/ test/channel/ test/fault/ test/signal/)
 fi
 echo "=== the Unix suites under ASan and UBSan: ${suites[*]}"
-INTERPROCESS_PACKAGE_TESTS=0 node test/run.js "${suites[@]}"
+# The sanitizers make everything slower: 3x the usual file timeout.
+INTERPROCESS_PACKAGE_TESTS=0 INTERPROCESS_TEST_TIMEOUT=360000 node test/run.js "${suites[@]}"
 status=$?
 
 reports=$(find "$logs" -type f | sort)
