@@ -181,7 +181,9 @@ function load(): { binding?: NativeBinding; reason?: string } {
   try {
     const require = createRequire(import.meta.url);
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-    const binding = nodeGypBuild(packageRoot);
+    // Tests only (scripts/sanitize.sh): an absolute path to another build of the addon.
+    const override = process.env.INTERPROCESS_ADDON_PATH;
+    const binding = override ? (require(override) as NativeBinding) : nodeGypBuild(packageRoot);
     // From here on, every error the addon makes is an InterprocessError (a build older than the
     // factory makes plain errors with the same code, errno and syscall).
     if (typeof binding.setErrorFactory === 'function') binding.setErrorFactory(nativeError);
