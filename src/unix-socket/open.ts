@@ -24,7 +24,9 @@ export function checkPlatform(what: string): void {
 
 export function checkType(type: unknown, allowed: readonly UnixSocketType[]): asserts type is UnixSocketType {
   if (typeof type !== 'string' || !allowed.includes(type as UnixSocketType)) {
-    throw invalidArgument('type', `must be ${allowed.map((t) => `'${t}'`).join(' or ')}; got ${JSON.stringify(type)}`);
+    // String(), not JSON.stringify: that throws on a BigInt, and says undefined for a symbol.
+    const got = typeof type === 'string' ? `'${type}'` : typeof type === 'symbol' ? 'a symbol' : `${String(type)} (${typeof type})`;
+    throw invalidArgument('type', `must be ${allowed.map((t) => `'${t}'`).join(' or ')}; got ${got}`);
   }
 }
 

@@ -1,6 +1,5 @@
-// Fault scenarios whose defects other branches are fixing (issue 13). Each is marked `todo` with
-// the branch that fixes it: node:test runs it and reports it, but a failure does not fail the run.
-// Remove the `todo` when the fix is merged. Every scenario is bounded so that it fails, not hangs
+// Fault scenarios of defects found by the outside review (issue 13) and fixed since: each would
+// fail again if its bound broke. Every scenario is bounded so that it fails, not hangs
 // or exhausts the machine, while the defect is there: the RPC flood stops its flooder at the bound,
 // the receivers that used to crash run in child processes.
 import assert from 'node:assert/strict';
@@ -16,7 +15,7 @@ import { MiB, baseline, fdsBack, figure, mib, rssSampler, typed } from './fault.
 const notOnWindows = process.platform === 'win32' && 'Unix only';
 const limit = <T>(ms: number, what: string) => sleep(ms, undefined, { ref: false }).then((): T => assert.fail(`${what}: not within ${ms} ms`));
 
-test('RPC: a client that floods requests and never reads the replies is held back; the server\'s memory stays bounded, others are served', { todo: 'fixed by the channel-bounds branch', skip: notOnWindows, timeout: 180_000 }, async (t) => {
+test('RPC: a client that floods requests and never reads the replies is held back; the server\'s memory stays bounded, others are served', { skip: notOnWindows, timeout: 180_000 }, async (t) => {
   const BOUND = 150 * MiB;
   const raw = uniqueName('rpc-flood');
   const server = await serveRpc(nsName(raw));
@@ -57,7 +56,7 @@ test('RPC: a client that floods requests and never reads the replies is held bac
   assert.notEqual(outcome, 'all sent', 'the flooder is held back, not answered into memory');
 });
 
-test('a frame trickled one byte per write costs O(its size); a length header alone allocates nothing', { todo: 'fixed by the channel-bounds branch', timeout: 120_000 }, async (t) => {
+test('a frame trickled one byte per write costs O(its size); a length header alone allocates nothing', { timeout: 120_000 }, async (t) => {
   const SIZE = 100_000;
   const raw = uniqueName('trickle');
   await using listener = await listen(nsName(raw));
@@ -91,7 +90,7 @@ test('a frame trickled one byte per write costs O(its size); a length header alo
 });
 
 for (const type of ['seqpacket', 'stream'] as const) {
-  test(`unix ${type}: a peer that resets with our data unread: its messages first, then the end or a typed ECONNRESET, nothing hangs or leaks`, { todo: 'fixed by the unix-faults branch', skip: notOnWindows, timeout: 60_000 }, async (t) => {
+  test(`unix ${type}: a peer that resets with our data unread: its messages first, then the end or a typed ECONNRESET, nothing hangs or leaks`, { skip: notOnWindows, timeout: 60_000 }, async (t) => {
     const before = await baseline(t);
     const raw = uniqueName(`reset-${type}`);
     const listener = await listenUnix(type, nsName(raw));
@@ -126,7 +125,7 @@ for (const type of ['seqpacket', 'stream'] as const) {
   });
 }
 
-test('listenUnix at EMFILE with no \'error\' listener: the process survives and accepts once descriptors free up', { todo: 'fixed by the unix-faults branch', skip: notOnWindows, timeout: 60_000 }, () => {
+test('listenUnix at EMFILE with no \'error\' listener: the process survives and accepts once descriptors free up', { skip: notOnWindows, timeout: 60_000 }, () => {
   const fixture = fileURLToPath(new URL('../fixtures/fault-unix-emfile.js', import.meta.url));
   let out: string;
   try {
@@ -155,7 +154,7 @@ except socket.timeout:
   return readAll(child.stdout).then((b) => String(b).trim());
 }
 
-test('a datagram sender\'s address never crashes the receiver and round-trips exactly (NUL inside, not UTF-8)', { todo: 'fixed by the unix-faults branch', skip: notOnWindows, timeout: 60_000 }, async (t) => {
+test('a datagram sender\'s address never crashes the receiver and round-trips exactly (NUL inside, not UTF-8)', { skip: notOnWindows, timeout: 60_000 }, async (t) => {
   const addresses: Array<[string, Buffer]> = [
     ['an abstract name with a NUL inside', Buffer.from(`\0a\0b-${process.pid}`)],
     ['an abstract name that is not UTF-8', Buffer.concat([Buffer.from([0, 0xff, 0xfe]), Buffer.from(String(process.pid))])],
@@ -174,7 +173,7 @@ test('a datagram sender\'s address never crashes the receiver and round-trips ex
   assert.deepEqual(results, addresses.map(([what]) => `${what}: receiver alive, reply "pong"`));
 });
 
-test('a socket type that is not a string (a BigInt) is a typed error, not a TypeError from the message', { todo: 'found by the fault suite (src/unix-socket/open.ts JSON.stringify of the type); not fixed yet', skip: notOnWindows }, async () => {
+test('a socket type that is not a string (a BigInt) is a typed error, not a TypeError from the message', { skip: notOnWindows }, async () => {
   assert.throws(() => unixSocketPair(10n as never), (e) => typed(e) && e.code === 'ERR_INVALID_ARG_VALUE');
   await assert.rejects(Promise.resolve().then(() => listenUnix(10n as never, nsName(uniqueName()))), (e) => typed(e));
 });
