@@ -289,20 +289,25 @@ void ipc_close_held(napi_env env, int fd) {
 #endif
 }
 
+napi_value ipc_new_fd_value(napi_env env, int fd) {
+  napi_value result;
+  if (!ipc_hold_fds(env, &fd, 1)) {
+    ipc_close_held(env, fd); /* not held: this only closes it */
+    return NULL;
+  }
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    ipc_close_held(env, fd);
+    ipc_throw_napi_failure(env, "returning a descriptor");
+    return NULL;
+  }
+  return result;
+}
+
 #ifndef _WIN32
 /* Reads the one argument, a descriptor. */
 static bool fd_arg(napi_env env, napi_callback_info info, int* fd) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
-    ipc_throw_napi_failure(env, "reading arguments");
-    return false;
-  }
-  if (argc < 1) {
-    ipc_throw_type(env, "a file descriptor (a non-negative integer) is required");
-    return false;
-  }
-  return ipc_get_fd(env, argv[0], fd);
+  return ipc_args(env, info, 1, argv) && ipc_get_fd(env, argv[0], fd);
 }
 
 /* releaseFd(fd) -> whether the registry held it: an owner (a Node handle, the user) takes it. */

@@ -94,6 +94,12 @@ bool ipc_hold_fds(napi_env env, const int* fds, size_t count);
 bool ipc_release_fd(napi_env env, int fd);
 /* Releases and closes fd (a failure path before JS ever saw it). */
 void ipc_close_held(napi_env env, int fd);
+/*
+ * A new descriptor for JS, put in the registry of unclaimed ones so that it is closed if the
+ * environment is torn down before JS gives it an owner. On failure it is closed, and NULL
+ * returned with an exception thrown.
+ */
+napi_value ipc_new_fd_value(napi_env env, int fd);
 
 /* Per-OS parts: each adds its functions to the module's exports. */
 napi_value ipc_os_init(napi_env env, napi_value exports);

@@ -56,21 +56,6 @@ static napi_value fail(napi_env env, int fd, const char* syscall) {
   return NULL;
 }
 
-/* The descriptor for JS, in the registry of unclaimed descriptors until Node's handle takes it. */
-static napi_value fd_value(napi_env env, int fd) {
-  napi_value result;
-  if (!ipc_hold_fds(env, &fd, 1)) {
-    close(fd);
-    return NULL;
-  }
-  if (napi_create_int32(env, fd, &result) != napi_ok) {
-    ipc_close_held(env, fd);
-    ipc_throw_napi_failure(env, "returning a descriptor");
-    return NULL;
-  }
-  return result;
-}
-
 napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
   struct sockaddr_un addr;
   socklen_t len;
@@ -79,7 +64,7 @@ napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
   if (fd < 0) return NULL;
   if (bind(fd, (struct sockaddr*)&addr, len) != 0) return fail(env, fd, "bind");
   if (listen(fd, backlog) != 0) return fail(env, fd, "listen");
-  return fd_value(env, fd);
+  return ipc_new_fd_value(env, fd); /* until Node's handle takes it */
 }
 
 napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) {
@@ -91,7 +76,7 @@ napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) {
   do r = connect(fd, (struct sockaddr*)&addr, len);
   while (r != 0 && errno == EINTR);
   if (r != 0) return fail(env, fd, "connect");
-  return fd_value(env, fd);
+  return ipc_new_fd_value(env, fd); /* until Node's handle takes it */
 }
 #else
 static napi_value no_abstract(napi_env env) {

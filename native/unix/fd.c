@@ -192,17 +192,7 @@ napi_value ipc_open_fifo(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, err, "open");
     return NULL;
   }
-  if (!ipc_hold_fds(env, &fd, 1)) {
-    close(fd);
-    return NULL;
-  }
-  napi_value result;
-  if (napi_create_int32(env, fd, &result) != napi_ok) {
-    ipc_close_held(env, fd);
-    ipc_throw_napi_failure(env, "returning a descriptor");
-    return NULL;
-  }
-  return result;
+  return ipc_new_fd_value(env, fd);
 }
 
 /* setCloexec(fd, on) and setNonblocking(fd, on) */
@@ -235,17 +225,7 @@ napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
     return NULL;
   }
-  if (!ipc_hold_fds(env, &copy, 1)) {
-    close(copy);
-    return NULL;
-  }
-  napi_value result;
-  if (napi_create_int32(env, copy, &result) != napi_ok) {
-    ipc_close_held(env, copy);
-    ipc_throw_napi_failure(env, "returning a descriptor");
-    return NULL;
-  }
-  return result;
+  return ipc_new_fd_value(env, copy);
 }
 
 /* waitFd(fd, writable, timeoutMs) -> true when ready, false on timeout (-1: none). Blocks this

@@ -106,30 +106,12 @@ static int type_arg(napi_env env, napi_callback_info info) {
   return ipc_sock_type((int)type);
 }
 
-/*
- * Returns a new descriptor to JS, in the environment's registry of unclaimed ones (addon.h) so
- * that it is closed if the environment is torn down before JS gives it an owner.
- */
-static napi_value new_fd_value(napi_env env, int fd) {
-  napi_value result;
-  if (!ipc_hold_fds(env, &fd, 1)) {
-    close(fd);
-    return NULL;
-  }
-  if (napi_create_int32(env, fd, &result) != napi_ok) {
-    ipc_close_held(env, fd);
-    ipc_throw_napi_failure(env, "returning a descriptor");
-    return NULL;
-  }
-  return result;
-}
-
 /* open(type) -> fd (in the registry of unclaimed descriptors) */
 static napi_value us_open(napi_env env, napi_callback_info info) {
   int type = type_arg(env, info);
   if (type < 0) return NULL;
   int fd = new_socket(type);
-  return fd < 0 ? fail(env, "socket") : new_fd_value(env, fd);
+  return fd < 0 ? fail(env, "socket") : ipc_new_fd_value(env, fd);
 }
 
 /* pair(type) -> [fd, fd] (in the registry of unclaimed descriptors) */
