@@ -160,7 +160,7 @@ static watcher_t* unwrap(napi_env env, napi_value self) {
     return NULL;
   }
   if (w->closing) {
-    napi_throw_error(env, "ERR_INTERPROCESS_CLOSED", "this watcher is closed");
+    ipc_throw(env, IPC_ERROR, "ERR_INTERPROCESS_CLOSED", "this watcher is closed");
     return NULL;
   }
   return w;
@@ -192,7 +192,7 @@ static napi_value watcher_new(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
   watcher_t* w = calloc(1, sizeof *w);
   if (w == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
+    ipc_throw_errno(env, ENOMEM, "calloc");
     return NULL;
   }
   w->env = env;
@@ -205,11 +205,7 @@ static napi_value watcher_new(napi_env env, napi_callback_info info) {
 #endif
   if (err != 0) {
     free(w);
-    napi_value code, msg, error;
-    napi_create_string_utf8(env, uv_err_name(err), NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, uv_strerror(err), NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &error);
-    napi_throw(env, error);
+    ipc_throw_errno(env, err, "uv_poll_init"); /* a libuv error: negative, taken as it is */
     return NULL;
   }
   w->poll.data = w;
@@ -258,7 +254,7 @@ static napi_value watcher_start(napi_env env, napi_callback_info info) {
 #endif
   int err = uv_poll_start(&w->poll, events, on_poll);
   if (err != 0) {
-    napi_throw_error(env, uv_err_name(err), uv_strerror(err));
+    ipc_throw_errno(env, err, "uv_poll_start");
     return NULL;
   }
   if (w->events == 0) NAPI_CALL(env, napi_reference_ref(env, w->self, NULL));
