@@ -26,8 +26,8 @@ const allowed = [
   /^package\.json$/, /^README\.md$/, /^bin\/interprocess\.js$/, /^LICENSE$/, /^binding\.gyp$/, /^scripts\/install\.cjs$/,
   /^dist\/.+\.(js|d\.ts)$/, /^native\/.+\.[ch]$/, /^prebuilds\/[^/]+\/[^/]+\.node$/, /^docs\/[^/]+\.md$/, /^examples\/[^/]+\.[cm]?js$/,
 ];
-/** Kept small: fail when the tarball outgrows this, and look at what grew (305 KB with the two macOS prebuilds: six prebuilds are two thirds of it). */
-const SIZE_BUDGET = 340_000;
+/** Kept small: fail when the tarball outgrows this, and look at what grew (382 KB with the two macOS prebuilds and the security and reliability docs: six prebuilds are half of it). */
+const SIZE_BUDGET = 420_000;
 
 const disabled = process.env.INTERPROCESS_PACKAGE_TESTS === '0';
 let work = '';
