@@ -41,7 +41,7 @@ if ! CC="$cc" CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" npx node-gy
   exit 1
 fi
 addon="$PWD/$out/build/Release/interprocess.node"
-if ! nm -D "$addon" | grep -q __asan_report; then
+if ! nm -D "$addon" | grep __asan_report >/dev/null; then  # not -q: with pipefail, an early exit would SIGPIPE nm
   echo "scripts/sanitize.sh: $addon is not instrumented (no __asan_report symbols)" >&2
   exit 1
 fi
