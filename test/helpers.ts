@@ -67,9 +67,34 @@ export interface Fixture {
  * `options.extraFds` are handed to the child as its descriptors 4, 5, ... (after the IPC
  * channel's 3); the other options go to fork().
  */
+/** Whether every user may run `file`: it and each directory above it have the x bit for others. */
+function runnableByEveryone(file: string): boolean {
+  try {
+    if ((fs.statSync(file).mode & 0o001) === 0) return false;
+    for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      if ((fs.statSync(dir).mode & 0o001) === 0) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A node binary that another user (a fixture run as nobody) may run: this one, or else the
+ * machine's own (CI's Node 22 to 26 live under root's home, which nobody may enter). A peer on
+ * another Node version is still a peer.
+ */
+export function nodeForAnyUser(): string {
+  return [process.execPath, '/usr/bin/node', '/usr/local/bin/node'].find(runnableByEveryone) ?? process.execPath;
+}
+
 export function spawnFixture(t: TestContext, name: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, options: ForkOptions & { extraFds?: number[] } = {}): Fixture {
   const { extraFds = [], ...forkOptions } = options;
-  const child = fork(path.join(here, 'fixtures', `${name}.js`), args, { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...extraFds], env, ...forkOptions });
+  const otherUser = forkOptions.uid !== undefined && forkOptions.uid !== process.getuid?.();
+  const child = fork(path.join(here, 'fixtures', `${name}.js`), args, {
+    execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...extraFds], env, ...(otherUser ? { execPath: nodeForAnyUser() } : {}), ...forkOptions,
+  });
   const inbox: Array<Record<string, unknown>> = [];
   const waiting: Array<{ type: string; resolve: (m: never) => void; reject: (e: Error) => void }> = [];
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));

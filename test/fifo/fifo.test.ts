@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createFifo, openFifoReader, openFifoWriter } from 'interprocess';
-import { notOnWindows, openFds, readAll, scratchDir, exitOf } from '../helpers.js';
+import { nodeForAnyUser, notOnWindows, openFds, readAll, scratchDir, exitOf } from '../helpers.js';
 
 test('on Windows, every FIFO call fails with ERR_INTERPROCESS_UNSUPPORTED, saying why', { skip: process.platform !== 'win32' && 'Windows behaviour (FIFOs are tested below on this platform)' }, async () => {
   const unsupported = { code: 'ERR_INTERPROCESS_UNSUPPORTED', message: /Windows has no FIFO files/ };
@@ -202,7 +202,7 @@ test('keepOpen on a FIFO this user may read but not write: a typed EACCES, and t
   await createFifo(fifo, { mode: 0o444 });
   fs.chownSync(fifo, 65534, 65534);
   const fixture = fileURLToPath(new URL('../fixtures/fifo-keeper.js', import.meta.url));
-  const { stdout } = await promisify(execFile)(process.execPath, [fixture, fifo], { uid: 65534, gid: 65534 });
+  const { stdout } = await promisify(execFile)(nodeForAnyUser(), [fixture, fifo], { uid: 65534, gid: 65534 });
   const outcome = JSON.parse(stdout) as { code?: string; message?: string; typed?: boolean; leaked: number };
   assert.equal(outcome.code, 'EACCES');
   assert.equal(outcome.typed, true, 'an InterprocessError');

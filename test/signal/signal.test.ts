@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { onSignal, sendSignal, sendSignalToGroup, signals } from 'interprocess';
-import { spawnFixture, exitOf } from '../helpers.js';
+import { spawnFixture, exitOf, nodeForAnyUser } from '../helpers.js';
 
 const windows = process.platform === 'win32';
 const unixOnly = (what: string) => windows && `${what} (Windows' emulated signals are tested below)`;
@@ -62,18 +62,6 @@ test('bad names and pids are clear errors', async () => {
 });
 
 /** Can any user run this file (every directory on its path searchable, the file executable)? */
-function runnableByEveryone(file: string): boolean {
-  try {
-    if ((fs.statSync(file).mode & 0o001) === 0) return false;
-    for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-      if ((fs.statSync(dir).mode & 0o001) === 0) return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('no permission: EPERM when another user signals us', { skip: unixOnly('Windows has no uid to signal as') }, async (t) => {
   if (process.getuid!() !== 0) {
     // As a normal user, signalling init (pid 1) is the same refusal.
@@ -83,9 +71,7 @@ test('no permission: EPERM when another user signals us', { skip: unixOnly('Wind
   const trap = onSignal('SIGUSR2', () => assert.fail('the unprivileged child must not reach us'));
   t.after(trap);
   const fixture = fileURLToPath(new URL('../fixtures/kill-as.js', import.meta.url));
-  const node = [process.execPath, '/usr/bin/node', '/usr/local/bin/node'].find(runnableByEveryone);
-  assert.ok(node, 'a node binary that an unprivileged user may run');
-  const { stdout } = await promisify(execFile)(node, [fixture, String(process.pid)], { uid: 65534, gid: 65534 });
+  const { stdout } = await promisify(execFile)(nodeForAnyUser(), [fixture, String(process.pid)], { uid: 65534, gid: 65534 });
   const result = JSON.parse(stdout) as { code: string; message: string };
   assert.equal(result.code, 'EPERM');
   assert.match(result.message, /may not signal/);
