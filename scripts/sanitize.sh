@@ -52,6 +52,8 @@ npx tsc -p tsconfig.json && npx tsc -p tsconfig.test.json || exit 1
 logs="$(mktemp -d "${TMPDIR:-/tmp}/ipc-sanitize-XXXXXX")"
 trap 'rm -rf "$logs"' EXIT
 export INTERPROCESS_ADDON_PATH="$addon"
+# Tests scale their memory bounds for ASan's overhead (test/helpers.ts, sanitizerScale).
+export INTERPROCESS_SANITIZER=1
 # Peers that are not Node (python3, socat) run without libasan: they do not load the addon, and
 # Python is slow enough under it to miss the tests' timeouts. A shim first on PATH drops it.
 mkdir -p "$logs/bin"

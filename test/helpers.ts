@@ -67,6 +67,13 @@ export interface Fixture {
  * `options.extraFds` are handed to the child as its descriptors 4, 5, ... (after the IPC
  * channel's 3); the other options go to fork().
  */
+/**
+ * Set by scripts/sanitize.sh: the addon is built with ASan, whose shadow memory and quarantine
+ * inflate RSS and whose checks slow every call. Memory bounds scale by this factor there; the
+ * behaviour asserted around them does not change.
+ */
+export const sanitizerScale = process.env.INTERPROCESS_SANITIZER === '1' ? 4 : 1;
+
 /** Whether every user may run `file`: it and each directory above it have the x bit for others. */
 function runnableByEveryone(file: string): boolean {
   try {

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { connect, connectRpc, nsName } from 'interprocess';
-import { spawnFixture, uniqueName, type Fixture } from '../helpers.js';
+import { sanitizerScale, spawnFixture, uniqueName, type Fixture } from '../helpers.js';
 
 const MiB = 1024 * 1024;
 // Requests a flooder sends: far more than the server may hold at the defaults (maxPendingRequests
@@ -16,7 +16,7 @@ const FLOOD = 200_000;
 // How far the server's peak RSS may rise over its baseline while one peer floods it: the bound
 // docs/reliability.md gives per connection at the defaults (tens of MB), with room for the
 // collector's young generation.
-const FLOOD_BOUND = 64 * MiB;
+const FLOOD_BOUND = 64 * MiB * sanitizerScale;
 
 interface Stats {
   rss: number;
