@@ -252,7 +252,7 @@ test('win32-x64: every Node-API and libuv function the addon imports is exported
   const ownExports = new Set(['napi_register_module_v1', 'node_api_module_get_api_version_v1']);
   const imports = [...new Set(fs.readFileSync(prebuilt('win32-x64'), 'latin1').split(/[^\x21-\x7e]+/))]
     .filter((s) => /^(napi|node_api|uv)_[a-z0-9_]+$/.test(s) && !ownExports.has(s));
-  assert.ok(imports.includes('uv_err_name') && imports.includes('napi_create_int32'), `import names not found: ${imports.join(' ')}`);
+  assert.ok(imports.includes('uv_err_name_r') && imports.includes('napi_create_int32'), `import names not found: ${imports.join(' ')}`);
   for (const node of nodes) {
     const table = execFileSync(objdump, ['-p', node], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     const exported = new Set([...table.matchAll(/^\s*\[\s*\d+\] (\S+)$/gm)].map((m) => m[1]));

@@ -39,7 +39,7 @@ for (const file of files) {
 console.log(`wine, node.exe ${major}: ${files.length} test files`);
 const limitMs = Number(process.env.INTERPROCESS_WINE_TIMEOUT_MS || 900_000);
 const { code, signal, output } = await runNodeUnderWine(
-  ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=360000', ...files],
   { limitMs },
 );
 process.stdout.write(output);
