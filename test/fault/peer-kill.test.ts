@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import path from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Channel, type LocalSocket, type UnixSocket, connectRpc, createFifo, listen, listenUnix, nsName, openFifoReader, openFifoWriter, pipe, unixSocketPair,
 } from 'interprocess';
-import { type Fixture, openFds, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
+import { type Fixture, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
 import { baseline, fdsBack, figure, typed } from './fault.js';
 
 /** Time to detect a dead peer: milliseconds in practice; this bound only catches a hang. */
