@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Channel, type LocalSocket, type UnixSocket, connectRpc, listen, listenUnix, nsName, serveRpc, unixSocketPair } from 'interprocess';
