@@ -10,8 +10,12 @@ function channelPair(): [Channel<Buffer>, Channel] {
   return [new Channel<Buffer>({ readable: down.receiver, writable: up.sender }, { codec: 'raw' }), new Channel({ readable: up.receiver, writable: down.sender })];
 }
 
-test('a value nested a million levels deep parses; sending it, a cycle or a BigInt rejects with ERR_INVALID_ARG_VALUE and the channel goes on', async () => {
+test('a value nested a million levels deep parses; a cycle or a BigInt (and, where V8 cannot stringify it, a deep value) rejects with ERR_INVALID_ARG_VALUE and the channel goes on', async (t) => {
   const [raw, json] = channelPair();
+  t.after(() => {
+    raw.destroy();
+    json.destroy();
+  });
   const depth = 1_000_000;
   await raw.send(Buffer.from('['.repeat(depth) + ']'.repeat(depth)));
   const it = json[Symbol.asyncIterator]();
@@ -27,21 +31,27 @@ test('a value nested a million levels deep parses; sending it, a cycle or a BigI
   for (let i = 0; i < 100_000; i++) deep = [deep];
   const cycle: Record<string, unknown> = {};
   cycle.self = cycle;
-  for (const bad of [deep, cycle, { n: 1n }]) {
-    await assert.rejects(json.send(bad), (error: Error & { code?: string }) => {
-      assert.equal(error.code, 'ERR_INVALID_ARG_VALUE');
-      assert.match(error.message, /has no JSON text \(json codec\)/);
-      return true;
-    });
-  }
+  const typedRefusal = (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'ERR_INVALID_ARG_VALUE');
+    assert.match(error.message, /has no JSON text \(json codec\)/);
+    return true;
+  };
+  for (const bad of [cycle, { n: 1n }]) await assert.rejects(json.send(bad), typedRefusal);
+  const incoming = raw[Symbol.asyncIterator]();
+  // V8 before Node 26 overflows its stack stringifying 100,000 levels (a typed refusal); Node 26's
+  // stringifies it. Either way the channel goes on.
+  const deepSent = await json.send(deep).then(() => true, (error: Error & { code?: string }) => typedRefusal(error) && false);
+  if (deepSent) assert.equal(String((await incoming.next()).value).length, 2 * (100_000 + 1)); // 100,000 arrays around an empty one
   await json.send({ still: 'usable' });
-  assert.equal(String((await raw[Symbol.asyncIterator]().next()).value), '{"still":"usable"}');
-  raw.destroy();
-  json.destroy();
+  assert.equal(String((await incoming.next()).value), '{"still":"usable"}');
 });
 
-test('a "__proto__" key from a peer is an own property, never a prototype; invalid UTF-8 is replaced', async () => {
+test('a "__proto__" key from a peer is an own property, never a prototype; invalid UTF-8 is replaced', async (t) => {
   const [raw, json] = channelPair();
+  t.after(() => {
+    raw.destroy();
+    json.destroy();
+  });
   await raw.send(Buffer.from('{"__proto__":{"polluted":1}}'));
   await raw.send(Buffer.from([0x22, 0xff, 0x22]));
   const it = json[Symbol.asyncIterator]();
