@@ -18,8 +18,39 @@ export interface ErrorDetails {
   cause?: unknown;
 }
 
+/**
+ * What a message that failed still carries, on the error in its place: the bytes that did arrive
+ * (`data`), who sent them (`from`), their credentials, or the size of a message too large to take.
+ */
+export interface MessageErrorDetails {
+  /** The message's size in bytes (ERR_INTERPROCESS_MESSAGE_TOO_LARGE, EMSGSIZE). */
+  readonly size?: number;
+  /** The part of the message that arrived (EMSGSIZE, ERR_INTERPROCESS_CTRUNC, EMFILE). */
+  readonly data?: Buffer;
+  /** The sender's address, on a datagram socket (its exact bytes in `from.bytes`). */
+  readonly from?: { readonly kind: 'filesystem' | 'namespaced'; readonly bytes: Buffer; toString(): string } | null;
+  /** The sender's credentials, where the socket receives them (`passCredentials`). */
+  readonly credentials?: { readonly pid: number; readonly uid: number; readonly gid: number } | null;
+  /** Bytes of a failed write that did reach the peer (ERR_INTERPROCESS_SHORT_WRITE, EPIPE). */
+  readonly bytesWritten?: number;
+}
+
+// Marks every error interprocess makes, whatever built-in class it extends (TypeError for a bad
+// argument's type, RangeError for a number out of range), so `instanceof InterprocessError` holds.
+const made = Symbol('interprocess.error');
+
 /** The error type of every failure raised by interprocess. */
-export class InterprocessError extends Error {
+export class InterprocessError extends Error implements MessageErrorDetails {
+  /**
+   * True for every error interprocess raises, including its argument errors, which are Node's
+   * kinds (a TypeError for ERR_INVALID_ARG_TYPE and ERR_INVALID_ARG_VALUE, a RangeError for
+   * ERR_OUT_OF_RANGE) so that code written against Node's own errors handles them too.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== InterprocessError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && made in value;
+  }
+
   /** Stable, machine-readable code: an errno name (`ENOENT`) or an `ERR_...` code. */
   readonly code: string;
   /** libuv's (negative) error number, for system errors. */
@@ -30,27 +61,48 @@ export class InterprocessError extends Error {
   declare readonly path?: string;
   /** The socket address involved, if any. */
   declare readonly address?: string;
+  declare readonly size?: number;
+  declare readonly data?: Buffer;
+  declare readonly from?: MessageErrorDetails['from'];
+  declare readonly credentials?: MessageErrorDetails['credentials'];
+  declare readonly bytesWritten?: number;
 
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
+  constructor(code: string, message: string, details: ErrorDetails & MessageErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = code === 'ABORT_ERR' ? 'AbortError' : 'InterprocessError';
     this.code = code;
-    if (details.errno !== undefined) this.errno = details.errno;
-    if (details.syscall !== undefined) this.syscall = details.syscall;
-    if (details.path !== undefined) this.path = details.path;
-    if (details.address !== undefined) this.address = details.address;
+    brand(this, details);
   }
+}
+
+function brand(error: Error, details: ErrorDetails & MessageErrorDetails): void {
+  Object.defineProperty(error, made, { value: true });
+  for (const key of ['errno', 'syscall', 'path', 'address', 'size', 'data', 'from', 'credentials', 'bytesWritten'] as const) {
+    if (details[key] !== undefined) Object.assign(error, { [key]: details[key] });
+  }
+}
+
+/** A TypeError or RangeError with Node's argument-error code, still an InterprocessError. */
+function argumentError(Kind: typeof TypeError | typeof RangeError, code: string, message: string): InterprocessError {
+  const error = Object.assign(new Kind(message), { code });
+  brand(error, {});
+  return error as unknown as InterprocessError;
 }
 
 /** An argument that has the right type but a value we cannot use. */
 export function invalidArgument(argument: string, message: string): InterprocessError {
-  return new InterprocessError('ERR_INVALID_ARG_VALUE', `The argument '${argument}' ${message}`);
+  return argumentError(TypeError, 'ERR_INVALID_ARG_VALUE', `The argument '${argument}' ${message}`);
 }
 
 /** An argument of the wrong type. */
 export function invalidType(argument: string, expected: string, value: unknown): InterprocessError {
   const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `type ${typeof value}`;
-  return new InterprocessError('ERR_INVALID_ARG_TYPE', `The argument '${argument}' must be ${expected}; got ${got}`);
+  return argumentError(TypeError, 'ERR_INVALID_ARG_TYPE', `The argument '${argument}' must be ${expected}; got ${got}`);
+}
+
+/** A number outside the range an argument accepts. */
+export function outOfRange(argument: string, range: string, value: unknown): InterprocessError {
+  return argumentError(RangeError, 'ERR_OUT_OF_RANGE', `The value of '${argument}' is out of range. It must be ${range}. Received ${String(value)}`);
 }
 
 /** The operation was cancelled through an AbortSignal. */
@@ -78,6 +130,8 @@ const bare = new WeakSet<InterprocessError>();
  * message names only the system call, so fromSystemError still adds what the caller was doing.
  */
 export function nativeError(code: string, message: string, errno?: number, syscall?: string): InterprocessError {
+  const kind = code === 'ERR_OUT_OF_RANGE' ? RangeError : code.startsWith('ERR_INVALID_ARG_') || code === 'ERR_MISSING_ARGS' ? TypeError : null;
+  if (kind) return argumentError(kind, code, message);
   const error = new InterprocessError(code, message, { errno, syscall });
   bare.add(error);
   return error;
