@@ -1,0 +1,24 @@
+// `socket`: a datagram socket; `to`: the name of another, which reads everything sent to it;
+// `data`, `fds`, `messages`: what to send; `onError`: a rejection handler.
+import os from 'node:os';
+import path from 'node:path';
+import { bindDatagram } from 'interprocess';
+
+const receiver = await bindDatagram(path.join(os.tmpdir(), 'receiver.sock'));
+receiver.on('message', () => {});
+globalThis.socket = await bindDatagram(null, { connect: receiver.localName });
+globalThis.to = receiver.localName;
+globalThis.data = 'hello';
+globalThis.fds = [0];
+globalThis.messages = Array.from({ length: 5000 }, (_, i) => `message ${i}`);
+globalThis.onError = (error) => {
+  console.error(error);
+  process.exitCode = 1;
+};
+// Once the block has sent everything: close both, and the process exits.
+const done = setInterval(() => {
+  if (globalThis.socket.sendQueueLength > 0) return;
+  clearInterval(done);
+  void globalThis.socket.close();
+  void receiver.close();
+}, 100);
