@@ -27,6 +27,9 @@
 //   <!-- test: norun="why" -->                      checked but never run, for the reason given
 // Every block that is not run says why in its test's name, so nothing is skipped silently.
 // Failures name the block as file:line (the line of its opening fence, and the line inside it).
+// Blocks run three at a time, except that blocks using the same abstract name (nsName('my-app'))
+// take turns. `npx interprocess` in a shell block runs the package's bin directly (a shim on PATH).
+// A comment `// the worker prints: TEXT` promises a line of what a child writes to the inherited stdout.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
