@@ -96,6 +96,12 @@ const byName = (b: Block, name: string): Block | undefined => blocks.find((x) =>
 const isCode = (b: Block): boolean => b.lang === 'ts' || b.lang === 'js';
 /** The file a block runs as: ts blocks compiled to .mjs (.cjs for a .cts name). */
 const runName = (b: Block): string => (b.lang === 'ts' ? b.file.replace(/\.cts$/, '.cjs').replace(/\.m?ts$/, '.mjs') : b.file);
+/** Where tsc sees a block: a directory per page (names repeat across pages); a ts block named *.mjs is checked as *.mts. */
+const checkName = (b: Block): string =>
+  path.join(b.doc.replace(/[/.]/g, '-'), b.lang === 'ts' ? b.file.replace(/\.mjs$/, '.mts').replace(/\.cjs$/, '.cts').replace(/\.js$/, '.ts') : b.file);
+/** What tsc emits for a ts block. */
+const emittedName = (b: Block): string => checkName(b).replace(/\.ts$/, '.js').replace(/\.mts$/, '.mjs').replace(/\.cts$/, '.cjs');
+const key = (b: Block): string => `${b.doc}/${b.file}`;
 
 /** Why a block is not run here (null: it runs). */
 function notRun(b: Block): string | null {
@@ -114,7 +120,7 @@ function notRun(b: Block): string | null {
 }
 
 let work = '';
-/** tsc's diagnostics, by block file name. */
+/** tsc's diagnostics, by key(block). */
 const diagnostics = new Map<string, string[]>();
 /** tsc's errors that name no block (its configuration, say). */
 const unmapped: string[] = [];
@@ -147,8 +153,9 @@ before(() => {
       assert.equal(b.lang, 'ts', `${where(b)}: a block with a context must be ts (its declarations are TypeScript)`);
       text += `\n${fs.readFileSync(path.join(contexts, `${context}.d.ts`), 'utf8')}`;
     }
-    fs.writeFileSync(path.join(check, b.file), text);
-    files.push(b.file);
+    fs.mkdirSync(path.dirname(path.join(check, checkName(b))), { recursive: true });
+    fs.writeFileSync(path.join(check, checkName(b)), text);
+    files.push(checkName(b));
   }
   fs.writeFileSync(path.join(check, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
@@ -161,12 +168,12 @@ before(() => {
   const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', check], { encoding: 'utf8', cwd: check });
   for (const text of (tsc.stdout + tsc.stderr).split('\n').filter((l) => /error/.test(l))) {
     const m = /^([^\s(]+)\((\d+),(\d+)\): (error TS\d+: .*)$/.exec(text);
-    const b = m ? blocks.find((x) => isCode(x) && path.resolve(check, x.file) === path.resolve(check, m[1]!)) : undefined;
+    const b = m ? blocks.find((x) => isCode(x) && path.resolve(check, checkName(x)) === path.resolve(check, m[1]!)) : undefined;
     if (!m || !b) {
       unmapped.push(text);
       continue;
     }
-    diagnostics.set(b.file, [...(diagnostics.get(b.file) ?? []), `${b.doc}:${b.line + Number(m[2])}:${m[3]}: ${m[4]}`]);
+    diagnostics.set(key(b), [...(diagnostics.get(key(b)) ?? []), `${b.doc}:${b.line + Number(m[2])}:${m[3]}: ${m[4]}`]);
   }
 });
 
@@ -201,7 +208,7 @@ function start(command: string, args: string[], cwd: string): { child: ReturnTyp
 /** Writes a block into dir as the file it runs as (compiled from tsc's output for ts). */
 function place(b: Block, dir: string): string {
   const name = runName(b);
-  const source = b.lang === 'ts' ? path.join(work, 'check', 'out', b.file.replace(/\.ts$/, '.js').replace(/\.mts$/, '.mjs').replace(/\.cts$/, '.cjs')) : null;
+  const source = b.lang === 'ts' ? path.join(work, 'check', 'out', emittedName(b)) : null;
   const text = source ? fs.readFileSync(source, 'utf8') : b.code;
   fs.writeFileSync(path.join(dir, name), text);
   return name;
@@ -309,7 +316,7 @@ test('code blocks', { concurrency: 3 }, async (t) => {
     const label = `${where(b)} ${b.lang} ${b.file}: ${reason ?? (companion ? 'runs as the peer or file of another block' : 'runs')}`;
     return t.test(label, { timeout: BLOCK_TIMEOUT * 3 }, async () => {
       if (isCode(b)) {
-        assert.deepEqual(diagnostics.get(b.file) ?? [], [], `tsc found errors in ${where(b)}`);
+        assert.deepEqual(diagnostics.get(key(b)) ?? [], [], `tsc found errors in ${where(b)}`);
       }
       if (!['ts', 'js', 'sh', 'python'].includes(b.lang)) return; // text, or refused by the first test
       if (b.lang === 'python') {

@@ -5,7 +5,12 @@ import path from 'node:path';
 import { bindDatagram } from 'interprocess';
 
 const receiver = await bindDatagram(path.join(os.tmpdir(), 'receiver.sock'));
-receiver.on('message', () => {});
+let received = 0;
+let last = 0;
+receiver.on('message', () => {
+  received++;
+  last = Date.now();
+});
 globalThis.socket = await bindDatagram(null, { connect: receiver.localName });
 globalThis.to = receiver.localName;
 globalThis.data = 'hello';
@@ -15,9 +20,10 @@ globalThis.onError = (error) => {
   console.error(error);
   process.exitCode = 1;
 };
-// Once the block has sent everything: close both, and the process exits.
+// Once the block has sent everything (something arrived, nothing is queued, and nothing more for
+// 500 ms): close both, and the process exits.
 const done = setInterval(() => {
-  if (globalThis.socket.sendQueueLength > 0) return;
+  if (received === 0 || globalThis.socket.sendQueueLength > 0 || Date.now() - last < 500) return;
   clearInterval(done);
   void globalThis.socket.close();
   void receiver.close();
