@@ -212,6 +212,6 @@ export function requireNative(feature: string): NativeBinding {
     'ERR_INTERPROCESS_NATIVE',
     `${feature} needs the interprocess native addon, which did not load: ${loaded.reason}. ` +
       `Reinstall the package so that its prebuilt binary for ${process.platform}-${process.arch} is present, ` +
-      `or build it from source with 'npm rebuild interprocess' (needs python3, make and a C compiler).`,
+      `or build it from source with 'npm explore interprocess -- node-gyp rebuild' (needs python3, make and a C compiler).`,
   );
 }

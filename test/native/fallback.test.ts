@@ -14,7 +14,7 @@ test('without the native addon: local sockets work, peer credentials and Unix da
   assert.equal(report.mode, 0o600);
   assert.equal(report.error.code, 'ERR_INTERPROCESS_NATIVE');
   assert.match(report.error.message, /Reading peer credentials needs the interprocess native addon/);
-  assert.match(report.error.message, /npm rebuild interprocess/);
+  assert.match(report.error.message, /npm explore interprocess -- node-gyp rebuild/);
   assert.equal(report.unixError.code, 'ERR_INTERPROCESS_NATIVE');
   assert.match(report.unixError.message, /Unix datagram sockets needs the interprocess native addon/);
   assert.equal((await child.exited).code, 0);

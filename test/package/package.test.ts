@@ -23,7 +23,7 @@ const prebuilt = (id: string): string => path.join(root, target(id).file);
 
 /** The tarball may hold these and nothing else: no tests, benchmarks, source maps or build junk. */
 const allowed = [
-  /^package\.json$/, /^README\.md$/, /^bin\/interprocess\.js$/, /^LICENSE$/, /^binding\.gyp$/, /^scripts\/install\.cjs$/,
+  /^package\.json$/, /^README\.md$/, /^bin\/interprocess\.js$/, /^LICENSE$/, /^binding\.gyp$/,
   /^dist\/.+\.(js|d\.ts)$/, /^native\/.+\.[ch]$/, /^prebuilds\/[^/]+\/[^/]+\.node$/, /^docs\/[^/]+\.md$/, /^examples\/[^/]+\.[cm]?js$/,
 ];
 /** Kept small: fail when the tarball outgrows this, and look at what grew (382 KB with the two macOS prebuilds and the security and reliability docs: six prebuilds are half of it). */
@@ -96,7 +96,7 @@ test('the tarball holds the compiled JS and types, the prebuilds, the C sources,
   const unexpected = files.filter((f) => !allowed.some((pattern) => pattern.test(f)));
   assert.deepEqual(unexpected, [], 'files that must not be shipped');
   const required = [
-    'package.json', 'README.md', 'LICENSE', 'binding.gyp', 'scripts/install.cjs', 'dist/index.js', 'dist/index.d.ts',
+    'package.json', 'README.md', 'LICENSE', 'binding.gyp', 'dist/index.js', 'dist/index.d.ts',
     ...targets.map((x) => x.file),
     ...walk(path.join(root, 'native')).map((f) => path.relative(root, f)),
     ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
@@ -115,6 +115,20 @@ test('npm install of the tarball, with npm defaults and no compiler on PATH, com
   assert.ok(fs.existsSync(path.join(installed, 'dist', 'index.js')), 'the package is installed');
   assert.ok(!fs.existsSync(path.join(installed, 'build')), 'nothing was built from source');
   assert.doesNotMatch(install.output, /gyp (ERR|info)/, 'node-gyp did not run');
+  assert.doesNotMatch(install.output, /allowScripts|install script/i, 'npm has no install script to warn about');
+});
+
+/** The scripts npm runs when it installs a package (npm's lifecycle; `prepare` too, in npm 11's allowScripts warning). */
+const installScripts = ['preinstall', 'install', 'postinstall', 'prepublish', 'preprepare', 'prepare', 'postprepare'];
+
+test('the published package.json has no install script, and no implicit `node-gyp rebuild` (gypfile: false)', (t) => {
+  if (!ready(t)) return;
+  const manifest = JSON.parse(fs.readFileSync(path.join(project, 'node_modules', 'interprocess', 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>; gypfile?: boolean;
+  };
+  assert.deepEqual(installScripts.filter((name) => manifest.scripts?.[name] !== undefined), [], 'install-time scripts in the published package.json');
+  // With binding.gyp in the package and no install script, npm would add `install: node-gyp rebuild`.
+  assert.equal(manifest.gypfile, false);
 });
 
 for (const major of majors) {
@@ -185,20 +199,39 @@ test('a missing or broken binary degrades to ERR_INTERPROCESS_NATIVE, never a cr
   }
 });
 
-test('with install scripts allowed, no prebuild for the platform and no compiler, npm install still succeeds', { timeout: 180_000 }, async (t) => {
+test('with install scripts allowed and no prebuild for the platform, npm install runs nothing and succeeds', { timeout: 180_000 }, async (t) => {
   if (!ready(t)) return;
   const other = path.join(work, 'scripts-allowed');
   fs.mkdirSync(other);
   fs.writeFileSync(path.join(other, 'package.json'), JSON.stringify({ name: 'scripts-allowed', private: true, allowScripts: { interprocess: true } }));
-  // npm_config_arch makes node-gyp-build look for linux-ia32, which we do not ship: it tries
-  // node-gyp, which finds no python or compiler and fails, and our install script lets it.
+  // npm_config_arch makes node-gyp-build look for linux-ia32, which we do not ship: an install
+  // script (or npm's implicit `node-gyp rebuild`) would try to build it here and fail.
   const result = await runToFile(process.execPath, [npmCli(), 'install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts'], {
     cwd: other,
     env: cleanEnv({ PATH: noCompiler, npm_config_arch: 'ia32' }),
   });
   assert.equal(result.code, 0, result.output);
-  assert.match(result.output, /interprocess: no native addon for this platform/, 'the install script ran and explained');
-  assert.ok(!fs.existsSync(path.join(other, 'node_modules', 'interprocess', 'build', 'Release', 'interprocess.node')));
+  assert.doesNotMatch(result.output, /gyp|node scripts\//, 'npm ran no script of ours');
+  assert.ok(!fs.existsSync(path.join(other, 'node_modules', 'interprocess', 'build')));
+});
+
+test('the documented source build (`npm explore interprocess -- node-gyp rebuild`) builds an addon that loads', { timeout: 300_000 }, async (t) => {
+  if (!ready(t)) return;
+  const other = path.join(work, 'source-build');
+  fs.mkdirSync(other);
+  fs.writeFileSync(path.join(other, 'package.json'), JSON.stringify({ name: 'source-build', private: true }));
+  const npm = [npmCli(), '--no-audit', '--no-fund', '--prefer-offline'];
+  const installed = await runToFile(process.execPath, [...npm, 'install', tarball], { cwd: other, env: cleanEnv() });
+  assert.equal(installed.code, 0, installed.output);
+  // npm's own node-gyp (npm puts it on PATH for the command), with the compiler of this machine.
+  const built = await runToFile(process.execPath, [...npm, 'explore', 'interprocess', '--', 'node-gyp rebuild'], { cwd: other, env: cleanEnv(), timeoutMs: 280_000 });
+  assert.equal(built.code, 0, built.output);
+  const script = "import { nativeStatus } from 'interprocess'; console.log(JSON.stringify(nativeStatus()));";
+  // Without the prebuilds, so that only the source build can be what loads.
+  fs.rmSync(path.join(other, 'node_modules', 'interprocess', 'prebuilds'), { recursive: true });
+  const status = await runToFile(process.execPath, ['--input-type=module', '-e', script], { cwd: other, env: cleanEnv() });
+  assert.equal(status.code, 0, status.output);
+  assert.match(status.output, /"loaded":true/, status.output);
 });
 
 for (const major of majors) {

@@ -1,0 +1,1 @@
+declare const conn: import('interprocess').LocalSocket;

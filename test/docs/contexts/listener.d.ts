@@ -1,0 +1,1 @@
+declare const listener: import('interprocess').LocalSocketListener;

@@ -1,0 +1,3 @@
+declare const sender: import('interprocess').PipeSender;
+declare const receiver: import('interprocess').PipeReceiver;
+declare const buffer: Buffer;

@@ -1,0 +1,1 @@
+declare const socket: import('interprocess').UnixSocket;
