@@ -25,8 +25,11 @@ test('--help for every command, and usage errors exit 2', async () => {
     assert.match(stdout, new RegExp(`^Usage: interprocess ${command}`), command);
   }
   assert.match((await run(['--help'])).stdout, /Commands:/);
+  const version = (JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+  for (const flag of ['--version', '-v']) assert.deepEqual(await run([flag]), { code: 0, stdout: `${version}\n`, stderr: '' }, flag);
   const none = await run([]);
   assert.equal(none.code, 2);
+  assert.match(none.stderr, /a command is missing/);
   const unknown = await run(['frobnicate']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command 'frobnicate'/);
@@ -45,6 +48,20 @@ test('--help for every command, and usage errors exit 2', async () => {
     assert.match(bad.stderr, /seqpacket:PATH/, 'the address help follows');
   }
   assert.match((await run(['listen', '--help'])).stdout, /dgram:PATH/);
+  for (const [args, message] of [
+    [['listen', '@x', '--framing', 'raw'], /--framing is for message addresses/],
+    [['connect', 'dgram:@x', '--framing', 'json'], /--framing takes line or raw; got "json"/],
+    [['listen', 'dgram:@x', '--linger', '100'], /--linger is for connections; a datagram socket/],
+    [['connect', 'fifo:/tmp/x', '--linger', '100'], /--linger is for connections; a FIFO/],
+    [['connect', '@x', '--linger', 'soon'], /--linger takes milliseconds/],
+    [['connect', '@x', '--timeout', ''], /--timeout takes milliseconds/],
+    [['--version', 'x'], /takes no arguments/],
+    [['info', '@x'], /info takes no ADDRESS/],
+  ] as const) {
+    const bad = await run([...args]);
+    assert.equal(bad.code, 2, args.join(' '));
+    assert.match(bad.stderr, message, args.join(' '));
+  }
 });
 
 test('failures exit 1 with the error code and what to do', async () => {
@@ -136,13 +153,15 @@ for (const kind of kinds) {
     const file = path.join(dir, 'payload');
     const payload = randomBytes(kind.startsWith('seqpacket') || kind.startsWith('message') ? 1024 * 1024 : 5 * 1024 * 1024);
     fs.writeFileSync(file, payload);
-    const listener = spawn(process.execPath, [cli, 'listen', address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Bytes through messages: one message per read, no separator (the default is one per line).
+    const framing = kind.startsWith('seqpacket') || kind.startsWith('message') ? ['--framing', 'raw'] : [];
+    const listener = spawn(process.execPath, [cli, 'listen', address, ...framing], { stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => listener.kill());
     const received = readAll(listener.stdout);
     let errors = '';
     listener.stderr.on('data', (text) => (errors += `listener: ${text}`));
     const input = fs.openSync(file, 'r');
-    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [input, 'ignore', 'pipe'] });
+    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000', ...framing], { stdio: [input, 'ignore', 'pipe'] });
     connector.stderr!.on('data', (text) => (errors += `connector: ${text}`));
     fs.closeSync(input); // the child has its copy (and Windows cannot remove an open file)
     const [connectorCode, listenerCode] = await Promise.all([
@@ -171,11 +190,11 @@ for (const kind of ['filesystem', 'namespaced'] as const) {
     const file = path.join(dir, 'payload');
     const payload = randomBytes(300 * 1024);
     fs.writeFileSync(file, payload);
-    const listener = spawn(process.execPath, [cli, 'listen', address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const listener = spawn(process.execPath, [cli, 'listen', address, '--framing', 'raw'], { stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => listener.kill());
     const received = readBytes(listener.stdout, payload.length);
     const input = fs.openSync(file, 'r');
-    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000'], { stdio: [input, 'ignore', 'inherit'] });
+    const connector = spawn(process.execPath, [cli, 'connect', address, '--wait', '--timeout', '20000', '--framing', 'raw'], { stdio: [input, 'ignore', 'inherit'] });
     fs.closeSync(input); // the child has its copy (and Windows cannot remove an open file)
     assert.equal(await exited(connector), 0);
     const got = await received;
@@ -204,7 +223,7 @@ test('socat as the peer for datagrams, both ways', { timeout: 60_000, skip: proc
 
   // socat sends, we receive.
   const ours = path.join(dir, 'ours.sock');
-  const listener = spawn(process.execPath, [cli, 'listen', `dgram:${ours}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const listener = spawn(process.execPath, [cli, 'listen', `dgram:${ours}`, '--framing', 'raw'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => listener.kill());
   const received = readBytes(listener.stdout, payload.length);
   await new Promise((resolve) => listener.stderr.once('data', resolve)); // "receiving datagrams on ..."
@@ -219,7 +238,7 @@ test('socat as the peer for datagrams, both ways', { timeout: 60_000, skip: proc
   const receiver = spawn('socat', ['-u', `UNIX-RECV:${theirs}`, '-'], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => receiver.kill());
   const got = readBytes(receiver.stdout, payload.length);
-  const connector = spawn(process.execPath, [cli, 'connect', `dgram:${theirs}`, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+  const connector = spawn(process.execPath, [cli, 'connect', `dgram:${theirs}`, '--wait', '--timeout', '20000', '--framing', 'raw'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
   assert.equal(await exited(connector), 0);
   assert.equal(sha(await got), sha(payload));
 });
@@ -232,7 +251,7 @@ test('socat as the peer for seqpacket, both ways', { timeout: 60_000, skip: proc
 
   // socat connects to our listener.
   const ours = path.join(dir, 'ours.sock');
-  const listener = spawn(process.execPath, [cli, 'listen', `seqpacket:${ours}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const listener = spawn(process.execPath, [cli, 'listen', `seqpacket:${ours}`, '--framing', 'raw'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => listener.kill());
   const [received, listenerExit] = [readAll(listener.stdout), exited(listener)];
   await new Promise((resolve) => listener.stderr.once('data', resolve)); // "listening on ..."
@@ -246,7 +265,7 @@ test('socat as the peer for seqpacket, both ways', { timeout: 60_000, skip: proc
   const server = spawn('socat', ['-u', `UNIX-LISTEN:${theirs},socktype=5`, '-'], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => server.kill());
   const [got, serverExit] = [readAll(server.stdout), exited(server)];
-  const connector = spawn(process.execPath, [cli, 'connect', `seqpacket:${theirs}`, '--wait', '--timeout', '20000'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
+  const connector = spawn(process.execPath, [cli, 'connect', `seqpacket:${theirs}`, '--wait', '--timeout', '20000', '--framing', 'raw'], { stdio: [fs.openSync(file, 'r'), 'ignore', 'inherit'] });
   assert.equal(await exited(connector), 0);
   assert.equal(await serverExit, 0);
   assert.equal(sha(await got), sha(payload));
