@@ -299,7 +299,7 @@ async function listenCommand(args: string[]): Promise<void> {
   }
   if (address.kind === 'datagram') return receiveDatagrams(address.name, mode);
   if (address.kind === 'seqpacket') {
-    const listener = await listenUnix('seqpacket', address.name, mode === undefined ? {} : { mode });
+    const listener = await listenUnix(address.name, mode === undefined ? { type: 'seqpacket' } : { type: 'seqpacket', mode });
     process.stderr.write(`listening on ${address.name} (seqpacket)\n`);
     const conn = await new Promise<UnixSocket>((resolve) => listener.once('connection', resolve));
     await listener.close();
@@ -308,14 +308,14 @@ async function listenCommand(args: string[]): Promise<void> {
   if (address.kind === 'named-pipe') {
     if (mode !== undefined) throw new UsageError('--mode is for Unix socket files and FIFOs; a named pipe has a security descriptor instead');
     if (address.message) {
-      const listener = await listenNamedPipe(address.name, { mode: 'message' });
-      process.stderr.write(`listening on ${listener.pipeName} (message mode)\n`);
+      const listener = await listenNamedPipe(address.name, { type: 'message' });
+      process.stderr.write(`listening on ${listener.name} (message mode)\n`);
       const pipe = await new Promise<MessagePipe>((resolve) => listener.once('connection', resolve));
       await listener.close();
       return shuttleMessages(pipeEnd(pipe));
     }
     const listener = await listenNamedPipe(address.name);
-    process.stderr.write(`listening on ${listener.pipeName}\n`);
+    process.stderr.write(`listening on ${listener.name}\n`);
     const conn = await new Promise<import('../named-pipe/stream.js').NamedPipeStream>((resolve) => listener.once('connection', resolve));
     await listener.close();
     return shuttle(conn, conn, true);

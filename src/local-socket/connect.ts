@@ -5,7 +5,7 @@
 import { InterprocessError, fromSystemError } from '../errors.js';
 import { type Attempt, type RetryOptions, retry } from '../retry.js';
 import { type LocalSocketName, toName } from './name.js';
-import { LocalSocket, setSocketName, socketOverPipe } from './stream.js';
+import { LocalSocket, connectedTo, socketOverPipe } from './stream.js';
 import { requireNative } from '../native/addon.js';
 import { openPipe } from '../named-pipe/connect.js';
 import { isWindows } from '../platform.js';
@@ -33,7 +33,7 @@ function attempt(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, c
   if (isWindows) return attemptPipe(name, allowHalfOpen, wait, cancel);
   const direct = connectAbstract(name, allowHalfOpen);
   if (direct) {
-    setSocketName(direct, name);
+    connectedTo(direct, name);
     return Promise.resolve(direct);
   }
   return new Promise((resolve, reject) => {
@@ -48,7 +48,7 @@ function attempt(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, c
     };
     const onAbort = () => settle(cancel!.reason);
     const onConnect = () => {
-      setSocketName(socket, name);
+      connectedTo(socket, name);
       settle(undefined);
     };
     socket.once('connect', onConnect);
@@ -96,7 +96,8 @@ function timeoutError(name: LocalSocketName, timeout: number): InterprocessError
   return new InterprocessError('ETIMEDOUT', `Connecting to ${name} timed out after ${timeout} ms`, { syscall: 'connect', address: name.address });
 }
 
-function connectError(error: unknown, name: LocalSocketName): InterprocessError {
+/** @internal A failed connect to `name`, typed and worded. */
+export function connectError(error: unknown, name: LocalSocketName): InterprocessError {
   const code = (error as NodeJS.ErrnoException).code;
   const hint =
     code === 'ENOENT' || code === 'ECONNREFUSED'

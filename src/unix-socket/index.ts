@@ -4,7 +4,7 @@ export type { MessageCredentials, SendOptions, UnixMessage, UnixSocketOptions, U
 export { UnixListener, listenUnix } from './listener.js';
 export type { ListenUnixOptions } from './listener.js';
 export { bindDatagram, connectUnix, unixSocketFromFd, unixSocketPair } from './open.js';
-export type { BindOptions as UnixBindOptions, ConnectUnixOptions, DatagramOptions } from './open.js';
+export type { ConnectUnixOptions, DatagramOptions } from './open.js';
 export type { ReceivedSocketName } from './address.js';
 export { ReceivedDescriptor } from './descriptors.js';
 export type { DescriptorKind, HasDescriptor, Sendable } from './descriptors.js';

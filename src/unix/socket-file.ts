@@ -31,10 +31,11 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { InterprocessError, fromSystemError } from '../../errors.js';
-import { optionalNative } from '../../native/addon.js';
-import { sunPathMax } from '../../platform.js';
-import { listenOn } from '../listen-on.js';
+import { InterprocessError, fromSystemError } from '../errors.js';
+import type { BindOptions } from '../options.js';
+import { optionalNative } from '../native/addon.js';
+import { sunPathMax } from '../platform.js';
+import { listenOn } from './listen-on.js';
 
 /** A socket file this process created and owns. */
 export interface SocketFile {
@@ -46,11 +47,6 @@ export interface SocketFile {
   readonly lockPath: string;
 }
 
-export interface BindOptions {
-  mode?: number | undefined;
-  /** Replace a stale socket file (default true). False: any existing file is EADDRINUSE. */
-  takeOver?: boolean | undefined;
-}
 
 /** Whether something is bound at an existing socket file: found by connecting to it. */
 export type ProbeResult = 'live' | 'stale' | 'gone';
