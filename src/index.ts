@@ -7,7 +7,7 @@ export * from './unix-socket/index.js';
 export type { AccessRule, AllowList } from './access.js';
 export type { PeerCredentials } from './credentials.js';
 export type { BindOptions } from './options.js';
-export type { ListenerEvents, ListenerIteratorOptions } from './listener.js';
+export type { Listener, ListenerEvents, ListenerIteratorOptions } from './listener.js';
 export { InterprocessError } from './errors.js';
 export type { ErrorDetails } from './errors.js';
 export { nativeStatus } from './native/addon.js';

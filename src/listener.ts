@@ -21,9 +21,13 @@ import type { LocalSocketName } from './local-socket/name.js';
  * - `'close'`: the listener has stopped accepting, after close().
  */
 export interface ListenerEvents<C> {
+  /** An accepted connection. */
   connection: [connection: C];
+  /** A refused peer: its credentials (null if unreadable), and what a predicate threw. */
   refused: [credentials: PeerCredentials | null, error?: unknown];
+  /** Accepting failed. */
   error: [error: InterprocessError];
+  /** The listener has stopped accepting. */
   close: [];
 }
 

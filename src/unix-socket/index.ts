@@ -2,7 +2,7 @@
 export { UnixSocket } from './socket.js';
 export type { MessageCredentials, SendOptions, UnixMessage, UnixSocketOptions, UnixSocketType } from './socket.js';
 export { UnixListener, listenUnix } from './listener.js';
-export type { ListenUnixOptions } from './listener.js';
+export type { ListenUnixOptions, UnixListenerEvents, UnixListenerType } from './listener.js';
 export { bindDatagram, connectUnix, unixSocketFromFd, unixSocketPair } from './open.js';
 export type { ConnectUnixOptions, DatagramOptions } from './open.js';
 export type { ReceivedSocketName } from './address.js';

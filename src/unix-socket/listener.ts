@@ -65,7 +65,7 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
   #paused: NodeJS.Timeout | null = null;
   #refed = true;
 
-  /** @internal Use {@link listenUnix}. */
+  /** @internal Use {@link listenUnix}. `options`: what each accepted UnixSocket gets. */
   constructor(fd: number, type: UnixListenerType, name: LocalSocketName, file: SocketFile | null, options: UnixSocketOptions, access: AccessCheck = accessCheck(undefined)) {
     super((socket) => void socket.close());
     this.#access = access;
@@ -74,7 +74,7 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
     this.#fd = fd;
     this.#native = unixNative('Unix listeners');
     this.#file = file;
-    this.#options = { maxFds: options.maxFds, passCredentials: options.passCredentials, sendQueueLimit: options.sendQueueLimit, receiveQueueLimit: options.receiveQueueLimit };
+    this.#options = options;
     const { Watcher, pollEvents } = requireNative('Unix listeners');
     this.#watcher = new Watcher(fd, (status, events) => this.#accept(status, events), true);
     this.#watcher.start(pollEvents.READABLE);
@@ -203,5 +203,7 @@ export async function listenUnix(name: string | LocalSocketName, options: Listen
     closeFd(fd);
     throw error;
   }
-  return closeOnAbort(new UnixListener(fd, type, resolved, file, options, access), signal);
+  // What each accepted connection gets: the socket options, not the listener's own.
+  const { type: _type, allow: _allow, backlog: _backlog, signal: _signal, mode: _mode, takeOver: _takeOver, ...socketOptions } = options;
+  return closeOnAbort(new UnixListener(fd, type, resolved, file, socketOptions, access), signal);
 }
