@@ -185,9 +185,9 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
  * the foundation's connect() clients too.
  */
 export async function listenUnix(name: string | LocalSocketName, options: ListenUnixOptions = {}): Promise<UnixListener> {
+  checkPlatform(`A Unix ${typeof options?.type === 'string' ? options.type : 'stream'} listener`);
   checkOptionsObject(options);
   const { type = 'stream', backlog = 511, signal } = options;
-  checkPlatform(`A Unix ${String(type)} listener`);
   checkType(type, ['seqpacket', 'stream']);
   const resolved = resolveName(name);
   checkBacklog(backlog);
