@@ -345,8 +345,27 @@ test('local sockets on Windows are our pipes: peerCredentials() gives the peer\'
   child.send({ type: 'exit' });
 });
 
+test("a named-pipe listener's name is a LocalSocketName: 'NAME', '@NAME', nsName('NAME') and the full path are one pipe", { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const raw = uniqueName();
+  await using listener = await listenNamedPipe(`@${raw}`);
+  assert.equal(listener.name.kind, 'namespaced');
+  assert.equal(listener.name.address, `\\\\.\\pipe\\${raw}`);
+  assert.equal(String(listener.name), listener.name.address);
+  for (const name of [raw, nsName(raw), listener.name.address]) {
+    const client = await connectNamedPipe(typeof name === 'string' ? name : name.address);
+    const accepted = (await listener.iterator({ closeOnReturn: false }).next()).value as NamedPipeStream;
+    assert.equal(accepted.ends.clientProcessId, process.pid);
+    client.destroy();
+    accepted.destroy();
+  }
+  assert.equal(listener.close(), listener.close(), 'close() is memoised');
+  await assert.rejects(listenNamedPipe(nsName(raw, 'linux')), { code: 'ERR_INVALID_ARG_VALUE' });
+});
+
 test('off Windows, named pipes fail with ERR_INTERPROCESS_UNSUPPORTED', { skip: windows && 'this is Windows' }, async () => {
   await assert.rejects(listenNamedPipe('x'), { code: 'ERR_INTERPROCESS_UNSUPPORTED', message: /listen\(\)\/connect\(\)/ });
   await assert.rejects(connectNamedPipe('x'), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
   await assert.rejects(listenNamedPipe('a\\b'), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(listenNamedPipe('x', { type: 'stream' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(listenNamedPipe(nsName('x', 'linux')), { code: 'ERR_INVALID_ARG_VALUE' });
 });
