@@ -6,7 +6,7 @@
  */
 import { checkAllowHalfOpen, checkOptionsObject } from '../options.js';
 import { isWindows } from '../platform.js';
-import { connectError } from './connect.js';
+import { connectError } from '../socket-connect.js';
 import { type LocalSocketName, toName } from './name.js';
 import { LocalSocket, connectedTo, setSocketName } from './stream.js';
 import { connectAbstract } from './unix/abstract.js';

@@ -8,7 +8,7 @@ import { type AccessRule, accessCheck, socketFileMode } from '../access.js';
 import { fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { type NativeUnixSockets, requireNative } from '../native/addon.js';
 import { closeFdQuietly } from '../native/fds.js';
-import { type RetryOptions, connectWithRetry } from '../local-socket/connect.js';
+import { type RetryOptions, connectWithRetry } from '../socket-connect.js';
 import type { LocalSocketName } from '../local-socket/name.js';
 import { type ProbeResult, type SocketFile, type SocketFileBinder, bindSocketFile, ensurePrivateDirectory, probeOutcome } from '../unix/socket-file.js';
 import { type BindOptions, checkMode } from '../options.js';
