@@ -150,3 +150,16 @@ test('peerCredentials() answers after close, on both ends, without having been a
   await once(accepted, 'close');
   assert.equal(accepted.peerCredentials().pid, process.pid, 'the accepted end: the client process');
 });
+
+test('sending a closed UnixListener fails with ERR_INTERPROCESS_CLOSED; an open one travels', { skip: windows && 'Windows has no descriptor passing', timeout: 30_000 }, async (t) => {
+  const { unixSocketPair } = await import('interprocess');
+  const [a, b] = unixSocketPair('seqpacket');
+  t.after(() => Promise.all([a.close(), b.close()]));
+  const listener = await listenUnix(testSocketPath(t, 'sent.sock'));
+  await a.send('open', { fds: [listener] });
+  const message = await b.receive();
+  assert.equal(message?.fds.length, 1);
+  message!.fds.forEach((d) => d.close());
+  await listener.close();
+  await assert.rejects(Promise.resolve().then(() => a.send('closed', { fds: [listener] })), { code: 'ERR_INTERPROCESS_CLOSED' });
+});
