@@ -14,9 +14,10 @@ export type { RetryOptions };
 const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
 
 /**
- * @internal Windows, without `wait`: how long every instance of a pipe may stay busy before connect fails
- * with EAGAIN. A live server makes a new instance as it accepts, within milliseconds; one that has
- * stopped listening but still has connections open keeps its name busy for as long as they last.
+ * @internal Windows, without `wait`: how long every instance of a pipe may stay busy before
+ * connect fails with EAGAIN. A live server makes a new instance as it accepts, within
+ * milliseconds; one that has stopped listening but still has connections open keeps its name
+ * busy for as long as they last.
  */
 export const BUSY_LIMIT_MS = 2000;
 

@@ -124,9 +124,10 @@ function checkOptions(name: LocalSocketName, options: ListenOptions): AccessChec
 }
 
 /**
- * @internal Whether each accepted peer's credentials must be read to enforce `check`. Without the native
- * addon they cannot be: then only the file system can enforce 'same-user' (a socket file of mode
- * 0600 or narrower, or the private namespace directory), and any other rule is refused.
+ * @internal Whether each accepted peer's credentials must be read to enforce `check`. Without
+ * the native addon they cannot be: then only the file system can enforce 'same-user' (a socket
+ * file of mode 0600 or narrower, or the private namespace directory), and any other rule is
+ * refused.
  */
 export function needsCredentials(name: LocalSocketName, mode: number | undefined, check: AccessCheck, what: string): boolean {
   if (!check.checks) return false;

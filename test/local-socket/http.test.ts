@@ -32,7 +32,7 @@ const names: Array<[string, (t: import('node:test').TestContext) => string]> = [
 ];
 
 for (const [kind, makeName] of names) {
-  test(`HTTP over ${kind}: http's createConnection option, then an agent that keeps the connection alive`, { timeout: 60_000 }, async (t) => {
+  test(`HTTP over ${kind}: http's createConnection option, then an agent that keeps the connection alive`, { timeout: 120_000 }, async (t) => {
     const name = makeName(t);
     const server = spawnFixture(t, 'http-server', [name]);
     await server.next('listening');
@@ -94,7 +94,7 @@ for (const [kind, makeName] of names) {
   });
 }
 
-test('createConnection() returns a socket at once that connects in the background; bad arguments throw TypeErrors', { timeout: 30_000 }, async (t) => {
+test('createConnection() returns a socket at once that connects in the background; bad arguments throw TypeErrors', { timeout: 90_000 }, async (t) => {
   const name = testSocketPath(t, 'cc.sock');
   const server = spawnFixture(t, 'http-server', [name]);
   await server.next('listening');
