@@ -19,7 +19,7 @@ console.log(`client got: ${(await client.receive()).data}`);
 // Seqpacket: a connection that keeps message boundaries; a descriptor travels with a message.
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipc-example-'));
 const socketPath = path.join(dir, 'files.sock');
-const listener = await listenUnix('seqpacket', socketPath, { mode: 0o600 });
+const listener = await listenUnix(socketPath, { type: 'seqpacket', mode: 0o600 });
 listener.on('connection', async (conn) => {
   const file = await fs.promises.open(new URL(import.meta.url), 'r');
   await conn.send('a file for you', { fds: [file] }); // the receiver gets its own copy

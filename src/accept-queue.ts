@@ -1,34 +1,42 @@
 /**
- * The delivery of accepted connections, shared by every listener: to `'connection'` listeners if
- * there are any, otherwise to one async iterator, queued until taken. Closing ends the iteration
- * and disposes of connections queued but never taken.
+ * The delivery of accepted connections, shared by every listener (through the base in
+ * listener.ts): to `'connection'` listeners if there are any, otherwise to one async iterator,
+ * queued until taken. Ending disposes of connections queued but never taken and ends iteration.
  */
-import type { EventEmitter } from 'node:events';
-import { InterprocessError, abortError } from './errors.js';
+import { InterprocessError } from './errors.js';
 
 interface Waiter<T> {
   resolve(result: IteratorResult<T>): void;
   reject(error: unknown): void;
 }
 
+/** What the queue needs of its listener: its 'connection' and 'error' events. */
+export interface QueueOwner<T> {
+  /** Emits 'connection' if anyone listens; false if nobody does. */
+  emitConnection(connection: T): boolean;
+  /** Whether anyone listens for 'error'. */
+  hasErrorListeners(): boolean;
+  /** Emits 'error' (which throws, as Node's rule is, when nobody listens). */
+  emitError(error: InterprocessError): void;
+}
+
 export class AcceptQueue<T> {
-  readonly #owner: EventEmitter;
+  readonly #owner: QueueOwner<T>;
   readonly #dispose: (connection: T) => void;
   readonly #queue: T[] = [];
   #waiter: Waiter<T> | null = null;
   #ended = false;
 
-  /** `owner` emits 'connection' and 'error'; `dispose` ends a connection nobody took. */
-  constructor(owner: EventEmitter, dispose: (connection: T) => void) {
+  /** `dispose` ends a connection nobody took. */
+  constructor(owner: QueueOwner<T>, dispose: (connection: T) => void) {
     this.#owner = owner;
     this.#dispose = dispose;
   }
 
   deliver(connection: T): void {
     if (this.#ended) return this.#dispose(connection); // closed meanwhile: nobody will take it
-    if (this.#owner.listenerCount('connection') > 0) {
-      this.#owner.emit('connection', connection);
-    } else if (this.#waiter) {
+    if (this.#owner.emitConnection(connection)) return;
+    if (this.#waiter) {
       const waiter = this.#waiter;
       this.#waiter = null;
       waiter.resolve({ value: connection, done: false });
@@ -44,12 +52,12 @@ export class AcceptQueue<T> {
 
   /** To the iterator if it waits and nobody listens for 'error'; otherwise an 'error' event. */
   fail(error: InterprocessError): void {
-    if (this.#waiter && this.#owner.listenerCount('error') === 0) {
+    if (this.#waiter && !this.#owner.hasErrorListeners()) {
       const waiter = this.#waiter;
       this.#waiter = null;
       waiter.reject(error);
     } else {
-      this.#owner.emit('error', error);
+      this.#owner.emitError(error);
     }
   }
 
@@ -63,9 +71,12 @@ export class AcceptQueue<T> {
     }
   }
 
-  /** Accepted connections, in order; leaving the loop calls `close`. */
-  iterator(close: () => Promise<void>): AsyncIterator<T> {
-    return {
+  /**
+   * Accepted connections, in order. Leaving the loop early calls `close` when it is given (the
+   * listener's close), and otherwise leaves what is queued for the next loop.
+   */
+  iterator(close: (() => Promise<void>) | null): AsyncIterableIterator<T> {
+    const iterator: AsyncIterableIterator<T> = {
       next: () => {
         const queued = this.#queue.shift();
         if (queued !== undefined) return Promise.resolve({ value: queued, done: false });
@@ -76,10 +87,12 @@ export class AcceptQueue<T> {
         });
       },
       return: async () => {
-        await close();
+        if (close) await close();
         return { value: undefined, done: true };
       },
+      [Symbol.asyncIterator]: () => iterator,
     };
+    return iterator;
   }
 }
 
@@ -87,7 +100,7 @@ export class AcceptQueue<T> {
  * Emits 'close' on the next tick (or once `stopped` resolves: what accepts is really gone) and
  * resolves then: what every close() of ours returns.
  */
-export function closedSoon(owner: EventEmitter, stopped?: Promise<void>): Promise<void> {
+export function closedSoon(owner: { emit(event: 'close'): boolean }, stopped?: Promise<void>): Promise<void> {
   return new Promise((resolve) => {
     const emit = () => {
       owner.emit('close');
@@ -96,19 +109,4 @@ export function closedSoon(owner: EventEmitter, stopped?: Promise<void>): Promis
     if (stopped) void stopped.then(emit);
     else process.nextTick(emit);
   });
-}
-
-/**
- * Closes `listener` when `signal` aborts; if it already has, closes it now and throws ABORT_ERR.
- * Returns the listener: the end of every listen().
- */
-export async function closeOnAbort<T extends { close(): Promise<void> }>(listener: T, signal: AbortSignal | undefined): Promise<T> {
-  if (signal) {
-    if (signal.aborted) {
-      await listener.close();
-      throw abortError(signal);
-    }
-    signal.addEventListener('abort', () => void listener.close(), { once: true });
-  }
-  return listener;
 }

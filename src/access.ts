@@ -10,7 +10,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { InterprocessError, invalidArgument, invalidType, unsupported } from './errors.js';
-import type { PeerCredentials } from './local-socket/stream.js';
+import type { PeerCredentials } from './credentials.js';
 import { isWindows } from './platform.js';
 
 /** Users and groups let in besides this user and root. */

@@ -98,7 +98,7 @@ async function measure(impl, test, total, rounds) {
   };
   let server;
   if (impl === 'interprocess') {
-    server = await listenNamedPipe(name, test === 'throughput' ? {} : { mode: 'message' });
+    server = await listenNamedPipe(name, test === 'throughput' ? {} : { type: 'message' });
     server.on('connection', serve);
   } else {
     server = net.createServer(serve);

@@ -176,7 +176,7 @@ const seqpacket = {
   async interprocess(isServer, warmup, rounds, size) {
     const { listenUnix, connectUnix } = await import('../../dist/index.js');
     if (isServer) {
-      const listener = await listenUnix('seqpacket', socketPath);
+      const listener = await listenUnix(socketPath, { type: 'seqpacket' });
       listener.once('connection', (socket) => {
         socket.on('message', (message) => socket.send(message.data).catch(fail));
         socket.on('end', () => process.exit(0));

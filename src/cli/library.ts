@@ -5,7 +5,8 @@
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { createFifo, openFifoReader, openFifoWriter } from '../fifo/fifo.js';
-import { connect, connectWithRetry } from '../local-socket/connect.js';
+import { connect } from '../local-socket/connect.js';
+import { connectWithRetry } from '../socket-connect.js';
 import { listen } from '../local-socket/listener.js';
 import { type LocalSocketName, supportedNameKinds } from '../local-socket/name.js';
 import { nativeStatus } from '../native/addon.js';
@@ -93,18 +94,18 @@ async function first<T>(listener: { once(event: 'connection', fn: (conn: T) => v
 export async function acceptOne(address: ConnectionAddress, mode: number | undefined): Promise<Connection> {
   const modeOption = mode === undefined ? {} : { mode };
   if (address.kind === 'seqpacket') {
-    const listener = await listenUnix('seqpacket', address.name, modeOption);
+    const listener = await listenUnix(address.name, { ...modeOption, type: 'seqpacket' });
     process.stderr.write(`listening on ${address.name} (seqpacket)\n`);
     return socketConnection(await first<UnixSocket>(listener));
   }
   if (address.kind === 'named-pipe') {
     if (address.message) {
-      const listener = await listenNamedPipe(address.name, { mode: 'message' });
-      process.stderr.write(`listening on ${listener.pipeName} (message mode)\n`);
+      const listener = await listenNamedPipe(address.name, { type: 'message' });
+      process.stderr.write(`listening on ${listener.name} (message mode)\n`);
       return pipeConnection(await first<MessagePipe>(listener));
     }
     const listener = await listenNamedPipe(address.name);
-    process.stderr.write(`listening on ${listener.pipeName}\n`);
+    process.stderr.write(`listening on ${listener.name}\n`);
     return { kind: 'bytes', stream: await first<Duplex>(listener), noHalfClose: true };
   }
   const listener = await listen(address.name, { ...modeOption, allowHalfOpen: true });

@@ -1,11 +1,11 @@
 /**
  * Connecting to a local socket: one attempt, or with `wait`, attempts until a listener appears
- * (the Rust crate's ConnectWaitMode), all within `timeout` and cancellable through `signal`.
+ * (retrying ENOENT and ECONNREFUSED, which the Rust crate never does), all within `timeout` and
+ * cancellable through `signal`.
  */
-import { InterprocessError, fromSystemError } from '../errors.js';
-import { type Attempt, type RetryOptions, retry } from '../retry.js';
+import { BUSY_LIMIT_MS, type RetryOptions, connectWithRetry } from '../socket-connect.js';
 import { type LocalSocketName, toName } from './name.js';
-import { LocalSocket, setSocketName, socketOverPipe } from './stream.js';
+import { LocalSocket, connectedTo, socketOverPipe } from './stream.js';
 import { requireNative } from '../native/addon.js';
 import { openPipe } from '../named-pipe/connect.js';
 import { isWindows } from '../platform.js';
@@ -19,21 +19,11 @@ export interface ConnectOptions extends RetryOptions {
   allowHalfOpen?: boolean;
 }
 
-/** Errors that mean "no listener (yet)": `wait` retries them. */
-const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
-
-/**
- * Windows, without `wait`: how long every instance of a pipe may stay busy before connect fails
- * with EAGAIN. A live server makes a new instance as it accepts, within milliseconds; one that has
- * stopped listening but still has connections open keeps its name busy for as long as they last.
- */
-const BUSY_LIMIT_MS = 2000;
-
 function attempt(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
   if (isWindows) return attemptPipe(name, allowHalfOpen, wait, cancel);
   const direct = connectAbstract(name, allowHalfOpen);
   if (direct) {
-    setSocketName(direct, name);
+    connectedTo(direct, name);
     return Promise.resolve(direct);
   }
   return new Promise((resolve, reject) => {
@@ -48,7 +38,7 @@ function attempt(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, c
     };
     const onAbort = () => settle(cancel!.reason);
     const onConnect = () => {
-      setSocketName(socket, name);
+      connectedTo(socket, name);
       settle(undefined);
     };
     socket.once('connect', onConnect);
@@ -85,30 +75,4 @@ export async function connect(name: string | LocalSocketName, options: ConnectOp
   const resolved = toName(name);
   const allowHalfOpen = options?.allowHalfOpen ?? false;
   return connectWithRetry(resolved, options, (cancel) => attempt(resolved, allowHalfOpen, options?.wait === true, cancel));
-}
-
-/** The policy of every socket connect of the package: "no listener (yet)" is worth waiting for. */
-export function connectWithRetry<T>(name: LocalSocketName, options: RetryOptions, attempt: Attempt<T>): Promise<T> {
-  return retry(options, { notYet: NOT_YET, timedOut: (timeout) => timeoutError(name, timeout), failed: (error) => connectError(error, name) }, attempt);
-}
-
-function timeoutError(name: LocalSocketName, timeout: number): InterprocessError {
-  return new InterprocessError('ETIMEDOUT', `Connecting to ${name} timed out after ${timeout} ms`, { syscall: 'connect', address: name.address });
-}
-
-function connectError(error: unknown, name: LocalSocketName): InterprocessError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const hint =
-    code === 'ENOENT' || code === 'ECONNREFUSED'
-      ? 'Nothing is listening there: start the server first, or connect with { wait: true } to wait for it.'
-      : code === 'EACCES'
-        ? isWindows
-          ? 'This user may not connect to it: the pipe\'s security descriptor denies it.'
-          : 'This user may not connect to it: check the socket file\'s mode and its directory\'s permissions.'
-        : code === 'EAGAIN'
-          ? isWindows
-            ? `Every instance of the pipe stayed busy for ${BUSY_LIMIT_MS} ms: the server accepts no one now (or has stopped listening with connections still open). Connect with { wait: true } to wait for it.`
-            : 'The server\'s backlog is full: connect with { wait: true } to retry.'
-          : undefined;
-  return fromSystemError(error, `Cannot connect to ${name}`, hint, { address: name.address });
 }

@@ -1,26 +1,27 @@
 /**
  * The local socket listener: Unix domain sockets through Node's own `net.Server` (fast and well
- * tested), with safe socket files, modes and takeover (./unix/socket-file.ts); on Windows, named
+ * tested), with safe socket files, modes and takeover (../unix/socket-file.ts); on Windows, named
  * pipes of our own (../named-pipe/server.ts) whose connections are `net.Socket`s over our handles,
  * so that peer process ids, security descriptors and first-instance claims are there.
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { type AccessCheck, type AccessRule, type Refusal, accessCheck, decide, markAccepted, reportRefusal, socketFileMode } from '../access.js';
-import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
-import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { type AccessCheck, type AccessRule, type Refusal, accessCheck, decide, markAccepted, socketFileMode } from '../access.js';
+import { pipeCredentials } from '../credentials.js';
+import { InterprocessError, abortError, fromSystemError, invalidType, unsupported } from '../errors.js';
+import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
 import { optionalNative, requireNative } from '../native/addon.js';
-import { instanceOptions } from '../named-pipe/listener.js';
+import { pipeInstance } from '../named-pipe/options.js';
 import { PipeServer } from '../named-pipe/server.js';
+import { type BindOptions, checkAllowHalfOpen, checkBacklog, checkMode, checkOptionsObject, checkSignal } from '../options.js';
 import { isWindows } from '../platform.js';
+import { listenOn } from '../unix/listen-on.js';
+import { type SocketFile, bindSocketFile, ensurePrivateDirectory, netServerBinder, releaseSocketFile } from '../unix/socket-file.js';
 import { type LocalSocketName, toName } from './name.js';
-import { LocalSocket, type PeerCredentials, adoptAccepted, socketOverPipe } from './stream.js';
-import { listenOn } from './listen-on.js';
+import { LocalSocket, adoptAccepted, socketOverPipe } from './stream.js';
 import { listenTarget } from './unix/abstract.js';
-import { type SocketFile, bindSocketFile, ensurePrivateDirectory, netServerBinder, releaseSocketFile } from './unix/socket-file.js';
 
 /** Options of {@link listen}. */
-export interface ListenOptions {
+export interface ListenOptions extends BindOptions {
   /**
    * Who may connect, decided from the kernel's peer credentials before anything of the
    * connection is read: `'same-user'` (default: this user or root), `'any'`, `{ uids, gids }`,
@@ -34,11 +35,9 @@ export interface ListenOptions {
    * 'same-user' (the default), else what the umask leaves.
    */
   mode?: number;
-  /** Replace a stale socket file that nothing accepts on (default true). Never removes a non-socket. */
-  takeOver?: boolean;
   /** Length of the kernel's queue of connections not yet accepted. */
   backlog?: number;
-  /** Keep our writable side open after the peer ends its side (as net's `allowHalfOpen`). */
+  /** Keep our writable side open after the peer ends its side (as net's `allowHalfOpen`); default false. */
   allowHalfOpen?: boolean;
   /** Closes the listener when aborted; aborting before it listens fails listen() with ABORT_ERR. */
   signal?: AbortSignal;
@@ -68,97 +67,55 @@ interface Delivery {
   refuse(refusal: Refusal): void;
 }
 
+/** The events of a {@link LocalSocketListener} (see {@link ListenerEvents}). */
+export type LocalSocketListenerEvents = ListenerEvents<LocalSocket>;
+
 /**
  * Accepts connections on a local socket name. Each connection goes to the `'connection'` event
  * if it has listeners, otherwise to async iteration (`for await (const conn of listener)`), queued
  * until taken. `close()` stops accepting and removes the socket file; connections already made
  * stay open. Peers the `allow` rule refuses are closed before anything of theirs is read, never
- * delivered. Events: `'connection'`, `'refused'` (credentials, or null if they could not be
- * read; and what a predicate threw, if it threw), `'error'`, `'close'`.
+ * delivered. Events ({@link ListenerEvents}): `'connection'`, `'refused'` (credentials, or null
+ * if they could not be read; and what a predicate threw, if it threw), `'error'`, `'close'`.
  */
-export class LocalSocketListener extends EventEmitter implements AsyncIterable<LocalSocket>, AsyncDisposable {
+export class LocalSocketListener extends Listener<LocalSocket> {
   /** The resolved name this listener is bound to. */
   readonly name: LocalSocketName;
   readonly #server: Acceptor;
   readonly #file: SocketFile | null;
-  readonly #connections = new AcceptQueue<LocalSocket>(this, (socket) => socket.destroy());
-  #closed = false;
-  #closing: Promise<void> | null = null;
-  #refused = 0;
 
   /** @internal Use {@link listen}. */
   constructor(name: LocalSocketName, file: SocketFile | null, start: (delivery: Delivery) => Acceptor) {
-    super();
+    super((socket) => socket.destroy());
     this.name = name;
     this.#file = file;
     this.#server = start({
-      deliver: (socket) => this.#connections.deliver(socket),
-      fail: (error) => this.#connections.fail(error),
-      refuse: (refusal) => {
-        this.#refused++;
-        reportRefusal(this, refusal);
-      },
+      deliver: (socket) => this._deliver(socket),
+      fail: (error) => this._fail(error),
+      refuse: (refusal) => this._refuse(refusal),
     });
   }
 
-  /** How many peers the `allow` rule has refused so far. */
-  get refused(): number {
-    return this.#refused;
-  }
-
-  /** True until close() is called. */
-  get listening(): boolean {
-    return !this.#closed;
-  }
-
-  /**
-   * Stops accepting, removes the socket file (if it is still ours), and ends async iteration.
-   * Connections queued for iteration but never taken are destroyed; taken ones stay open.
-   */
-  close(): Promise<void> {
-    if (this.#closing) return this.#closing;
-    this.#closed = true;
+  /** @internal Stops accepting and removes the socket file (if it is still ours). */
+  protected _stop(): Promise<void> | void {
     if (this.#file) releaseSocketFile(this.#file);
-    const stopped = this.#server.close();
-    this.#connections.end();
-    return (this.#closing = closedSoon(this, stopped || undefined));
+    return this.#server.close();
   }
 
-  /** Lets the process exit while this listener is open (as net.Server's). */
-  unref(): this {
-    this.#server.ref(false);
-    return this;
-  }
-
-  /** Undoes unref(). */
-  ref(): this {
-    this.#server.ref(true);
-    return this;
-  }
-
-  /** Accepted connections, in order. Leaving the loop (break, return, throw) closes the listener. */
-  [Symbol.asyncIterator](): AsyncIterator<LocalSocket> {
-    return this.#connections.iterator(() => this.close());
-  }
-
-  /** `await using listener = await listen(...)` closes it at the end of the scope. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  /** @internal */
+  protected _ref(keepAlive: boolean): void {
+    this.#server.ref(keepAlive);
   }
 }
 
 function checkOptions(name: LocalSocketName, options: ListenOptions): AccessCheck {
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-  const { mode, backlog, signal, securityDescriptor } = options;
+  checkOptionsObject(options);
+  const { securityDescriptor } = options;
   const check = accessCheck(options.allow);
-  if (mode !== undefined) {
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw invalidArgument('options.mode', `must be a permission mode from 0 to 0o777; got ${String(mode)}`);
-    if (name.path === null) {
-      throw invalidArgument('options.mode', `applies only to names with a socket file; ${name} has none (abstract names and pipes have no file permissions). Check peerCredentials() of each connection instead.`);
-    }
-  }
-  if (backlog !== undefined && (!Number.isInteger(backlog) || backlog < 0)) throw invalidArgument('options.backlog', `must be a non-negative integer; got ${String(backlog)}`);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
+  checkMode(options.mode, name);
+  checkBacklog(options.backlog);
+  checkSignal(options.signal);
+  checkAllowHalfOpen(options.allowHalfOpen);
   if (securityDescriptor !== undefined) {
     if (typeof securityDescriptor !== 'string') throw invalidType('options.securityDescriptor', 'an SDDL string', securityDescriptor);
     if (!isWindows) throw unsupported('options.securityDescriptor', 'it is an SDDL string for Windows named pipes; on Unix, set the socket file\'s `mode`.');
@@ -167,9 +124,10 @@ function checkOptions(name: LocalSocketName, options: ListenOptions): AccessChec
 }
 
 /**
- * Whether each accepted peer's credentials must be read to enforce `check`. Without the native
- * addon they cannot be: then only the file system can enforce 'same-user' (a socket file of mode
- * 0600 or narrower, or the private namespace directory), and any other rule is refused.
+ * @internal Whether each accepted peer's credentials must be read to enforce `check`. Without
+ * the native addon they cannot be: then only the file system can enforce 'same-user' (a socket
+ * file of mode 0600 or narrower, or the private namespace directory), and any other rule is
+ * refused.
  */
 export function needsCredentials(name: LocalSocketName, mode: number | undefined, check: AccessCheck, what: string): boolean {
   if (!check.checks) return false;
@@ -183,9 +141,10 @@ export function needsCredentials(name: LocalSocketName, mode: number | undefined
 }
 
 /**
- * Listens on `name` (a path string, or a name from fsName()/nsName()). Fails with EADDRINUSE
- * when a live server has the name (a stale socket file is taken over), EACCES when this user may
- * not create it, ABORT_ERR when `options.signal` aborts first.
+ * Listens on `name` (a path string, `'@NAME'` for nsName('NAME'), or a name from
+ * fsName()/nsName()). Fails with EADDRINUSE when a live server has the name (a stale socket file
+ * is taken over), EACCES when this user may not create it, ABORT_ERR when `options.signal`
+ * aborts first.
  */
 export async function listen(name: string | LocalSocketName, options: ListenOptions = {}): Promise<LocalSocketListener> {
   const resolved = toName(name);
@@ -245,11 +204,11 @@ function listenPipe(name: LocalSocketName, options: ListenOptions, check: Access
   const native = requireNative('Listening on a local socket').namedPipe;
   // The named-pipe listener's defaults (byte mode, duplex, local clients only, the DACL of the
   // access rule), with our options.
-  const { instance } = instanceOptions({ firstInstance: options.firstInstance ?? true, allow: check.rule, ...(options.securityDescriptor === undefined ? {} : { securityDescriptor: options.securityDescriptor }) });
+  const { instance } = pipeInstance({ firstInstance: options.firstInstance ?? true, allow: check.rule, ...(options.securityDescriptor === undefined ? {} : { securityDescriptor: options.securityDescriptor }) });
   return new LocalSocketListener(name, null, ({ deliver, fail, refuse }) => {
     const server: PipeServer = new PipeServer(native, name.address, instance, (pipe) => {
       // The client's process id, read before the handle goes to libuv (which reads from it).
-      const refusal = decide(check, () => pipeClient(pipe.info().clientProcessId));
+      const refusal = decide(check, () => pipeCredentials(pipe.info().clientProcessId));
       if (refusal !== null) {
         pipe.close(true);
         server.released();
@@ -263,9 +222,4 @@ function listenPipe(name: LocalSocketName, options: ListenOptions, check: Access
     }, fail);
     return server;
   });
-}
-
-/** A named-pipe client's credentials: Windows tells its process id, and no uid or gid. */
-export function pipeClient(pid: number): PeerCredentials {
-  return Object.freeze({ pid: pid > 0 ? pid : null, uid: null, gid: null });
 }

@@ -160,9 +160,13 @@ export function nsName(name: string, platform: Platform = process.platform): Loc
   }
 }
 
-/** Accepts a name object as is, and a string as a filesystem name. */
+/**
+ * Accepts a name object as is, and a string as a name: `'@NAME'` is the namespaced name
+ * `nsName('NAME')` (as `String(nsName('NAME'))` and the CLI write it), any other string a
+ * filesystem name (write `'./@NAME'` for a file whose name starts with `@`).
+ */
 export function toName(name: string | LocalSocketName): LocalSocketName {
-  if (typeof name === 'string') return fsName(name);
+  if (typeof name === 'string') return name.startsWith('@') ? nsName(name.slice(1)) : fsName(name);
   if (name === null || typeof name !== 'object' || typeof name.address !== 'string' || (name.kind !== 'filesystem' && name.kind !== 'namespaced')) {
     throw invalidType('name', 'a path string or a name made by fsName() or nsName()', name);
   }

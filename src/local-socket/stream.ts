@@ -1,81 +1,113 @@
 /**
  * A connected local socket. It *is* a `net.Socket` (a Duplex with backpressure and half-close,
- * usable wherever one is), with peer credentials added; we add nothing to the data path.
+ * usable wherever one is), with its name and peer credentials added; we add nothing to the data
+ * path.
  */
 import net from 'node:net';
+import { type PeerCredentials, pipeCredentials, unixCredentials } from '../credentials.js';
 import { InterprocessError, fromSystemError } from '../errors.js';
-import { type NativeNamedPipe, requireNative } from '../native/addon.js';
+import { type NativeNamedPipe, optionalNative, requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
 import type { LocalSocketName } from './name.js';
-
-/** Who is on the other end of a connection, as the kernel saw it when the connection was made. */
-export interface PeerCredentials {
-  /** Process id, or null where the OS does not tell it (older BSDs). */
-  readonly pid: number | null;
-  /** Effective user id (Unix); null on Windows. */
-  readonly uid: number | null;
-  /** Effective group id (Unix); null on Windows. */
-  readonly gid: number | null;
-}
 
 const credentialsCache = new WeakMap<LocalSocket, PeerCredentials>();
 const names = new WeakMap<LocalSocket, LocalSocketName>();
 
-/** A connected local socket: a `net.Socket` with {@link LocalSocket.peerCredentials}. */
+/** The socket's descriptor while libuv has one (Unix), else undefined. */
+function descriptorOf(socket: net.Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * A connected local socket: a `net.Socket` with its {@link LocalSocket.name} and
+ * {@link LocalSocket.peerCredentials}. Made by {@link connect}, {@link createConnection} and
+ * {@link LocalSocketListener}; a `new LocalSocket()` of your own is a plain net.Socket with no
+ * name and no peer credentials.
+ */
 export class LocalSocket extends net.Socket {
-  /** The name this socket connected to, or its listener's name for accepted connections. */
-  get localSocketName(): LocalSocketName | undefined {
-    return names.get(this);
+  /**
+   * The name this socket connected to, or its listener's name for an accepted connection; null
+   * for a socket interprocess did not make.
+   */
+  get name(): LocalSocketName | null {
+    return names.get(this) ?? null;
   }
 
   /**
    * The pid, uid and gid of the process at the other end (Linux SO_PEERCRED, macOS
-   * LOCAL_PEERCRED and LOCAL_PEERPID, BSD getpeereid). Read once, then remembered, so it still
-   * answers after the socket closes. Needs the native addon.
+   * LOCAL_PEERCRED and LOCAL_PEERPID, BSD getpeereid; on Windows the peer's process id). Read
+   * when the connection is made, so it answers for as long as the object lives, also after
+   * close. Needs the native addon on Unix (ERR_INTERPROCESS_NATIVE without it).
    */
   peerCredentials(): PeerCredentials {
     const cached = credentialsCache.get(this);
     if (cached) return cached;
     if (isWindows) {
-      throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot read peer credentials: this socket was not made by listen() or connect() of interprocess (on Windows the peer\'s process id is read when the pipe connects).');
+      throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot read peer credentials: this socket has no peer interprocess knows of (on Windows the peer\'s process id is read when listen() or connect() of interprocess connects the pipe; createConnection() and sockets of your own have none).');
     }
     const native = requireNative('Reading peer credentials');
-    const fd = (this as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (typeof fd !== 'number' || fd < 0) {
-      throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot read peer credentials: the socket is not connected (or already closed). Read them while it is open.');
+    const fd = descriptorOf(this);
+    if (fd === undefined) {
+      throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot read peer credentials: this socket never had a peer interprocess knows of (it is not connected, or was closed before it was ever connected). Sockets made by listen(), connect() and createConnection() read them as they connect.');
     }
-    let raw: { pid: number; uid: number; gid: number };
+    let credentials: PeerCredentials;
     try {
-      raw = native.peerCredentials(fd);
+      credentials = unixCredentials(native.peerCredentials(fd));
     } catch (error) {
       throw fromSystemError(error, 'Cannot read peer credentials');
     }
-    const credentials: PeerCredentials = Object.freeze({ pid: raw.pid > 0 ? raw.pid : null, uid: raw.uid, gid: raw.gid });
     credentialsCache.set(this, credentials);
     return credentials;
   }
 }
 
-/** Turns a socket that net.Server accepted into a LocalSocket (same object, our prototype). */
-export function adoptAccepted(socket: net.Socket, name: LocalSocketName): LocalSocket {
-  Object.setPrototypeOf(socket, LocalSocket.prototype);
-  names.set(socket as LocalSocket, name);
-  return socket as LocalSocket;
+/**
+ * @internal Reads and keeps a connected socket's peer credentials now (one getsockopt), so that
+ * peerCredentials() answers after close too. Without the addon, or if the kernel will not say,
+ * nothing is kept and peerCredentials() says why when asked.
+ */
+export function recordPeerCredentials(socket: LocalSocket): void {
+  if (isWindows || credentialsCache.has(socket)) return;
+  const native = optionalNative();
+  const fd = descriptorOf(socket);
+  if (native === null || fd === undefined) return;
+  try {
+    credentialsCache.set(socket, unixCredentials(native.peerCredentials(fd)));
+  } catch {
+    /* told when peerCredentials() is called */
+  }
 }
 
+/** @internal Turns a socket that net.Server accepted into a LocalSocket (same object, our prototype), its credentials read. */
+export function adoptAccepted(socket: net.Socket, name: LocalSocketName): LocalSocket {
+  Object.setPrototypeOf(socket, LocalSocket.prototype);
+  const local = socket as LocalSocket;
+  names.set(local, name);
+  recordPeerCredentials(local);
+  return local;
+}
+
+/** @internal A client socket has connected to `name`: its name set, its credentials read. */
+export function connectedTo(socket: LocalSocket, name: LocalSocketName): void {
+  names.set(socket, name);
+  recordPeerCredentials(socket);
+}
+
+/** @internal Sets the name of a socket still connecting (its credentials come with connectedTo()). */
 export function setSocketName(socket: LocalSocket, name: LocalSocketName): void {
   names.set(socket, name);
 }
 
 /**
- * Windows: a LocalSocket over a connected named pipe of ours (byte mode), its peer's process id
- * read now (the `peer` end's: 'client' on a server, 'server' on a client). The socket owns the handle.
+ * @internal Windows: a LocalSocket over a connected named pipe of ours (byte mode), its peer's
+ * process id read now (the `peer` end's: 'client' on a server, 'server' on a client). The socket
+ * owns the handle.
  */
 export function socketOverPipe(pipe: NativeNamedPipe, name: LocalSocketName, peer: 'client' | 'server', allowHalfOpen: boolean): LocalSocket {
   const info = pipe.info();
-  const pid = peer === 'client' ? info.clientProcessId : info.serverProcessId;
   const socket = new LocalSocket({ fd: pipe.toFd(), allowHalfOpen, readable: true, writable: true });
   names.set(socket, name);
-  credentialsCache.set(socket, Object.freeze({ pid: pid > 0 ? pid : null, uid: null, gid: null }));
+  credentialsCache.set(socket, pipeCredentials(peer === 'client' ? info.clientProcessId : info.serverProcessId));
   return socket;
 }

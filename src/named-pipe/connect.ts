@@ -7,7 +7,7 @@ import { InterprocessError, fromSystemError } from '../errors.js';
 import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
 import { type RetryOptions, retry } from '../retry.js';
 import { endsOf } from './info.js';
-import { checkDirection, checkMaxMessageSize, namedPipes, type NamedPipeMode } from './listener.js';
+import { checkDirection, checkMaxMessageSize, namedPipes, type NamedPipeType } from './options.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, MessagePipe, type NamedPipeDirection } from './message.js';
 import { pipePath } from './name.js';
 import { retag } from './server.js';
@@ -16,7 +16,7 @@ import { NamedPipeStream } from './stream.js';
 /** Options of {@link connectNamedPipe}. */
 export interface NamedPipeConnectOptions extends RetryOptions {
   /** 'byte' (default): a `net.Socket`. 'message': a {@link MessagePipe} (the server must be in message mode). */
-  mode?: NamedPipeMode;
+  mode?: NamedPipeType;
   /** The server's direction: 'duplex' (default), 'clientToServer' or 'serverToClient'. */
   direction?: NamedPipeDirection;
   /** Message mode: the largest message this end receives (default 16 MiB). */

@@ -3,6 +3,7 @@
  * `\\HOST\pipe\NAME` for connecting to another machine) is taken as it is.
  */
 import { invalidArgument, invalidType } from '../errors.js';
+import { type LocalSocketName, fsName, nsName } from '../local-socket/name.js';
 
 const PIPE_PATH = /^[\\/]{2}[^\\/]+[\\/]pipe[\\/][^\\/]/i;
 /** The longest pipe path Windows accepts, in UTF-16 units. */
@@ -23,4 +24,24 @@ export function pipePath(name: string, argument = 'name'): string {
   }
   if (full.length > MAX_PIPE_PATH) throw invalidArgument(argument, `is too long: the pipe path has ${full.length} characters and Windows allows ${MAX_PIPE_PATH}`);
   return full;
+}
+
+/**
+ * A named pipe's name as every listener's name: a string `NAME` (or `@NAME`, as for local
+ * sockets) is `\\.\pipe\NAME` in the pipe namespace (nsName('NAME') on Windows), a full pipe
+ * path is taken as it is, and a name object must be a pipe's (from nsName() or fsName() on Windows).
+ */
+export function pipeName(name: string | LocalSocketName, argument = 'name'): LocalSocketName {
+  if (typeof name === 'string') {
+    const plain = name.startsWith('@') ? name.slice(1) : name;
+    const full = pipePath(plain, argument);
+    return PIPE_PATH.test(plain) ? fsName(full, 'win32') : nsName(plain, 'win32');
+  }
+  if (name === null || typeof name !== 'object' || typeof name.address !== 'string') {
+    throw invalidType(argument, 'a pipe name string or a name made by nsName() or fsName()', name);
+  }
+  if (!PIPE_PATH.test(name.address)) {
+    throw invalidArgument(argument, `is not a named pipe's name (${String(name)}): use a string, or nsName()/fsName() on Windows`);
+  }
+  return name;
 }

@@ -13,8 +13,8 @@ export class NamedPipeStream extends net.Socket {
   readonly ends: NamedPipeEnds;
 
   /** @internal Made by {@link listenNamedPipe} and {@link connectNamedPipe}. */
-  constructor(fd: number, pipeName: string, ends: NamedPipeEnds, readable: boolean, writable: boolean) {
-    super({ fd, readable, writable, allowHalfOpen: false });
+  constructor(fd: number, pipeName: string, ends: NamedPipeEnds, readable: boolean, writable: boolean, allowHalfOpen = false) {
+    super({ fd, readable, writable, allowHalfOpen });
     this.pipeName = pipeName;
     this.ends = ends;
   }

@@ -8,7 +8,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeDescription, requireNative } from '../native/addon.js';
-import { listenOn } from '../local-socket/listen-on.js';
+import { listenOn } from '../unix/listen-on.js';
 import { closeFd, closeFdQuietly, handToNode, releaseFd } from '../native/fds.js';
 import { descriptorOf } from './descriptor-symbol.js';
 import { type UnixSocket, adoptUnixSocket } from './socket.js';

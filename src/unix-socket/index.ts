@@ -2,9 +2,9 @@
 export { UnixSocket } from './socket.js';
 export type { MessageCredentials, SendOptions, UnixMessage, UnixSocketOptions, UnixSocketType } from './socket.js';
 export { UnixListener, listenUnix } from './listener.js';
-export type { ListenUnixOptions } from './listener.js';
+export type { ListenUnixOptions, UnixListenerEvents, UnixListenerType } from './listener.js';
 export { bindDatagram, connectUnix, unixSocketFromFd, unixSocketPair } from './open.js';
-export type { BindOptions as UnixBindOptions, ConnectUnixOptions, DatagramOptions } from './open.js';
+export type { ConnectUnixOptions, DatagramOptions } from './open.js';
 export type { ReceivedSocketName } from './address.js';
 export { ReceivedDescriptor } from './descriptors.js';
 export type { DescriptorKind, HasDescriptor, Sendable } from './descriptors.js';

@@ -3,22 +3,28 @@
  * the foundation's local sockets. The native Watcher says when connections wait; one native call
  * accepts them all. Each connection is a UnixSocket (messages, descriptors, credentials).
  */
-import { EventEmitter } from 'node:events';
-import { type AccessCheck, type AccessRule, accessCheck, decide, markAccepted, reportRefusal, socketFileMode } from '../access.js';
-import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
-import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
+import { type AccessCheck, type AccessRule, accessCheck, decide, markAccepted, socketFileMode } from '../access.js';
+import { unixCredentials } from '../credentials.js';
+import { InterprocessError, abortError, fromSystemError } from '../errors.js';
+import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
+import type { LocalSocketName } from '../local-socket/name.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
 import { closeFd } from '../native/fds.js';
-import type { LocalSocketName } from '../local-socket/name.js';
-import { type SocketFile, releaseSocketFile } from '../local-socket/unix/socket-file.js';
+import { type BindOptions, checkBacklog, checkOptionsObject, checkSignal } from '../options.js';
+import { type SocketFile, releaseSocketFile } from '../unix/socket-file.js';
 import { resolveName } from './address.js';
 import { descriptorOf } from './descriptor-symbol.js';
 import type { HasDescriptor } from './descriptors.js';
-import { type BindOptions, bindTo, checkPlatform, checkType, openSocket } from './open.js';
+import { bindTo, checkPlatform, checkType, openSocket } from './open.js';
 import { UnixSocket, type UnixSocketOptions, unixNative } from './socket.js';
+
+/** The type of a listening Unix socket: 'stream' (the default) or 'seqpacket'. */
+export type UnixListenerType = 'seqpacket' | 'stream';
 
 /** Options of listenUnix(). */
 export interface ListenUnixOptions extends UnixSocketOptions, BindOptions {
+  /** 'stream' (default) or 'seqpacket'. */
+  type?: UnixListenerType;
   /**
    * Who may connect, from the kernel's peer credentials of each connection before anything of it
    * is read: 'same-user' (default), 'any', `{ uids, gids }` or a predicate (see listen()). Also
@@ -35,40 +41,40 @@ const ACCEPT_BATCH = 64;
 // How long accepting pauses when the process is out of descriptors.
 const ACCEPT_PAUSE_MS = 100;
 
+/** The events of a {@link UnixListener} (see {@link ListenerEvents}). */
+export type UnixListenerEvents = ListenerEvents<UnixSocket>;
+
 /**
  * Accepts seqpacket or stream connections on a name. Each goes to the `'connection'` event if it
  * has listeners, otherwise to async iteration, queued until taken. close() stops accepting and
  * removes the socket file; connections already taken stay open. Peers the `allow` rule refuses
- * are closed at once. Events: `'connection'`, `'refused'` (credentials or null, and what a
- * predicate threw), `'error'`, `'close'`.
+ * are closed at once. Events ({@link ListenerEvents}): `'connection'`, `'refused'` (credentials
+ * or null, and what a predicate threw), `'error'`, `'close'`.
  */
-export class UnixListener extends EventEmitter implements AsyncIterable<UnixSocket>, AsyncDisposable, HasDescriptor {
+export class UnixListener extends Listener<UnixSocket> implements HasDescriptor {
   /** The name it listens on. */
   readonly name: LocalSocketName;
   /** 'seqpacket' or 'stream'. */
-  readonly type: 'seqpacket' | 'stream';
+  readonly type: UnixListenerType;
   readonly #fd: number;
   readonly #native: NativeUnixSockets;
   readonly #watcher: NativeWatcher;
   readonly #file: SocketFile | null;
   readonly #options: UnixSocketOptions;
-  readonly #connections = new AcceptQueue<UnixSocket>(this, (socket) => void socket.close());
   readonly #access: AccessCheck;
-  #refused = 0;
-  #closed = false;
   #paused: NodeJS.Timeout | null = null;
   #refed = true;
 
-  /** @internal Use {@link listenUnix}. */
-  constructor(fd: number, type: 'seqpacket' | 'stream', name: LocalSocketName, file: SocketFile | null, options: UnixSocketOptions, access: AccessCheck = accessCheck(undefined)) {
-    super();
+  /** @internal Use {@link listenUnix}. `options`: what each accepted UnixSocket gets. */
+  constructor(fd: number, type: UnixListenerType, name: LocalSocketName, file: SocketFile | null, options: UnixSocketOptions, access: AccessCheck = accessCheck(undefined)) {
+    super((socket) => void socket.close());
     this.#access = access;
     this.name = name;
     this.type = type;
     this.#fd = fd;
     this.#native = unixNative('Unix listeners');
     this.#file = file;
-    this.#options = { maxFds: options.maxFds, passCredentials: options.passCredentials, sendQueueLimit: options.sendQueueLimit, receiveQueueLimit: options.receiveQueueLimit };
+    this.#options = options;
     const { Watcher, pollEvents } = requireNative('Unix listeners');
     this.#watcher = new Watcher(fd, (status, events) => this.#accept(status, events), true);
     this.#watcher.start(pollEvents.READABLE);
@@ -76,22 +82,12 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
 
   /** @internal The descriptor, to hand this listener to another process. */
   [descriptorOf](): number {
-    if (this.#closed) throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot send a closed listener');
+    if (!this.listening) throw new InterprocessError('ERR_INTERPROCESS_CLOSED', 'Cannot send a closed listener: send it while it listens (close it here after sending, if this process is done with it).');
     return this.#fd;
   }
 
-  /** True until close(). */
-  get listening(): boolean {
-    return !this.#closed;
-  }
-
-  /** How many peers the `allow` rule has refused so far. */
-  get refused(): number {
-    return this.#refused;
-  }
-
   #accept(status: number, events: number): void {
-    if (this.#closed) return;
+    if (!this.listening) return;
     const { pollEvents } = requireNative('Unix listeners');
     if (status < 0) {
       // The descriptor is gone (closed under us): this listener cannot accept any more.
@@ -126,7 +122,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
       }
       socket.adoptFile(null, this.name);
       markAccepted(socket, this.#access);
-      this.#connections.deliver(socket);
+      this._deliver(socket);
     }
   }
 
@@ -136,7 +132,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
     this.#watcher.stop();
     this.#paused = setTimeout(() => {
       this.#paused = null;
-      if (this.#closed) return;
+      if (!this.listening) return;
       try {
         this.#watcher.start(requireNative('Unix listeners').pollEvents.READABLE);
       } catch (error) {
@@ -152,75 +148,50 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
    * process warning. A transient error never ends iteration: the listener goes on serving.
    */
   #report(error: InterprocessError, fatal: boolean): void {
-    if (this.listenerCount('error') > 0 || (fatal && this.#connections.waiting)) this.#connections.fail(error);
+    if (this.listenerCount('error') > 0 || (fatal && this._iterating)) this._fail(error);
     else process.emitWarning(error);
   }
 
   /** Applies the `allow` rule to an accepted descriptor: true (and closed) if refused. */
   #refuse(fd: number): boolean {
-    const refusal = decide(this.#access, () => {
-      const raw = requireNative('Unix listeners').peerCredentials(fd);
-      return Object.freeze({ pid: raw.pid > 0 ? raw.pid : null, uid: raw.uid, gid: raw.gid });
-    });
+    const refusal = decide(this.#access, () => unixCredentials(requireNative('Unix listeners').peerCredentials(fd)));
     if (refusal === null) return false;
     closeFd(fd);
-    this.#refused++;
-    reportRefusal(this, refusal);
+    this._refuse(refusal);
     return true;
   }
 
-  /** Stops accepting, removes the socket file (if still ours), ends iteration; queued connections are closed. */
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
+  /** @internal Stops accepting and removes the socket file (if still ours). */
+  protected _stop(): void {
     if (this.#paused !== null) clearTimeout(this.#paused);
     this.#paused = null;
     this.#watcher.close(); // and the descriptor with it
     if (this.#file) releaseSocketFile(this.#file);
-    this.#connections.end();
-    return closedSoon(this);
   }
 
-  /** Lets the process exit while this listener is open. */
-  unref(): this {
-    this.#refed = false;
-    this.#paused?.unref();
-    if (!this.#closed) this.#watcher.ref(false);
-    return this;
-  }
-
-  /** Undoes unref(). */
-  ref(): this {
-    this.#refed = true;
-    this.#paused?.ref();
-    if (!this.#closed) this.#watcher.ref(true);
-    return this;
-  }
-
-  /** Accepted connections, in order. Leaving the loop (break, return, throw) closes the listener. */
-  [Symbol.asyncIterator](): AsyncIterator<UnixSocket> {
-    return this.#connections.iterator(() => this.close());
-  }
-
-  /** `await using listener = await listenUnix(...)` closes it at the end of the scope. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  /** @internal */
+  protected _ref(keepAlive: boolean): void {
+    this.#refed = keepAlive;
+    if (keepAlive) this.#paused?.ref();
+    else this.#paused?.unref();
+    if (this.listening) this.#watcher.ref(keepAlive);
   }
 }
 
 /**
- * Listens for seqpacket or stream connections on `name` (a path string, or a name from
- * fsName()/nsName()), with the same safe socket files as listen(): mode, takeover of stale files,
- * EADDRINUSE for a live one. A stream listener accepts the foundation's connect() clients too.
+ * Listens for stream (the default) or seqpacket connections on `name` (a path string, `'@NAME'`
+ * for nsName('NAME'), or a name from fsName()/nsName()), with the same safe socket files as
+ * listen(): mode, takeover of stale files, EADDRINUSE for a live one. A stream listener accepts
+ * the foundation's connect() clients too.
  */
-export async function listenUnix(type: 'seqpacket' | 'stream', name: string | LocalSocketName, options: ListenUnixOptions = {}): Promise<UnixListener> {
-  checkPlatform(`A Unix ${type} listener`);
+export async function listenUnix(name: string | LocalSocketName, options: ListenUnixOptions = {}): Promise<UnixListener> {
+  checkPlatform(`A Unix ${typeof options?.type === 'string' ? options.type : 'stream'} listener`);
+  checkOptionsObject(options);
+  const { type = 'stream', backlog = 511, signal } = options;
   checkType(type, ['seqpacket', 'stream']);
   const resolved = resolveName(name);
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-  const { backlog = 511, signal } = options;
-  if (!Number.isInteger(backlog) || backlog < 0) throw invalidArgument('options.backlog', `must be a non-negative integer; got ${String(backlog)}`);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
+  checkBacklog(backlog);
+  checkSignal(signal);
   if (signal?.aborted) throw abortError(signal);
   const access = accessCheck(options.allow);
   const native = unixNative(`Unix ${type} listeners`);
@@ -232,5 +203,7 @@ export async function listenUnix(type: 'seqpacket' | 'stream', name: string | Lo
     closeFd(fd);
     throw error;
   }
-  return closeOnAbort(new UnixListener(fd, type, resolved, file, options, access), signal);
+  // What each accepted connection gets: the socket options, not the listener's own.
+  const { type: _type, allow: _allow, backlog: _backlog, signal: _signal, mode: _mode, takeOver: _takeOver, ...socketOptions } = options;
+  return closeOnAbort(new UnixListener(fd, type, resolved, file, socketOptions, access), signal);
 }

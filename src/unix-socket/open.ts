@@ -8,9 +8,10 @@ import { type AccessRule, accessCheck, socketFileMode } from '../access.js';
 import { fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { type NativeUnixSockets, requireNative } from '../native/addon.js';
 import { closeFdQuietly } from '../native/fds.js';
-import { type RetryOptions, connectWithRetry } from '../local-socket/connect.js';
+import { type RetryOptions, connectWithRetry } from '../socket-connect.js';
 import type { LocalSocketName } from '../local-socket/name.js';
-import { type ProbeResult, type SocketFile, type SocketFileBinder, bindSocketFile, ensurePrivateDirectory, probeOutcome } from '../local-socket/unix/socket-file.js';
+import { type ProbeResult, type SocketFile, type SocketFileBinder, bindSocketFile, ensurePrivateDirectory, probeOutcome } from '../unix/socket-file.js';
+import { type BindOptions, checkMode } from '../options.js';
 import { isWindows } from '../platform.js';
 import { addressOf, resolveName } from './address.js';
 import { TYPE_NUMBER, UnixSocket, type UnixSocketOptions, type UnixSocketType, adoptUnixSocket, unixNative } from './socket.js';
@@ -58,24 +59,13 @@ function nativeProbe(native: NativeUnixSockets, type: UnixSocketType): (socketPa
   };
 }
 
-/** How a socket is bound to a filesystem name (exported as UnixBindOptions). */
-export interface BindOptions {
-  /** Permissions of the socket file (e.g. 0o600). Socket-file names only. */
-  mode?: number;
-  /** Replace a stale socket file that nothing is bound to (default true). Never removes a non-socket. */
-  takeOver?: boolean;
-}
-
 /**
  * Binds `fd` to `name` (and listens with `backlog`, for a listener). Returns the socket file it
  * made, if any: the caller releases it on close.
  */
 export async function bindTo(native: NativeUnixSockets, fd: number, type: UnixSocketType, name: LocalSocketName, options: BindOptions, backlog: number | null): Promise<SocketFile | null> {
   const { mode } = options;
-  if (mode !== undefined) {
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw invalidArgument('options.mode', `must be a permission mode from 0 to 0o777; got ${String(mode)}`);
-    if (name.path === null) throw invalidArgument('options.mode', `applies only to names with a socket file; ${name} has none (abstract names have no file permissions)`);
-  }
+  checkMode(mode, name);
   const bind = (address: Buffer, socketMode: number | undefined) => {
     if (socketMode !== undefined) {
       try {

@@ -16,7 +16,7 @@ const PER = 253;
  * (the default receiveQueueLimit) would be 259,072 descriptors, past any descriptor limit.
  */
 async function accept(t: TestContext, type: 'seqpacket' | 'stream', raw: string, maxFds: number) {
-  const listener = await listenUnix(type, nsName(raw), { maxFds, receiveQueueLimit: 4 });
+  const listener = await listenUnix(nsName(raw), { type, maxFds, receiveQueueLimit: 4 });
   const conn = listener[Symbol.asyncIterator]().next().then((r) => r.value as UnixSocket);
   t.after(async () => {
     await listener.close();

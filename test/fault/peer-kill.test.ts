@@ -49,7 +49,7 @@ for (const type of ['stream', 'seqpacket'] as const) {
   test(`unix ${type}: the peer killed, receive() ends (or a typed ECONNRESET), nothing leaks`, { timeout: 60_000 }, async (t) => {
     const before = await baseline(t);
     const raw = uniqueName(`kill-${type}`);
-    const listener = await listenUnix(type, nsName(raw));
+    const listener = await listenUnix(nsName(raw), { type });
     const peer = spawnFixture(t, 'fault-peer', ['unix', type, raw]);
     const conn = (await listener[Symbol.asyncIterator]().next()).value as UnixSocket;
     await peer.next('ready');

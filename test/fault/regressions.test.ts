@@ -98,7 +98,7 @@ for (const type of ['seqpacket', 'stream'] as const) {
   test(`unix ${type}: a peer that resets with our data unread: its messages first, then the end or a typed ECONNRESET, nothing hangs or leaks`, { skip: notOnWindows, timeout: 60_000 }, async (t) => {
     const before = await baseline(t);
     const raw = uniqueName(`reset-${type}`);
-    const listener = await listenUnix(type, nsName(raw));
+    const listener = await listenUnix(nsName(raw), { type });
     t.after(() => listener.close());
     const peer = spawnFixture(t, 'fault-unix-peer', [type, raw]);
     const conn = (await listener[Symbol.asyncIterator]().next()).value as UnixSocket;
@@ -168,5 +168,5 @@ test('a datagram sender\'s address never crashes the receiver and round-trips ex
 
 test('a socket type that is not a string (a BigInt) is a typed error, not a TypeError from the message', { skip: notOnWindows }, async () => {
   assert.throws(() => unixSocketPair(10n as never), (e) => typed(e) && e.code === 'ERR_INVALID_ARG_VALUE');
-  await assert.rejects(Promise.resolve().then(() => listenUnix(10n as never, nsName(uniqueName()))), (e) => typed(e));
+  await assert.rejects(Promise.resolve().then(() => listenUnix(nsName(uniqueName()), { type: 10n } as never)), (e) => typed(e));
 });

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { connect, listen } from 'interprocess';
-import { bindSocketFile, netServerBinder, releaseSocketFile } from '#internal/local-socket/unix/socket-file.js';
+import { bindSocketFile, netServerBinder, releaseSocketFile } from '#internal/unix/socket-file.js';
 import { sunPathMax } from '#internal/platform.js';
 import { scratchDir } from '../helpers.js';
 

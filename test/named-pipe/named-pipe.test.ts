@@ -82,7 +82,7 @@ for (const mode of ['byte', 'message'] as const) {
   for (const direction of ['duplex', 'clientToServer', 'serverToClient'] as const) {
     test(`${mode} mode, ${direction}: a dead first client, then data both allowed ways, process ids`, { skip: windowsOnly, timeout: 60_000 }, async (t) => {
       const name = uniqueName();
-      await using listener = await listenNamedPipe(name, { mode, direction });
+      await using listener = await listenNamedPipe(name, { type: mode, direction });
       const connections = listener[Symbol.asyncIterator]() as AsyncIterator<MessagePipe | NamedPipeStream>;
       // A client that connects and dies at once: the listener must go on accepting.
       const dead = await peer(t);
@@ -111,7 +111,7 @@ for (const mode of ['byte', 'message'] as const) {
 
 test('a message over maxMessageSize is an error with its size, and the next message arrives', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
   const name = uniqueName();
-  await using listener = await listenNamedPipe(name, { mode: 'message', maxMessageSize: 1000 });
+  await using listener = await listenNamedPipe(name, { type: 'message', maxMessageSize: 1000 });
   const child = await peer(t);
   child.send({ type: 'connect', name, mode: 'message', direction: 'duplex' });
   const { pid } = await child.next<{ pid: number }>('connected');
@@ -133,7 +133,7 @@ test('a message over maxMessageSize is an error with its size, and the next mess
 for (const mode of ['byte', 'message'] as const) {
   test(`20 concurrent clients in another process exchange 1 MiB each, ${mode} mode, checksummed`, { skip: windowsOnly, timeout: 120_000 }, async (t) => {
     const name = uniqueName();
-    await using listener = await listenNamedPipe(name, { mode });
+    await using listener = await listenNamedPipe(name, { type: mode });
     let served = 0;
     listener.on('connection', (conn: MessagePipe | NamedPipeStream) => {
       served++;
@@ -278,7 +278,7 @@ test('a write to a closed peer is EPIPE on every path: at once, pending, synchro
   fs.closeSync(writeFd);
   // The same through a MessagePipe, at once and pending.
   const name = uniqueName();
-  await using listener = await listenNamedPipe(name, { mode: 'message' });
+  await using listener = await listenNamedPipe(name, { type: 'message' });
   const client = await connectNamedPipe(name, { mode: 'message' });
   const server = (await listener[Symbol.asyncIterator]().next()).value as MessagePipe;
   const waiting = server.send(Buffer.alloc(1_000_000, 1)).then(() => null, (error: NodeJS.ErrnoException) => error);
@@ -320,7 +320,7 @@ test('a worker terminated with pipes waiting tears down cleanly', { skip: window
   assert.equal(ready, 'waiting');
   await worker.terminate();
   // The name is free again and this thread's pipes work.
-  await using listener = await listenNamedPipe(name, { mode: 'message' });
+  await using listener = await listenNamedPipe(name, { type: 'message' });
   const client = await connectNamedPipe(name, { mode: 'message' });
   const server = (await listener[Symbol.asyncIterator]().next()).value as MessagePipe;
   await client.send('after the worker');
@@ -345,8 +345,27 @@ test('local sockets on Windows are our pipes: peerCredentials() gives the peer\'
   child.send({ type: 'exit' });
 });
 
+test("a named-pipe listener's name is a LocalSocketName: 'NAME', '@NAME', nsName('NAME') and the full path are one pipe", { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const raw = uniqueName();
+  await using listener = await listenNamedPipe(`@${raw}`);
+  assert.equal(listener.name.kind, 'namespaced');
+  assert.equal(listener.name.address, `\\\\.\\pipe\\${raw}`);
+  assert.equal(String(listener.name), listener.name.address);
+  for (const name of [raw, nsName(raw), listener.name.address]) {
+    const client = await connectNamedPipe(typeof name === 'string' ? name : name.address);
+    const accepted = (await listener.iterator({ closeOnReturn: false }).next()).value as NamedPipeStream;
+    assert.equal(accepted.ends.clientProcessId, process.pid);
+    client.destroy();
+    accepted.destroy();
+  }
+  assert.equal(listener.close(), listener.close(), 'close() is memoised');
+  await assert.rejects(listenNamedPipe(nsName(raw, 'linux')), { code: 'ERR_INVALID_ARG_VALUE' });
+});
+
 test('off Windows, named pipes fail with ERR_INTERPROCESS_UNSUPPORTED', { skip: windows && 'this is Windows' }, async () => {
   await assert.rejects(listenNamedPipe('x'), { code: 'ERR_INTERPROCESS_UNSUPPORTED', message: /listen\(\)\/connect\(\)/ });
   await assert.rejects(connectNamedPipe('x'), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
   await assert.rejects(listenNamedPipe('a\\b'), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(listenNamedPipe('x', { type: 'stream' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(listenNamedPipe(nsName('x', 'linux')), { code: 'ERR_INVALID_ARG_VALUE' });
 });

@@ -60,7 +60,7 @@ for (const type of ['datagram', 'seqpacket', 'stream'] as const) {
         receiver = await bindDatagram(socketPath, { maxFds });
         close = () => receiver.close();
       } else {
-        const listener = await listenUnix(type, socketPath, { maxFds });
+        const listener = await listenUnix(socketPath, { type, maxFds });
         const accepted = new Promise<UnixSocket>((resolve) => listener.once('connection', resolve));
         close = async () => {
           await receiver?.close();

@@ -160,7 +160,7 @@ test('socket files: mode 0600 by default (the kernel refuses other users at conn
 
 test('listenUnix seqpacket at the defaults refuses another user; allow lets it in', { skip: needsRoot || linuxOnly, timeout: 30_000 }, async (t) => {
   const name = uniqueName('seq-access');
-  await using listener = await listenUnix('seqpacket', nsName(name));
+  await using listener = await listenUnix(nsName(name), { type: 'seqpacket' });
   let connections = 0;
   listener.on('connection', (conn) => {
     connections++;
@@ -173,7 +173,7 @@ test('listenUnix seqpacket at the defaults refuses another user; allow lets it i
   assert.deepEqual([connections, listener.refused, refused[0]?.uid], [0, 1, NOBODY]);
 
   const other = uniqueName('seq-access');
-  await using open = await listenUnix('seqpacket', nsName(other), { allow: { uids: [NOBODY] } });
+  await using open = await listenUnix(nsName(other), { type: 'seqpacket', allow: { uids: [NOBODY] } });
   open.on('connection', (conn) => void conn.send('welcome'));
   assert.equal((await peer(t, 'seqpacket', 'ns', other)).message, 'welcome');
 });

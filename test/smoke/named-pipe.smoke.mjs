@@ -13,7 +13,7 @@ export async function run(smoke) {
   }
   await smoke.check('a child sends whole messages over a message-mode pipe; both process ids', async () => {
     const name = smoke.uniqueName('smoke');
-    const listener = await listenNamedPipe(name, { mode: 'message' });
+    const listener = await listenNamedPipe(name, { type: 'message' });
     const child = smoke.spawnChild('named-pipe.smoke.mjs', [name]);
     const { value: pipe } = await listener[Symbol.asyncIterator]().next();
     assert.equal(pipe.ends.clientProcessId, child.pid);

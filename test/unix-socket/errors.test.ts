@@ -113,7 +113,7 @@ test('names: EADDRINUSE for a live socket, stale files taken over, non-sockets n
   const dir = scratchDir(t);
   for (const type of ['datagram', 'seqpacket'] as const) {
     const socketPath = path.join(dir, `${type}.sock`);
-    const open = () => (type === 'datagram' ? bindDatagram(socketPath, { mode: 0o600 }) : listenUnix('seqpacket', socketPath, { mode: 0o600 }));
+    const open = () => (type === 'datagram' ? bindDatagram(socketPath, { mode: 0o600 }) : listenUnix(socketPath, { type: 'seqpacket', mode: 0o600 }));
     const first = await open();
     assert.equal(fs.statSync(socketPath).mode & 0o777, 0o600);
     await assert.rejects(open(), { code: 'EADDRINUSE' });
@@ -142,7 +142,7 @@ test('names: EADDRINUSE for a live socket, stale files taken over, non-sockets n
   await assert.rejects(connectUnix('seqpacket', path.join(dir, 'missing.sock')), { code: 'ENOENT', message: /Nothing is listening/ });
   await assert.rejects(connectUnix('seqpacket', nsName(uniqueName()), { wait: true, timeout: 30 }), { code: 'ETIMEDOUT' });
   await assert.rejects(connectUnix('datagram' as never, abstract), { code: 'ERR_INVALID_ARG_VALUE' });
-  await assert.rejects(listenUnix('stream', path.join(dir, 'x'.repeat(120))), { code: 'ENAMETOOLONG' });
+  await assert.rejects(listenUnix(path.join(dir, 'x'.repeat(120)), { type: 'stream' }), { code: 'ENAMETOOLONG' });
 });
 
 test('peer credentials on connected sockets of every type, and a clear answer where the kernel keeps none', async (t) => {
@@ -154,7 +154,7 @@ test('peer credentials on connected sockets of every type, and a clear answer wh
     assert.equal(a.peerCredentials().pid, process.pid, 'remembered after close');
   }
   const name = nsName(uniqueName());
-  await using listener = await listenUnix('stream', name);
+  await using listener = await listenUnix(name, { type: 'stream' });
   await using client = await connectUnix('stream', name);
   const accepted = (await listener[Symbol.asyncIterator]().next()).value!;
   t.after(() => accepted.close());
@@ -173,13 +173,13 @@ test('no descriptor leaks across opening, failing and closing every kind of sock
   const before = openFds();
   for (let i = 0; i < 10; i++) {
     const name = nsName(uniqueName());
-    const listener = await listenUnix('seqpacket', name);
+    const listener = await listenUnix(name, { type: 'seqpacket' });
     const client = await connectUnix('seqpacket', name);
     const conn = (await listener[Symbol.asyncIterator]().next()).value!;
     await client.send('x', { fds: [0] });
     const message = (await conn.receive())!;
     message.fds[0]!.close();
-    await assert.rejects(listenUnix('seqpacket', name), { code: 'EADDRINUSE' });
+    await assert.rejects(listenUnix(name, { type: 'seqpacket' }), { code: 'EADDRINUSE' });
     await Promise.all([client.close(), conn.close(), listener.close()]);
     const file = path.join(dir, `d${i}.sock`);
     const d = await bindDatagram(file);

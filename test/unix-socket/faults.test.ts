@@ -44,7 +44,7 @@ print('done')
 for (const type of ['seqpacket', 'stream'] as const) {
   test(`a ${type} peer that resets: its messages, then ECONNRESET and the end, over 50 connections with nothing leaked`, { timeout: 60_000 }, async (t) => {
     const name = uniqueName('reset');
-    const listener = await listenUnix(type, nsName(name));
+    const listener = await listenUnix(nsName(name), { type });
     const rounds = 50;
     const n = 20;
     const baseline = openFds();
@@ -80,7 +80,7 @@ for (const type of ['seqpacket', 'stream'] as const) {
 
   test(`receive() after a ${type} reset: the messages, then ECONNRESET, then null; a pending receive() settles`, async (t) => {
     const name = uniqueName('reset-receive');
-    const listener = await listenUnix(type, nsName(name));
+    const listener = await listenUnix(nsName(name), { type });
     const accepted = once(listener, 'connection');
     const peer = python(t, RESETTING_PEER, [name, type, '1', '3']);
     const [socket] = (await accepted) as [UnixSocket];

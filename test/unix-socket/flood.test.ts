@@ -39,7 +39,7 @@ for (const type of ['seqpacket', 'datagram'] as const) {
       reader = await bindDatagram(nsName(raw), { receiveQueueLimit: 1024 });
       sender = spawnFixture(t, 'unix-flood', args);
     } else {
-      const listener = await listenUnix('seqpacket', nsName(raw), { receiveQueueLimit: 1024 });
+      const listener = await listenUnix(nsName(raw), { type: 'seqpacket', receiveQueueLimit: 1024 });
       t.after(() => listener.close());
       sender = spawnFixture(t, 'unix-flood', args);
       reader = (await listener[Symbol.asyncIterator]().next()).value as UnixSocket;

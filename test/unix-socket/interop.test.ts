@@ -81,7 +81,7 @@ test('a Python SOCK_SEQPACKET client connects to our listener: descriptors both 
   const socketPath = path.join(dir, 'py.sock');
   fs.writeFileSync(path.join(dir, 'from-python.txt'), 'python sent this file');
   fs.writeFileSync(path.join(dir, 'from-us.txt'), 'we sent this file');
-  await using listener = await listenUnix('seqpacket', fsName(socketPath));
+  await using listener = await listenUnix(fsName(socketPath), { type: 'seqpacket' });
   const py = python(t, PYTHON_CLIENT, [socketPath, path.join(dir, 'from-python.txt')]);
   const conn = (await listener[Symbol.asyncIterator]().next()).value!;
   t.after(() => conn.close());
@@ -183,7 +183,7 @@ c.close()
 test('empty seqpacket messages sent just before the peer closes are messages, then the end', { timeout: 30_000 }, async (t) => {
   const socketPath = path.join(scratchDir(t), 'empty.sock');
   for (const passCredentials of [false, true]) {
-    await using listener = await listenUnix('seqpacket', fsName(socketPath), { passCredentials });
+    await using listener = await listenUnix(fsName(socketPath), { type: 'seqpacket', passCredentials });
     const py = python(t, PYTHON_EMPTY_THEN_CLOSE, [socketPath]);
     const conn = (await listener[Symbol.asyncIterator]().next()).value!;
     t.after(() => conn.close());

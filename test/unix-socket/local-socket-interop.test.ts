@@ -24,7 +24,7 @@ for (const kind of ['filesystem', 'abstract'] as const) {
 
   test(`a local-socket client talks to our stream listener (${kind} name)`, async (t) => {
     const name = nameFor(t);
-    await using listener = await listenUnix('stream', name);
+    await using listener = await listenUnix(name, { type: 'stream' });
     listener.on('connection', async (conn) => {
       for await (const message of conn) await conn.send(Buffer.from(String(message.data).toUpperCase()));
       await conn.end();

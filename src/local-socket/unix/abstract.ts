@@ -7,7 +7,7 @@
 import { fromSystemError } from '../../errors.js';
 import { optionalNative } from '../../native/addon.js';
 import { closeFd, handToNode, releaseFd } from '../../native/fds.js';
-import type { ListenTarget } from '../listen-on.js';
+import type { ListenTarget } from '../../unix/listen-on.js';
 import type { LocalSocketName } from '../name.js';
 import { LocalSocket } from '../stream.js';
 

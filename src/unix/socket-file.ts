@@ -30,11 +30,12 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { InterprocessError, fromSystemError } from '../../errors.js';
-import { optionalNative } from '../../native/addon.js';
-import { sunPathMax } from '../../platform.js';
-import { listenOn } from '../listen-on.js';
+import { InterprocessError, fromSystemError } from '../errors.js';
+import type { BindOptions } from '../options.js';
+import { lstatOrNull, sameFile } from './fs-checks.js';
+import { listenOn } from './listen-on.js';
+import { releaseLock, takeLock } from './lock-file.js';
+import { type Staging, makeStagingDirectory, removeStaging } from './staging.js';
 
 /** A socket file this process created and owns. */
 export interface SocketFile {
@@ -44,12 +45,6 @@ export interface SocketFile {
   /** Descriptor of the flock'd lock file, or -1 when the native addon is absent. */
   lockFd: number;
   readonly lockPath: string;
-}
-
-export interface BindOptions {
-  mode?: number | undefined;
-  /** Replace a stale socket file (default true). False: any existing file is EADDRINUSE. */
-  takeOver?: boolean | undefined;
 }
 
 /** Whether something is bound at an existing socket file: found by connecting to it. */
@@ -72,82 +67,6 @@ let exitHookInstalled = false;
 
 function addressInUse(socketPath: string, why: string): InterprocessError {
   return new InterprocessError('EADDRINUSE', `Cannot listen on ${socketPath}: ${why}`, { syscall: 'listen', path: socketPath, address: socketPath });
-}
-
-function unsafeFile(file: string, why: string): InterprocessError {
-  return new InterprocessError('EACCES', `Cannot listen: ${file} ${why}, and interprocess never follows a link or takes over a file it did not create there. Remove it (and check who made it), or listen in a directory only you can write.`, { syscall: 'open', path: file });
-}
-
-/**
- * Opens the lock file without following a link: creates it (O_EXCL) or opens the existing one,
- * which must be a plain file of this user's with one name. Never truncates or chmods it.
- */
-function openLockFile(lockPath: string): number {
-  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-  const uid = process.getuid?.();
-  for (let attempt = 0; attempt < 10; attempt++) {
-    let fd: number;
-    try {
-      fd = fs.openSync(lockPath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-      return fd; // ours: made just now
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw fromSystemError(error, `Cannot create the lock file ${lockPath}`, 'The directory of the socket must be writable by this user.');
-      }
-    }
-    try {
-      // O_NONBLOCK: a FIFO planted there must not hang the open.
-      fd = fs.openSync(lockPath, O_RDWR | O_NOFOLLOW | O_NONBLOCK);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') continue; // removed meanwhile: create it
-      if (code === 'ELOOP' || code === 'EMLINK') throw unsafeFile(lockPath, 'is a symbolic link');
-      throw fromSystemError(error, `Cannot open the lock file ${lockPath}`, 'The directory of the socket must be writable by this user.');
-    }
-    const stats = fs.fstatSync(fd);
-    const why = !stats.isFile() ? 'is not a regular file'
-      : uid !== undefined && stats.uid !== uid ? `belongs to uid ${stats.uid}, not to this process's uid ${uid}`
-      : stats.nlink !== 1 ? 'has other names (hard links)'
-      : null;
-    if (why === null) return fd;
-    fs.closeSync(fd);
-    throw unsafeFile(lockPath, why);
-  }
-  throw new InterprocessError('EAGAIN', `Cannot open the lock file ${lockPath}: it kept appearing and vanishing; try again`, { path: lockPath });
-}
-
-/** Takes the lock file beside the socket; false if a live holder has it. */
-async function takeLock(socketPath: string): Promise<{ fd: number; lockPath: string } | null> {
-  const lockPath = `${socketPath}.lock`;
-  const native = optionalNative();
-  if (native === null) return { fd: -1, lockPath };
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const fd = openLockFile(lockPath);
-    let locked = false;
-    try {
-      locked = native.tryLock(fd);
-      // The holder may have unlinked the file before we locked it: then our lock guards nothing.
-      if (locked && sameFile(fs.fstatSync(fd), lstatOrNull(lockPath))) return { fd, lockPath };
-    } catch (error) {
-      fs.closeSync(fd);
-      throw fromSystemError(error, `Cannot lock ${lockPath}`);
-    }
-    fs.closeSync(fd);
-    if (!locked) return null;
-  }
-  throw new InterprocessError('EAGAIN', `Cannot lock ${lockPath}: it kept being replaced; try again`);
-}
-
-function lstatOrNull(file: string): fs.Stats | null {
-  try {
-    return fs.lstatSync(file);
-  } catch {
-    return null;
-  }
-}
-
-function sameFile(a: fs.Stats | null, b: fs.Stats | null): boolean {
-  return a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
 }
 
 /** What an error from connecting to an existing socket file says about it. */
@@ -176,74 +95,6 @@ export function probeStream(socketPath: string): Promise<ProbeResult> {
       }
     });
   });
-}
-
-/** A private staging directory: its name in the shared directory, and a descriptor of it. */
-interface Staging {
-  /** Its name beside the target (only for removing it: another user could swap that name). */
-  readonly name: string;
-  readonly fd: number;
-  /** How every step reaches it: /proc/self/fd/N on Linux, else its name. */
-  readonly via: string;
-}
-
-/** Whether /proc/self/fd/N reaches a directory by its descriptor (Linux with /proc mounted). */
-function procFdWorks(fd: number, stats: fs.Stats): boolean {
-  return process.platform === 'linux' && sameFile(lstatOrNull(`/proc/self/fd/${fd}/.`), stats);
-}
-
-/**
- * Makes a private 0700 directory in `dir` for `target`'s socket, opened without following a link,
- * checked and chmod'ed through its descriptor.
- */
-async function makeStagingDirectory(dir: string, target: string): Promise<Staging> {
-  // The staged path must fit in sun_path: /proc/self/fd/N/s on Linux; elsewhere the name, made no
-  // longer than the target path when the directory leaves less room than 12 characters.
-  const room = Math.min(sunPathMax(), Buffer.byteLength(target)) - Buffer.byteLength(dir) - '/./s'.length;
-  const length = Math.max(1, Math.min(12, room));
-  const uid = process.getuid?.();
-  for (;;) {
-    const name = path.join(dir, `.${randomBytes(12).toString('base64url').slice(0, length)}`);
-    try {
-      await fsp.mkdir(name, { mode: 0o700 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw fromSystemError(error, `Cannot listen on a socket in ${dir}`, 'The directory must exist and be writable by this user.', { path: dir });
-    }
-    let fd: number;
-    try {
-      fd = fs.openSync(name, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
-    } catch (error) {
-      throw fromSystemError(error, `Cannot open the staging directory ${name}`, 'Another user may have replaced it: listen in a directory only you can write.', { path: name });
-    }
-    const stats = fs.fstatSync(fd);
-    if (!stats.isDirectory() || (uid !== undefined && stats.uid !== uid)) {
-      fs.closeSync(fd);
-      throw unsafeFile(name, 'was replaced by another user\'s file right after it was made');
-    }
-    fs.fchmodSync(fd, 0o700); // the umask may have taken bits we need; never by name
-    if (procFdWorks(fd, stats)) return { name, fd, via: `/proc/self/fd/${fd}` };
-    if (Buffer.byteLength(path.join(name, 's')) > sunPathMax()) {
-      removeStaging({ name, fd, via: name });
-      throw new InterprocessError('ENAMETOOLONG', `Cannot listen on ${target}: a socket is bound in a private directory beside it first, and here (no /proc/self/fd) its path ${name}/s must fit in sun_path (${sunPathMax()} bytes), so the directory ${dir} may be at most ${sunPathMax() - '/.x/s'.length} bytes. Use a shorter path.`, { path: target });
-    }
-    return { name, fd, via: name };
-  }
-}
-
-/** Removes the staging directory: its socket through the descriptor, then the (empty) directory if its name is still it. */
-function removeStaging(staging: Staging): void {
-  try {
-    fs.unlinkSync(path.join(staging.via, 's'));
-  } catch {
-    /* moved into place, or never bound */
-  }
-  try {
-    if (sameFile(lstatOrNull(staging.name), fs.fstatSync(staging.fd))) fs.rmdirSync(staging.name);
-  } catch {
-    /* removed or replaced meanwhile: rmdir never follows a link nor removes a non-empty directory */
-  }
-  fs.closeSync(staging.fd);
 }
 
 /**
@@ -363,16 +214,6 @@ export async function bindSocketFile(socketPath: string, options: BindOptions, b
   } finally {
     if (staging !== null) removeStaging(staging);
   }
-}
-
-function releaseLock(fd: number, lockPath: string): void {
-  // Unlink while still holding the lock; a waiter that opened the old file re-checks its inode.
-  try {
-    fs.unlinkSync(lockPath);
-  } catch {
-    /* already gone */
-  }
-  fs.closeSync(fd);
 }
 
 function own(file: SocketFile): void {
