@@ -25,18 +25,22 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { acceptedRule, checkCodecTrust } from '../access.js';
-import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
+import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type ReceivedDescriptor, type Sendable, closeUnclaimed, toDescriptor } from '../unix-socket/descriptors.js';
 import { UnixSocket, type UnixMessage } from '../unix-socket/socket.js';
 import { type Codec, type CodecName, decodeSpan, encodeBody, jsonCodec, toCodec, v8Codec } from './codec.js';
-import { DEFAULT_MAX_FRAME, type Envelope, FrameReader, FrameWriter, HEADER_BYTES, MAX_FRAME_LIMIT, readText, skewOf } from './frame.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, type Envelope, FrameReader, FrameWriter, HEADER_BYTES, MAX_FRAME_LIMIT, readText, skewOf } from './frame.js';
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions<T> {
   /** How messages become bytes: 'json' (default), 'raw' (Buffers), 'v8' (structured clone), or your own. */
   codec?: CodecName | Codec<T>;
-  /** Largest frame payload accepted or sent, in bytes (default 16 MiB, at most 2 GiB - 1). */
-  maxFrameSize?: number;
+  /**
+   * Largest message received or sent, in bytes: a frame's payload, the codec's encoding of the
+   * message (with RpcChannel's few bytes of envelope). Default 16 MiB (the package's
+   * DEFAULT_MAX_MESSAGE_SIZE), at most 2 GiB - 1.
+   */
+  maxMessageSize?: number;
   /** Received messages held for a consumer before the channel stops reading (default 64). */
   highWaterMark?: number;
   /**
@@ -71,6 +75,43 @@ export interface ChannelSendOptions {
    * stay open here: the peer gets duplicates.
    */
   fds?: Iterable<Sendable>;
+  /**
+   * Stops waiting: the promise rejects with ABORT_ERR when the signal aborts. A signal already
+   * aborted sends nothing. Aborted later, the message was already accepted (framed, queued in
+   * order): it is still sent whole, never torn, unless the channel is destroyed first; only the
+   * wait ends. The channel stays usable.
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Channel.iterator} and {@link Channel.withFds}. */
+export interface ChannelIteratorOptions {
+  /**
+   * Whether leaving the loop early (break, return, throw) closes the channel (graceful close(),
+   * Node's rule for streams; default true). With false the channel stays open and messages not
+   * yet read wait for the next loop, receive or listener.
+   */
+  closeOnReturn?: boolean;
+}
+
+/** The events of a {@link Channel}, with their arguments. */
+export interface ChannelEvents<T> {
+  /**
+   * A message arrived; `fds` (present only when descriptors came with it) are closed when the
+   * listeners return, unless taken or converted. With no 'message' listener messages wait for
+   * iteration instead.
+   */
+  message: [message: T, fds?: readonly ReceivedDescriptor[]];
+  /**
+   * What ended the channel (a malformed or oversized frame, a truncated one, a stream error).
+   * Emitted only when there are 'error' listeners: without one the error surfaces from send(),
+   * iteration, close() and 'close', never as an uncaught exception.
+   */
+  error: [error: InterprocessError];
+  /** The peer finished sending (its end was read; the messages before it were delivered or queued). */
+  end: [];
+  /** The channel is closed: with the error that ended it, if one did. */
+  close: [error?: InterprocessError];
 }
 
 /** A received message with the descriptors that came with it (see {@link Channel.withFds}). */
@@ -100,6 +141,24 @@ function looksWhole(buffer: Buffer, start: number, end: number): boolean {
  * replies of RpcChannel (queueFrame) need none, and a failure nobody asked about is the channel's,
  * reported there, never an unhandled rejection.
  */
+/** `promise`, or ABORT_ERR as soon as `signal` aborts, whichever comes first. */
+function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 class Outcome {
   #promise: Promise<void> | null = null;
   #resolve: (() => void) | null = null;
@@ -148,6 +207,17 @@ interface Batch {
 interface Waiter {
   resolve(result: ChannelMessage<unknown> | null): void;
   reject(error: unknown): void;
+  /** The iterator that waits. */
+  owner: object;
+}
+
+/** @internal The closeOnReturn option of an iterator() (default true), checked. */
+export function closeOnReturnOf(options: ChannelIteratorOptions | undefined): boolean {
+  if (options === undefined) return true;
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const { closeOnReturn = true } = options;
+  if (typeof closeOnReturn !== 'boolean') throw invalidType('options.closeOnReturn', 'a boolean', closeOnReturn);
+  return closeOnReturn;
 }
 
 function closedError(): InterprocessError {
@@ -183,6 +253,8 @@ interface Transport {
   /** The reading side is gone (destroyed, closed). */
   readonly gone: boolean;
   destroy(): void;
+  /** Whether the stream holds the event loop open (where it can say: net.Socket, our sockets). */
+  ref(keepAlive: boolean): void;
 }
 
 interface TransportEvents {
@@ -191,6 +263,14 @@ interface TransportEvents {
   error(error: unknown): void;
   gone(): void;
   drain(): void;
+}
+
+/** ref()s or unref()s a stream that can (net.Socket and its kin); other streams hold nothing. */
+function refStream(stream: Readable | Writable, keepAlive: boolean): void {
+  const handle = stream as { ref?: () => unknown; unref?: () => unknown };
+  if (keepAlive) {
+    if (typeof handle.ref === 'function') handle.ref();
+  } else if (typeof handle.unref === 'function') handle.unref();
 }
 
 /** Node streams: a Duplex, or a readable and a writable. */
@@ -250,6 +330,11 @@ class StreamTransport implements Transport {
   destroy(): void {
     this.#readable.destroy();
     if (!this.#duplex) this.#writable.destroy();
+  }
+
+  ref(keepAlive: boolean): void {
+    refStream(this.#readable, keepAlive);
+    if (!this.#duplex) refStream(this.#writable, keepAlive);
   }
 }
 
@@ -355,6 +440,11 @@ class UnixTransport implements Transport {
   destroy(): void {
     void this.#socket.close();
   }
+
+  ref(keepAlive: boolean): void {
+    if (keepAlive) this.#socket.ref();
+    else this.#socket.unref();
+  }
 }
 
 // A batch leaves as soon as it holds this much, without waiting for the end of the tick.
@@ -362,6 +452,8 @@ const BATCH_BYTES = 64 * 1024;
 /** Default sendHighWaterMark: 1 MiB of unwritten replies. */
 const DEFAULT_SEND_HIGH_WATER = 1024 * 1024;
 
+/** @internal See Channel[deliver]. */
+export const deliver: unique symbol = Symbol('interprocess.deliver');
 /** @internal Channel's method for RpcChannel: sends one frame with an envelope before its body. */
 export const sendFrame: unique symbol = Symbol('interprocess.sendFrame');
 /** @internal The same without a promise (see Channel[queueFrame]). */
@@ -383,8 +475,10 @@ export const busyLimit: unique symbol = Symbol('interprocess.busyLimit');
 export const frameHook: unique symbol = Symbol('interprocess.frameHook');
 
 /**
- * Sends and receives whole messages over a byte stream. Events: 'message' (message, and fds when
- * descriptors came with it), 'error', 'close'.
+ * Sends and receives whole messages over a byte stream. Events (see {@link ChannelEvents}):
+ * 'message' (message, and fds when descriptors came with it), 'error', 'end', 'close'. Messages go
+ * to 'message' listeners if there are any, otherwise to iteration (`for await (const message of
+ * channel)`), held until taken.
  *
  * On a Unix stream socket of interprocess (connectUnix, listenUnix, unixSocketPair,
  * unixSocketFromFd) a message can carry descriptors: `send(message, { fds })`. They arrive as
@@ -393,7 +487,7 @@ export const frameHook: unique symbol = Symbol('interprocess.frameHook');
  * `fds` in {@link Channel.withFds}. Take or convert them there; those left are closed once the
  * listeners return, or when the iteration moves on.
  */
-export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<T>, AsyncDisposable {
+export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> implements AsyncIterable<T>, AsyncDisposable {
   readonly #transport: Transport;
   readonly #codec: Codec<T>;
   readonly #json: boolean;
@@ -432,9 +526,9 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
 
   constructor(stream: Duplex | StreamPair | UnixSocket, options: ChannelOptions<T> = {}) {
     super();
-    const { maxFrameSize = DEFAULT_MAX_FRAME, highWaterMark = 64, sendHighWaterMark = DEFAULT_SEND_HIGH_WATER } = options;
-    if (!Number.isInteger(maxFrameSize) || maxFrameSize < 0 || maxFrameSize > MAX_FRAME_LIMIT) {
-      throw invalidArgument('options.maxFrameSize', `must be an integer from 0 to ${MAX_FRAME_LIMIT}; got ${String(maxFrameSize)}`);
+    const { maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE, highWaterMark = 64, sendHighWaterMark = DEFAULT_SEND_HIGH_WATER } = options;
+    if (!Number.isInteger(maxMessageSize) || maxMessageSize < 0 || maxMessageSize > MAX_FRAME_LIMIT) {
+      throw invalidArgument('options.maxMessageSize', `must be an integer from 0 to ${MAX_FRAME_LIMIT}; got ${String(maxMessageSize)}`);
     }
     if (!Number.isInteger(highWaterMark) || highWaterMark < 1) throw invalidArgument('options.highWaterMark', `must be a positive integer; got ${String(highWaterMark)}`);
     if (!Number.isInteger(sendHighWaterMark) || sendHighWaterMark < 1) throw invalidArgument('options.sendHighWaterMark', `must be a positive integer (bytes); got ${String(sendHighWaterMark)}`);
@@ -442,10 +536,10 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     this.#codec = toCodec(options.codec, 'json');
     checkCodecTrust(this.#codec === (v8Codec as Codec<unknown>), acceptedRule(stream), options.trustPeers, 'Cannot make the channel');
     this.#json = this.#codec === (jsonCodec as Codec<unknown>);
-    this.#max = maxFrameSize;
+    this.#max = maxMessageSize;
     this.#highWaterMark = highWaterMark;
     this.#reader = new FrameReader(
-      maxFrameSize,
+      maxMessageSize,
       (buffer, start, end, fds) => this.#onFrame(buffer, start, end, fds),
       (buffer, spans, count) => this.#onRun(buffer, spans, count),
     );
@@ -495,9 +589,10 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
   /**
    * Sends one message, with descriptors if `options.fds` has any. Resolves when it has been
    * handed to the OS; waits first while the stream is full (so awaiting each send paces a sender
-   * to its peer). Sends of one tick leave together and share one promise. Rejects with
-   * ERR_INTERPROCESS_FRAME_TOO_LARGE (the channel stays usable), the codec's error,
-   * ERR_INTERPROCESS_NO_DESCRIPTORS (descriptors on a stream that cannot carry them), or
+   * to its peer). Sends of one tick leave together. Rejects with
+   * ERR_INTERPROCESS_FRAME_TOO_LARGE (over maxMessageSize; the channel stays usable), the codec's
+   * error, ERR_INTERPROCESS_NO_DESCRIPTORS (descriptors on a stream that cannot carry them),
+   * ABORT_ERR (`options.signal`: see {@link ChannelSendOptions.signal}), or
    * ERR_INTERPROCESS_CLOSED.
    */
   send(message: T, options?: ChannelSendOptions): Promise<void> {
@@ -513,11 +608,34 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
 
   /** @internal Sends one frame: `envelope` then `body` (text is sent as UTF-8). */
   [sendFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Promise<void> {
+    const signal = options?.signal;
+    let settle: Outcome;
     try {
-      return this.#add(body, options, envelope).promise;
+      if (signal !== undefined) {
+        if (typeof signal?.addEventListener !== 'function') throw invalidType('options.signal', 'an AbortSignal', signal);
+        if (signal.aborted) throw abortError(signal);
+      }
+      settle = this.#add(body, options, envelope);
     } catch (error) {
       return Promise.reject(error);
     }
+    return signal === undefined ? settle.promise : untilAborted(settle.promise, signal);
+  }
+
+  /**
+   * Lets the process exit while this channel is open (its stream's unref(), where the stream has
+   * one: sockets and pipe ends of ours, net.Socket; another Duplex holds nothing of its own).
+   * Returns the channel.
+   */
+  unref(): this {
+    this.#transport.ref(false);
+    return this;
+  }
+
+  /** Undoes unref(): the open channel holds the event loop again. Returns the channel. */
+  ref(): this {
+    this.#transport.ref(true);
+    return this;
   }
 
   /**
@@ -752,8 +870,10 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
       const waiter = this.#waiter;
       this.#waiter = null;
       this.#handedOut = fds;
+      if (fds.length > 0) kept.add(fds); // past a frameHook's return (see [deliver])
       waiter.resolve({ message, fds });
     } else {
+      if (fds.length > 0) kept.add(fds);
       this.#inbox.push({ message, fds });
       if (this.#inbox.length >= this.#highWaterMark && !this.#stopped) this.#stop();
     }
@@ -774,6 +894,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
       return;
     }
     this.#wake();
+    this.emit('end');
     // The peer is done sending: finish ours (everything queued first), then the channel closes.
     void this.close().catch(() => {});
   }
@@ -820,8 +941,9 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
    * the peer sent before its own end still arrive. Resolves when our side is done.
    */
   close(): Promise<void> {
-    if (this.#destroyed) return this.#error ? Promise.reject(this.#error) : Promise.resolve();
-    this.#closing ??= (async () => {
+    if (this.#closing !== null) return this.#closing;
+    if (this.#destroyed) return (this.#closing = this.#error ? Promise.reject(this.#error) : Promise.resolve());
+    this.#closing = (async () => {
       if (this.#unsettled > 0) await new Promise<void>((resolve) => (this.#flushed = resolve));
       if (this.#destroyed) {
         if (this.#error) throw this.#error;
@@ -842,7 +964,10 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     else if (gone && !this.#readEnded && !this.#endWaits) this.destroy(closedError());
   }
 
-  /** Ends the channel at once: queued sends fail, the streams are destroyed. */
+  /**
+   * Ends the channel at once: sends not yet written fail (ERR_INTERPROCESS_CLOSED, or `error`), the
+   * streams are destroyed; then 'error' (with `error`, if given and listened for) and 'close'.
+   */
   destroy(error?: unknown): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
@@ -862,7 +987,16 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     this.emit('close', this.#error ?? undefined);
   }
 
-  #next(): Promise<ChannelMessage<T> | null> {
+  /**
+   * @internal Delivers a message decoded by a frameHook (RpcChannel's plain messages) as the
+   * channel delivers its own: to 'message' listeners of the channel, else to iteration (held until
+   * taken, reading stopping at highWaterMark).
+   */
+  [deliver](message: unknown, fds: readonly ReceivedDescriptor[]): void {
+    this.#deliver(message as T, fds);
+  }
+
+  #next(owner: object): Promise<ChannelMessage<T> | null> {
     if (this.#handedOut.length > 0) {
       release(this.#handedOut);
       this.#handedOut = NO_FDS;
@@ -876,46 +1010,80 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     if (this.#error) return Promise.reject(this.#error);
     if (this.#readEnded || this.#destroyed) return Promise.resolve(null);
     if (this.#waiter) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This channel is already being iterated; take messages from one loop at a time.'));
-    return new Promise((resolve, reject) => (this.#waiter = { resolve: resolve as Waiter['resolve'], reject }));
+    return new Promise((resolve, reject) => (this.#waiter = { resolve: resolve as Waiter['resolve'], reject, owner }));
   }
 
-  #return = async (): Promise<IteratorReturnResult<undefined>> => {
+  /** Leaving a loop early: the last message's descriptors are closed; then close(), or the channel stays open. */
+  async #return(owner: object, closeOnReturn: boolean): Promise<void> {
     if (this.#handedOut.length > 0) {
       release(this.#handedOut);
       this.#handedOut = NO_FDS;
     }
-    await this.close().catch(() => {});
-    return { value: undefined, done: true };
-  };
+    if (closeOnReturn) {
+      await this.close().catch(() => {});
+    } else if (this.#waiter?.owner === owner) {
+      // A next() of this iterator still waits: it ends, and the messages to come stay here.
+      const waiter = this.#waiter;
+      this.#waiter = null;
+      waiter.resolve(null);
+    }
+  }
 
-  /** Received messages in order; ends when the peer ends, throws the channel's error. */
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    return {
-      next: () =>
-        this.#next().then((item) => {
-          if (item === null) return { value: undefined, done: true };
-          if (item.fds.length > 0) {
-            release(item.fds); // out of reach of this loop: withFds() gives them
-            this.#handedOut = NO_FDS;
-          }
-          return { value: item.message, done: false };
-        }),
-      return: this.#return,
+  #iterator<V>(options: ChannelIteratorOptions | undefined, map: (item: ChannelMessage<T>) => V): AsyncIterableIterator<V> {
+    const closeOnReturn = closeOnReturnOf(options);
+    const owner = {};
+    let finished = false;
+    const iterator: AsyncIterableIterator<V> = {
+      next: () => {
+        if (finished) return Promise.resolve({ value: undefined, done: true });
+        return this.#next(owner).then((item): IteratorResult<V> => {
+          if (item !== null) return { value: map(item), done: false };
+          finished = true;
+          return { value: undefined, done: true };
+        });
+      },
+      return: async () => {
+        finished = true;
+        await this.#return(owner, closeOnReturn);
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
     };
+    return iterator;
+  }
+
+  /**
+   * Received messages in order; ends when the peer ends, throws the channel's error. Leaving the
+   * loop early closes the channel (see {@link Channel.iterator} to keep it open).
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this.iterator();
+  }
+
+  /**
+   * The messages as `for await (const message of channel)` gives them, with options:
+   * `{ closeOnReturn: false }` leaves the channel open when the loop is left early, and the
+   * messages it did not read wait for the next loop. Descriptors that came with a message are
+   * closed (see {@link Channel.withFds} to take them).
+   */
+  iterator(options?: ChannelIteratorOptions): AsyncIterableIterator<T> {
+    return this.#iterator(options, (item) => {
+      if (item.fds.length > 0) {
+        release(item.fds); // out of reach of this loop: withFds() gives them
+        this.#handedOut = NO_FDS;
+      }
+      return item.message;
+    });
   }
 
   /**
    * Received messages with their descriptors: `for await (const { message, fds } of
    * channel.withFds())`. Descriptors not taken or converted (see ReceivedDescriptor) are closed
-   * when the loop asks for the next message or ends.
+   * when the loop asks for the next message or ends. Leaving the loop early closes the channel
+   * unless `closeOnReturn` is false (see {@link Channel.iterator}).
    */
-  withFds(): AsyncIterable<ChannelMessage<T>> {
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: () => this.#next().then((item) => (item === null ? { value: undefined, done: true } : { value: item, done: false })),
-        return: this.#return,
-      }),
-    };
+  withFds(options?: ChannelIteratorOptions): AsyncIterableIterator<ChannelMessage<T>> {
+    return this.#iterator(options, (item) => item);
   }
 
   /** `await using channel = ...` closes it in order at the end of the scope. */

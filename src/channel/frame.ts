@@ -12,13 +12,16 @@
 import { InterprocessError } from '../errors.js';
 
 export const HEADER_BYTES = 4;
-/** Default largest frame: 16 MiB. */
-export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+/**
+ * The default maxMessageSize of channels (the largest frame payload): 16 MiB, the package's
+ * DEFAULT_MAX_MESSAGE_SIZE (exported with MessagePipe's, the same value; a test checks they agree).
+ */
+export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
 /** Largest frame a 4-byte length can say that Python's signed length also reads: 2 GiB - 1. */
 export const MAX_FRAME_LIMIT = 0x7fffffff;
 
 export function frameTooLarge(length: number, max: number, direction: 'send' | 'receive'): InterprocessError {
-  const hint = direction === 'send' ? 'Send it in parts, or raise maxFrameSize on both sides.' : 'The peer sent more than this channel accepts (raise maxFrameSize if it is legitimate); the channel is closed.';
+  const hint = direction === 'send' ? 'Send it in parts, or raise maxMessageSize on both sides.' : 'The peer sent more than this channel accepts (raise maxMessageSize if it is legitimate); the channel is closed.';
   return new InterprocessError('ERR_INTERPROCESS_FRAME_TOO_LARGE', `A frame of ${length} bytes is over the limit of ${max} bytes. ${hint}`);
 }
 
@@ -345,8 +348,8 @@ export class FrameReader<D = never> {
   /** Chunks (and their descriptors) not read yet because the reader is held: chunk, fds, ... */
   #backlog: Array<Buffer | D[] | null> = [];
 
-  constructor(maxFrameSize: number, onFrame: FrameHandler<D>, onRun: RunHandler | null = null) {
-    this.#max = maxFrameSize;
+  constructor(maxMessageSize: number, onFrame: FrameHandler<D>, onRun: RunHandler | null = null) {
+    this.#max = maxMessageSize;
     this.#onFrame = onFrame;
     this.#onRun = onRun;
   }

@@ -14,7 +14,7 @@ import { acceptedRule, checkCodecTrust } from '../access.js';
 import { InterprocessError, abortError, invalidArgument, invalidType } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
-import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, busy, busyLimit, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
+import { Channel, type ChannelIteratorOptions, type ChannelOptions, type ChannelSendOptions, type StreamPair, busy, busyLimit, deliver, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
 import { type Codec, decodeSpan, encodeBody, toCodec, v8Codec } from './codec.js';
 import { type Envelope, readText } from './frame.js';
 
@@ -45,22 +45,49 @@ export interface RequestOptions extends ChannelSendOptions {
 }
 
 /**
- * Answers requests for one method; what it returns (or resolves to) is the reply. `fds` are the
- * descriptors sent with the request (on a Unix stream socket): take or convert them before the
- * returned promise settles, the rest are closed then.
+ * Answers requests for one method: `body` is the request's body (B), what it returns (or
+ * resolves to) is the reply (R). `fds` are the descriptors sent with the request (on a Unix
+ * stream socket): take or convert them before the returned promise settles, the rest are closed
+ * then.
  */
-export type RequestHandler<T> = (body: T, method: string, fds: readonly ReceivedDescriptor[]) => T | Promise<T>;
+export type RequestHandler<B = unknown, R = B> = (body: B, method: string, fds: readonly ReceivedDescriptor[]) => R | Promise<R>;
+
+/** The events of an {@link RpcChannel}, with their arguments. */
+export interface RpcChannelEvents<T> {
+  /**
+   * A plain message from the peer's send(); `fds` present only when descriptors came with it
+   * (closed when the listeners return unless taken). With no 'message' listener, plain messages
+   * go to iteration once a loop over the channel has begun, and are dropped before that.
+   */
+  message: [body: T, fds?: readonly ReceivedDescriptor[]];
+  /** An event from the peer's notify(): its name, body (undefined when it sent none) and descriptors. */
+  event: [name: string, body: T | undefined, fds?: readonly ReceivedDescriptor[]];
+  /** What ended the channel; emitted only when listened for (see {@link ChannelEvents}). */
+  error: [error: InterprocessError];
+  /** The peer finished sending. */
+  end: [];
+  /** The channel is closed (pending requests have failed): with the error that ended it, if one did. */
+  close: [error?: InterprocessError];
+}
+
+/** @internal Handlers stored without their per-method types (see RpcChannel.handle). */
+export type StoredHandler = (body: unknown, method: string, fds: readonly ReceivedDescriptor[]) => unknown;
+
+/** @internal RpcServer's handlers, which an RpcChannel it serves consults after its own. */
+export const serverHandlers: unique symbol = Symbol('interprocess.serverHandlers');
 
 interface Call {
   resolve(value: unknown): void;
   reject(error: unknown): void;
+  timer?: NodeJS.Timeout | undefined;
 }
 
 const EMPTY = new Uint8Array(0);
 /** Default maxPendingRequests. */
 const DEFAULT_MAX_PENDING = 1024;
 
-function checkName(value: unknown, argument: string): string {
+/** @internal Checks a method or event name. */
+export function checkName(value: unknown, argument: string): string {
   if (typeof value !== 'string') throw invalidType(argument, 'a string', value);
   if (Buffer.byteLength(value) > 0xffff) throw invalidArgument(argument, 'must be at most 65535 bytes of UTF-8');
   return value;
@@ -68,15 +95,22 @@ function checkName(value: unknown, argument: string): string {
 
 /**
  * A channel with requests (correlated replies, timeouts, AbortSignal), events both ways and plain
- * messages. Events: 'message' (body), 'event' (name, body), 'error', 'close'.
+ * messages. Events (see {@link RpcChannelEvents}): 'message' (body), 'event' (name, body),
+ * 'error', 'end', 'close'. Async-iterable over the plain messages (`for await (const body of
+ * rpc)`); requests and events never go to iteration.
  */
-export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDisposable {
+export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> implements AsyncIterable<T>, AsyncDisposable {
   /** The underlying channel (raw frames). */
   readonly channel: Channel<Buffer>;
   readonly #codec: Codec<T>;
   readonly #requestTimeout: number | undefined;
   readonly #calls = new Map<number, Call>();
-  readonly #handlers = new Map<string, RequestHandler<T>>();
+  readonly #handlers = new Map<string, StoredHandler>();
+  /** @internal See serverHandlers. */
+  [serverHandlers]: ReadonlyMap<string, StoredHandler> | null = null;
+  /** A loop over the plain messages has begun: with no 'message' listener they wait for it. */
+  #iterated = false;
+  #refed = true;
   #nextId = 1;
   /** The method of the last request, already checked. */
   #lastMethod: string | null = null;
@@ -102,11 +136,15 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     this.channel.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
+    this.channel.on('end', () => this.emit('end'));
     this.channel.on('close', (error?: InterprocessError) => {
       const failure = error ?? new InterprocessError('ERR_INTERPROCESS_CLOSED', 'The channel closed before the reply came');
       const calls = [...this.#calls.values()];
       this.#calls.clear();
-      for (const call of calls) call.reject(failure);
+      for (const call of calls) {
+        clearTimeout(call.timer);
+        call.reject(failure);
+      }
       this.emit('close', error);
     });
   }
@@ -165,8 +203,12 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     switch (kind) {
       case MESSAGE: {
         const body = this.#decode(buffer, start + 1, end);
-        if (fds.length === 0) this.emit('message', body);
-        else this.emit('message', body, fds);
+        if (this.listenerCount('message') > 0) {
+          if (fds.length === 0) this.emit('message', body);
+          else this.emit('message', body, fds);
+        } else if (this.#iterated) {
+          this.channel[deliver](body, fds);
+        }
         return;
       }
       case REQUEST: {
@@ -207,9 +249,9 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   }
 
   #answer(id: number, method: string, buffer: Buffer, at: number, end: number, fds: readonly ReceivedDescriptor[]): void {
-    let result: T | Promise<T>;
+    let result: unknown;
     try {
-      const handler = this.#handlers.get(method);
+      const handler = this.#handlers.get(method) ?? this[serverHandlers]?.get(method);
       if (!handler) throw new InterprocessError('ERR_INTERPROCESS_NO_HANDLER', `No handler for '${method}' on this side`);
       result = handler(this.#decode(buffer, at, end), method, fds);
     } catch (error) {
@@ -274,13 +316,22 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     return this.#send(EVENT, -1, event, body, options);
   }
 
-  /** Answers requests for `method` with `handler`; returns a function that removes it. */
-  handle(method: string, handler: RequestHandler<T>): () => void {
+  /**
+   * Answers requests for `method` with `handler`; returns a function that removes it. The handler's
+   * body and reply types may be narrower than T, per method: `handle('add', ([a, b]: [number,
+   * number]) => a + b)`, or unannotated, `handle('add', ([a, b]) => a + b)`. They are what you
+   * expect of the peer, not checked at run time (validate bodies from peers you do not trust).
+   */
+  handle(method: string, handler: RequestHandler<T, T>): () => void;
+  /** See the first signature: a handler typed for one method's body (B) and reply (R). */
+  handle<B extends T, R extends T = T>(method: string, handler: RequestHandler<B, R>): () => void;
+  handle(method: string, handler: RequestHandler<never, unknown>): () => void {
     checkName(method, 'method');
     if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
-    this.#handlers.set(method, handler);
+    const stored = handler as StoredHandler;
+    this.#handlers.set(method, stored);
     return () => {
-      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
+      if (this.#handlers.get(method) === stored) this.#handlers.delete(method);
     };
   }
 
@@ -329,8 +380,11 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
         if (error === undefined) resolve(value as R);
         else reject(error);
       };
-      this.#calls.set(id, { resolve: (value) => finish(undefined, value), reject: (error) => finish(error) });
-      if (timeout !== undefined) timer = setTimeout(() => finish(new InterprocessError('ETIMEDOUT', `No reply to '${method}' within ${timeout} ms`)), timeout);
+      if (timeout !== undefined) {
+        timer = setTimeout(() => finish(new InterprocessError('ETIMEDOUT', `No reply to '${method}' within ${timeout} ms`)), timeout);
+        if (!this.#refed) timer.unref(); // an unref()ed channel's timeouts do not hold the process either
+      }
+      this.#calls.set(id, { resolve: (value) => finish(undefined, value), reject: (error) => finish(error), timer });
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // A failure after this ends the channel, and its 'close' fails every pending call.
@@ -341,14 +395,57 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     });
   }
 
-  /** Closes in order (see Channel#close). */
+  /**
+   * Lets the process exit while this channel is open (see {@link Channel.unref}); timers of
+   * pending requests do not hold it either. Returns the channel.
+   */
+  unref(): this {
+    this.#refed = false;
+    this.channel.unref();
+    for (const call of this.#calls.values()) call.timer?.unref();
+    return this;
+  }
+
+  /** Undoes unref(). Returns the channel. */
+  ref(): this {
+    this.#refed = true;
+    this.channel.ref();
+    for (const call of this.#calls.values()) call.timer?.ref();
+    return this;
+  }
+
+  /**
+   * Closes in order (see {@link Channel.close}): what was sent before is delivered, then our
+   * side ends. Memoised: a second call returns the same promise.
+   */
   close(): Promise<void> {
     return this.channel.close();
   }
 
-  /** Ends at once; pending requests fail. */
+  /** Ends at once (see {@link Channel.destroy}); pending requests fail. */
   destroy(error?: unknown): void {
     this.channel.destroy(error);
+  }
+
+  /**
+   * The plain messages from the peer's send(), in order (requests and events are not in it).
+   * Before the first loop, and while 'message' has listeners, plain messages go to the listeners
+   * (or nowhere); from the first loop on, those with no listener wait to be taken, reading
+   * stopping while highWaterMark of them wait. Leaving the loop early closes the channel.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this.iterator();
+  }
+
+  /**
+   * The plain messages, as `for await (const body of rpc)` gives them, with options:
+   * `{ closeOnReturn: false }` leaves the channel open when the loop is left early, and messages
+   * not yet read wait for the next loop.
+   */
+  iterator(options?: ChannelIteratorOptions): AsyncIterableIterator<T> {
+    const iterator = this.channel.iterator(options) as unknown as AsyncIterableIterator<T>; // the channel holds the decoded bodies
+    this.#iterated = true;
+    return iterator;
   }
 
   /** `await using rpc = ...` closes it in order at the end of the scope. */
