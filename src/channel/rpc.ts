@@ -14,84 +14,19 @@ import { acceptedRule, checkCodecTrust } from '../access.js';
 import { InterprocessError, abortError, invalidArgument, invalidType } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
-import { Channel, type ChannelIteratorOptions, type ChannelOptions, type ChannelSendOptions, type StreamPair, busy, busyLimit, deliver, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
+import { PendingCalls } from './calls.js';
+import { Channel } from './channel.js';
+import { keepFds, release } from './fds.js';
+import { busy, busyLimit, deliver, frameHook, queueFrame, sendFrame } from './symbols.js';
+import { EVENT, FAILURE, MESSAGE, REPLY, REQUEST, type RequestHandler, type RequestOptions, type RpcChannelEvents, type RpcOptions, type StoredHandler, checkName, serverHandlers } from './rpc-types.js';
+import type { ChannelIteratorOptions, ChannelSendOptions, StreamPair } from './types.js';
 import { type Codec, decodeSpan, encodeBody, toCodec, v8Codec } from './codec.js';
-import { type Envelope, readText } from './frame.js';
-
-const MESSAGE = 0;
-const REQUEST = 1;
-const REPLY = 2;
-const FAILURE = 3;
-const EVENT = 4;
-
-/** Options of an {@link RpcChannel}. */
-export interface RpcOptions<T> extends ChannelOptions<T> {
-  /** Default timeout of request(), in milliseconds (default: none). */
-  requestTimeout?: number;
-  /**
-   * The peer's requests answered at once: while this many handlers have not settled, the channel
-   * stops reading from the peer, and reads on when half of them have (default 1024). Nothing is
-   * refused or dropped: the peer's further requests wait in its own send queue and the kernel's.
-   */
-  maxPendingRequests?: number;
-}
-
-/** Options of {@link RpcChannel.request}. */
-export interface RequestOptions extends ChannelSendOptions {
-  /** Reject with ETIMEDOUT after this many milliseconds (overrides the channel's requestTimeout). */
-  timeout?: number;
-  /** Reject with ABORT_ERR when aborted; a late reply is then ignored. */
-  signal?: AbortSignal;
-}
-
-/**
- * Answers requests for one method: `body` is the request's body (B), what it returns (or
- * resolves to) is the reply (R). `fds` are the descriptors sent with the request (on a Unix
- * stream socket): take or convert them before the returned promise settles, the rest are closed
- * then.
- */
-export type RequestHandler<B = unknown, R = B> = (body: B, method: string, fds: readonly ReceivedDescriptor[]) => R | Promise<R>;
-
-/** The events of an {@link RpcChannel}, with their arguments. */
-export interface RpcChannelEvents<T> {
-  /**
-   * A plain message from the peer's send(); `fds` present only when descriptors came with it
-   * (closed when the listeners return unless taken). With no 'message' listener, plain messages
-   * go to iteration once a loop over the channel has begun, and are dropped before that.
-   */
-  message: [body: T, fds?: readonly ReceivedDescriptor[]];
-  /** An event from the peer's notify(): its name, body (undefined when it sent none) and descriptors. */
-  event: [name: string, body: T | undefined, fds?: readonly ReceivedDescriptor[]];
-  /** What ended the channel; emitted only when listened for (see {@link ChannelEvents}). */
-  error: [error: InterprocessError];
-  /** The peer finished sending. */
-  end: [];
-  /** The channel is closed (pending requests have failed): with the error that ended it, if one did. */
-  close: [error?: InterprocessError];
-}
-
-/** @internal Handlers stored without their per-method types (see RpcChannel.handle). */
-export type StoredHandler = (body: unknown, method: string, fds: readonly ReceivedDescriptor[]) => unknown;
-
-/** @internal RpcServer's handlers, which an RpcChannel it serves consults after its own. */
-export const serverHandlers: unique symbol = Symbol('interprocess.serverHandlers');
-
-interface Call {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  timer?: NodeJS.Timeout | undefined;
-}
+import type { Envelope } from './frame.js';
+import { NameReader } from './names.js';
 
 const EMPTY = new Uint8Array(0);
 /** Default maxPendingRequests. */
 const DEFAULT_MAX_PENDING = 1024;
-
-/** @internal Checks a method or event name. */
-export function checkName(value: unknown, argument: string): string {
-  if (typeof value !== 'string') throw invalidType(argument, 'a string', value);
-  if (Buffer.byteLength(value) > 0xffff) throw invalidArgument(argument, 'must be at most 65535 bytes of UTF-8');
-  return value;
-}
 
 /**
  * A channel with requests (correlated replies, timeouts, AbortSignal), events both ways and plain
@@ -104,14 +39,14 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
   readonly channel: Channel<Buffer>;
   readonly #codec: Codec<T>;
   readonly #requestTimeout: number | undefined;
-  readonly #calls = new Map<number, Call>();
+  readonly #calls = new PendingCalls();
   readonly #handlers = new Map<string, StoredHandler>();
   /** @internal See serverHandlers. */
   [serverHandlers]: ReadonlyMap<string, StoredHandler> | null = null;
   /** A loop over the plain messages has begun: with no 'message' listener they wait for it. */
   #iterated = false;
-  #refed = true;
   #nextId = 1;
+  readonly #names = new NameReader();
   /** The method of the last request, already checked. */
   #lastMethod: string | null = null;
 
@@ -139,12 +74,7 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
     this.channel.on('end', () => this.emit('end'));
     this.channel.on('close', (error?: InterprocessError) => {
       const failure = error ?? new InterprocessError('ERR_INTERPROCESS_CLOSED', 'The channel closed before the reply came');
-      const calls = [...this.#calls.values()];
-      this.#calls.clear();
-      for (const call of calls) {
-        clearTimeout(call.timer);
-        call.reject(failure);
-      }
+      this.#calls.failAll(failure);
       this.emit('close', error);
     });
   }
@@ -156,35 +86,6 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
   #decode(buffer: Buffer, at: number, end: number): T {
     return end <= at ? (undefined as T) : decodeSpan(this.#codec, buffer, at, end);
   }
-
-  /** The u16-length-prefixed name at buffer[at], and where what follows it starts. */
-  #name(buffer: Buffer, at: number, end: number): string {
-    if (at + 2 > end) throw new Error('the frame ends inside a name');
-    const length = (buffer[at]! << 8) | buffer[at + 1]!;
-    const start = at + 2;
-    this.#after = start + length;
-    if (this.#after > end) throw new Error('name runs past the end of the frame');
-    // A peer mostly repeats its last name: the same bytes give the same string, without decoding.
-    const last = this.#lastNameBytes;
-    if (length === last.length && length <= 64) {
-      let same = true;
-      for (let i = 0; i < length && same; i++) same = buffer[start + i] === last[i];
-      if (same) return this.#lastName;
-    }
-    const name = readText(buffer, start, this.#after);
-    if (length <= 64) {
-      this.#lastNameBytes = Buffer.from(buffer.subarray(start, this.#after));
-      this.#lastName = name;
-    }
-    return name;
-  }
-
-  /** The last short name read, and its bytes. */
-  #lastName = '';
-  #lastNameBytes: Buffer = Buffer.alloc(0);
-
-  /** Where the last #name() ended. */
-  #after = 0;
 
   /** Sends one frame of `kind`; rejects (never throws) if the body cannot be encoded. */
   #send(kind: number, id: number, name: string | null, value: T | undefined, options: ChannelSendOptions | undefined): Promise<void> {
@@ -214,8 +115,8 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
       case REQUEST: {
         if (end - start < 5) throw new Error('the frame ends inside a request id');
         const id = buffer.readUInt32BE(start + 1);
-        const method = this.#name(buffer, start + 5, end);
-        this.#answer(id, method, buffer, this.#after, end, fds);
+        const method = this.#names.read(buffer, start + 5, end);
+        this.#answer(id, method, buffer, this.#names.after, end, fds);
         return;
       }
       case REPLY:
@@ -237,8 +138,8 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
         return;
       }
       case EVENT: {
-        const name = this.#name(buffer, start + 1, end);
-        const body = this.#decode(buffer, this.#after, end);
+        const name = this.#names.read(buffer, start + 1, end);
+        const body = this.#decode(buffer, this.#names.after, end);
         if (fds.length === 0) this.emit('event', name, body);
         else this.emit('event', name, body, fds);
         return;
@@ -355,44 +256,7 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
     const { timeout = this.#requestTimeout, signal } = options;
     const id = this.#nextId;
     this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
-    if (timeout === undefined && signal === undefined) {
-      // Settled only by the reply (or the channel's close), which takes the call from #calls.
-      return new Promise<R>((resolve, reject) => {
-        this.#calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
-        try {
-          this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method });
-        } catch (error) {
-          this.#calls.delete(id);
-          reject(error);
-        }
-      });
-    }
-    return new Promise<R>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      let settled = false;
-      const onAbort = () => finish(abortError(signal!));
-      const finish = (error: unknown, value?: unknown) => {
-        if (settled) return;
-        settled = true;
-        this.#calls.delete(id);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve(value as R);
-        else reject(error);
-      };
-      if (timeout !== undefined) {
-        timer = setTimeout(() => finish(new InterprocessError('ETIMEDOUT', `No reply to '${method}' within ${timeout} ms`)), timeout);
-        if (!this.#refed) timer.unref(); // an unref()ed channel's timeouts do not hold the process either
-      }
-      this.#calls.set(id, { resolve: (value) => finish(undefined, value), reject: (error) => finish(error), timer });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        // A failure after this ends the channel, and its 'close' fails every pending call.
-        this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method });
-      } catch (error) {
-        finish(error);
-      }
-    });
+    return this.#calls.add<R>(id, method, timeout, signal, () => this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method }));
   }
 
   /**
@@ -400,17 +264,15 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
    * pending requests do not hold it either. Returns the channel.
    */
   unref(): this {
-    this.#refed = false;
     this.channel.unref();
-    for (const call of this.#calls.values()) call.timer?.unref();
+    this.#calls.ref(false);
     return this;
   }
 
   /** Undoes unref(). Returns the channel. */
   ref(): this {
-    this.#refed = true;
     this.channel.ref();
-    for (const call of this.#calls.values()) call.timer?.ref();
+    this.#calls.ref(true);
     return this;
   }
 

@@ -11,9 +11,10 @@ import { type ListenOptions, type LocalSocketListener, listen } from '../local-s
 import type { LocalSocketName } from '../local-socket/name.js';
 import type { LocalSocket, PeerCredentials } from '../local-socket/stream.js';
 import { type AuthOptions, type AuthSettings, handshake, takeAuth } from './auth.js';
-import { type ChannelIteratorOptions, closeOnReturnOf } from './channel.js';
+import { type ChannelIteratorOptions, closeOnReturnOf } from './types.js';
 import { v8Codec } from './codec.js';
-import { type RequestHandler, RpcChannel, type RpcOptions, type StoredHandler, checkName, serverHandlers } from './rpc.js';
+import { type RequestHandler, type RpcOptions, type StoredHandler, checkName, serverHandlers } from './rpc-types.js';
+import { RpcChannel } from './rpc.js';
 
 /**
  * Options of {@link serveRpc}: the channel's, the listener's, and the authkey handshake's.
