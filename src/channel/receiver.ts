@@ -10,7 +10,7 @@ import { InterprocessError } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import { type Codec, decodeSpan, jsonCodec } from './codec.js';
 import { NO_FDS, kept, release } from './fds.js';
-import { FrameReader } from './frame.js';
+import { FrameReader } from './frame-reader.js';
 import type { Inbox } from './inbox.js';
 import { JsonRuns, looksWhole } from './json-run.js';
 import type { Transport } from './transport.js';

@@ -7,7 +7,8 @@
  */
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type Sendable, toDescriptor } from '../unix-socket/descriptors.js';
-import { type Envelope, FrameWriter, HEADER_BYTES } from './frame.js';
+import { FrameWriter } from './frame-writer.js';
+import { type Envelope, HEADER_BYTES } from './frame.js';
 import type { Transport } from './transport.js';
 import type { ChannelSendOptions } from './types.js';
 

@@ -268,7 +268,8 @@ test('backpressure: a slow reader makes the sender wait, memory stays bounded', 
 });
 
 test('FrameWriter: text frames of a batch encoded together give exactly the bytes of frames written one by one', async () => {
-  const { FrameReader, FrameWriter } = await import('#internal/channel/frame.js');
+  const { FrameReader } = await import('#internal/channel/frame-reader.js');
+  const { FrameWriter } = await import('#internal/channel/frame-writer.js');
   type Envelope = { kind: number; id: number; name: string | null };
   // The reference: each frame on its own, as docs/channel.md lays it out.
   const reference = (body: string | Uint8Array, { kind, id, name }: Envelope): Buffer => {
