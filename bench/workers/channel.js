@@ -104,7 +104,7 @@ async function interprocess(codec) {
   if (role === 'server') {
     const server = await ipc.serveRpc(socketPath, { codec });
     server.handle('echo', (body) => body);
-    server.on('channel', (channel) => channel.on('close', () => process.exit(0)));
+    server.on('connection', (channel) => channel.on('close', () => process.exit(0)));
     return report({ ready: true });
   }
   const rpc = await ipc.connectRpc(socketPath, { codec });

@@ -13,7 +13,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { UnixSocket } from '../unix-socket/socket.js';
-import type { StreamPair } from './channel.js';
+import type { StreamPair } from './types.js';
 
 /**
  * The HMAC digests of the handshake (Python's `_ALLOWED_DIGESTS`, with Node's names). `'md5'` is

@@ -2,11 +2,10 @@
 export { authenticate } from './auth.js';
 export type { AuthDigest, AuthOptions, AuthenticateOptions } from './auth.js';
 export { Channel } from './channel.js';
-export type { ChannelMessage, ChannelOptions, ChannelSendOptions, StreamPair } from './channel.js';
+export type { ChannelEvents, ChannelIteratorOptions, ChannelMessage, ChannelOptions, ChannelSendOptions, StreamPair } from './types.js';
 export { codecs, jsonCodec, rawCodec, v8Codec } from './codec.js';
 export type { Codec, CodecName } from './codec.js';
-export { DEFAULT_MAX_FRAME } from './frame.js';
 export { RpcChannel } from './rpc.js';
-export type { RequestHandler, RequestOptions, RpcOptions } from './rpc.js';
+export type { RequestHandler, RequestOptions, RpcChannelEvents, RpcOptions } from './rpc-types.js';
 export { RpcServer, connectRpc, serveRpc } from './server.js';
-export type { RpcServerOptions } from './server.js';
+export type { RpcServerEvents, RpcServerOptions } from './server.js';

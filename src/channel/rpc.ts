@@ -14,70 +14,39 @@ import { acceptedRule, checkCodecTrust } from '../access.js';
 import { InterprocessError, abortError, invalidArgument, invalidType } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
-import { Channel, type ChannelOptions, type ChannelSendOptions, type StreamPair, busy, busyLimit, frameHook, keepFds, queueFrame, release, sendFrame } from './channel.js';
+import { PendingCalls } from './calls.js';
+import { Channel } from './channel.js';
+import { keepFds, release } from './fds.js';
+import { busy, busyLimit, deliver, frameHook, queueFrame, sendFrame } from './symbols.js';
+import { EVENT, FAILURE, MESSAGE, REPLY, REQUEST, type RequestHandler, type RequestOptions, type RpcChannelEvents, type RpcOptions, type StoredHandler, checkName, serverHandlers } from './rpc-types.js';
+import type { ChannelIteratorOptions, ChannelSendOptions, StreamPair } from './types.js';
 import { type Codec, decodeSpan, encodeBody, toCodec, v8Codec } from './codec.js';
-import { type Envelope, readText } from './frame.js';
-
-const MESSAGE = 0;
-const REQUEST = 1;
-const REPLY = 2;
-const FAILURE = 3;
-const EVENT = 4;
-
-/** Options of an {@link RpcChannel}. */
-export interface RpcOptions<T> extends ChannelOptions<T> {
-  /** Default timeout of request(), in milliseconds (default: none). */
-  requestTimeout?: number;
-  /**
-   * The peer's requests answered at once: while this many handlers have not settled, the channel
-   * stops reading from the peer, and reads on when half of them have (default 1024). Nothing is
-   * refused or dropped: the peer's further requests wait in its own send queue and the kernel's.
-   */
-  maxPendingRequests?: number;
-}
-
-/** Options of {@link RpcChannel.request}. */
-export interface RequestOptions extends ChannelSendOptions {
-  /** Reject with ETIMEDOUT after this many milliseconds (overrides the channel's requestTimeout). */
-  timeout?: number;
-  /** Reject with ABORT_ERR when aborted; a late reply is then ignored. */
-  signal?: AbortSignal;
-}
-
-/**
- * Answers requests for one method; what it returns (or resolves to) is the reply. `fds` are the
- * descriptors sent with the request (on a Unix stream socket): take or convert them before the
- * returned promise settles, the rest are closed then.
- */
-export type RequestHandler<T> = (body: T, method: string, fds: readonly ReceivedDescriptor[]) => T | Promise<T>;
-
-interface Call {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
+import type { Envelope } from './frame.js';
+import { NameReader } from './names.js';
 
 const EMPTY = new Uint8Array(0);
 /** Default maxPendingRequests. */
 const DEFAULT_MAX_PENDING = 1024;
 
-function checkName(value: unknown, argument: string): string {
-  if (typeof value !== 'string') throw invalidType(argument, 'a string', value);
-  if (Buffer.byteLength(value) > 0xffff) throw invalidArgument(argument, 'must be at most 65535 bytes of UTF-8');
-  return value;
-}
-
 /**
  * A channel with requests (correlated replies, timeouts, AbortSignal), events both ways and plain
- * messages. Events: 'message' (body), 'event' (name, body), 'error', 'close'.
+ * messages. Events (see {@link RpcChannelEvents}): 'message' (body), 'event' (name, body),
+ * 'error', 'end', 'close'. Async-iterable over the plain messages (`for await (const body of
+ * rpc)`); requests and events never go to iteration.
  */
-export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDisposable {
+export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> implements AsyncIterable<T>, AsyncDisposable {
   /** The underlying channel (raw frames). */
   readonly channel: Channel<Buffer>;
   readonly #codec: Codec<T>;
   readonly #requestTimeout: number | undefined;
-  readonly #calls = new Map<number, Call>();
-  readonly #handlers = new Map<string, RequestHandler<T>>();
+  readonly #calls = new PendingCalls();
+  readonly #handlers = new Map<string, StoredHandler>();
+  /** @internal See serverHandlers. */
+  [serverHandlers]: ReadonlyMap<string, StoredHandler> | null = null;
+  /** A loop over the plain messages has begun: with no 'message' listener they wait for it. */
+  #iterated = false;
   #nextId = 1;
+  readonly #names = new NameReader();
   /** The method of the last request, already checked. */
   #lastMethod: string | null = null;
 
@@ -102,11 +71,10 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     this.channel.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
+    this.channel.on('end', () => this.emit('end'));
     this.channel.on('close', (error?: InterprocessError) => {
       const failure = error ?? new InterprocessError('ERR_INTERPROCESS_CLOSED', 'The channel closed before the reply came');
-      const calls = [...this.#calls.values()];
-      this.#calls.clear();
-      for (const call of calls) call.reject(failure);
+      this.#calls.failAll(failure);
       this.emit('close', error);
     });
   }
@@ -118,35 +86,6 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   #decode(buffer: Buffer, at: number, end: number): T {
     return end <= at ? (undefined as T) : decodeSpan(this.#codec, buffer, at, end);
   }
-
-  /** The u16-length-prefixed name at buffer[at], and where what follows it starts. */
-  #name(buffer: Buffer, at: number, end: number): string {
-    if (at + 2 > end) throw new Error('the frame ends inside a name');
-    const length = (buffer[at]! << 8) | buffer[at + 1]!;
-    const start = at + 2;
-    this.#after = start + length;
-    if (this.#after > end) throw new Error('name runs past the end of the frame');
-    // A peer mostly repeats its last name: the same bytes give the same string, without decoding.
-    const last = this.#lastNameBytes;
-    if (length === last.length && length <= 64) {
-      let same = true;
-      for (let i = 0; i < length && same; i++) same = buffer[start + i] === last[i];
-      if (same) return this.#lastName;
-    }
-    const name = readText(buffer, start, this.#after);
-    if (length <= 64) {
-      this.#lastNameBytes = Buffer.from(buffer.subarray(start, this.#after));
-      this.#lastName = name;
-    }
-    return name;
-  }
-
-  /** The last short name read, and its bytes. */
-  #lastName = '';
-  #lastNameBytes: Buffer = Buffer.alloc(0);
-
-  /** Where the last #name() ended. */
-  #after = 0;
 
   /** Sends one frame of `kind`; rejects (never throws) if the body cannot be encoded. */
   #send(kind: number, id: number, name: string | null, value: T | undefined, options: ChannelSendOptions | undefined): Promise<void> {
@@ -165,15 +104,19 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     switch (kind) {
       case MESSAGE: {
         const body = this.#decode(buffer, start + 1, end);
-        if (fds.length === 0) this.emit('message', body);
-        else this.emit('message', body, fds);
+        if (this.listenerCount('message') > 0) {
+          if (fds.length === 0) this.emit('message', body);
+          else this.emit('message', body, fds);
+        } else if (this.#iterated) {
+          this.channel[deliver](body, fds);
+        }
         return;
       }
       case REQUEST: {
         if (end - start < 5) throw new Error('the frame ends inside a request id');
         const id = buffer.readUInt32BE(start + 1);
-        const method = this.#name(buffer, start + 5, end);
-        this.#answer(id, method, buffer, this.#after, end, fds);
+        const method = this.#names.read(buffer, start + 5, end);
+        this.#answer(id, method, buffer, this.#names.after, end, fds);
         return;
       }
       case REPLY:
@@ -195,8 +138,8 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
         return;
       }
       case EVENT: {
-        const name = this.#name(buffer, start + 1, end);
-        const body = this.#decode(buffer, this.#after, end);
+        const name = this.#names.read(buffer, start + 1, end);
+        const body = this.#decode(buffer, this.#names.after, end);
         if (fds.length === 0) this.emit('event', name, body);
         else this.emit('event', name, body, fds);
         return;
@@ -207,9 +150,9 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
   }
 
   #answer(id: number, method: string, buffer: Buffer, at: number, end: number, fds: readonly ReceivedDescriptor[]): void {
-    let result: T | Promise<T>;
+    let result: unknown;
     try {
-      const handler = this.#handlers.get(method);
+      const handler = this.#handlers.get(method) ?? this[serverHandlers]?.get(method);
       if (!handler) throw new InterprocessError('ERR_INTERPROCESS_NO_HANDLER', `No handler for '${method}' on this side`);
       result = handler(this.#decode(buffer, at, end), method, fds);
     } catch (error) {
@@ -274,13 +217,22 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     return this.#send(EVENT, -1, event, body, options);
   }
 
-  /** Answers requests for `method` with `handler`; returns a function that removes it. */
-  handle(method: string, handler: RequestHandler<T>): () => void {
+  /**
+   * Answers requests for `method` with `handler`; returns a function that removes it. The handler's
+   * body and reply types may be narrower than T, per method: `handle('add', ([a, b]: [number,
+   * number]) => a + b)`, or unannotated, `handle('add', ([a, b]) => a + b)`. They are what you
+   * expect of the peer, not checked at run time (validate bodies from peers you do not trust).
+   */
+  handle(method: string, handler: RequestHandler<T, T>): () => void;
+  /** See the first signature: a handler typed for one method's body (B) and reply (R). */
+  handle<B extends T, R extends T = T>(method: string, handler: RequestHandler<B, R>): () => void;
+  handle(method: string, handler: RequestHandler<never, unknown>): () => void {
     checkName(method, 'method');
     if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
-    this.#handlers.set(method, handler);
+    const stored = handler as StoredHandler;
+    this.#handlers.set(method, stored);
     return () => {
-      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
+      if (this.#handlers.get(method) === stored) this.#handlers.delete(method);
     };
   }
 
@@ -304,51 +256,58 @@ export class RpcChannel<T = unknown> extends EventEmitter implements AsyncDispos
     const { timeout = this.#requestTimeout, signal } = options;
     const id = this.#nextId;
     this.#nextId = this.#nextId === 0xffffffff ? 1 : this.#nextId + 1;
-    if (timeout === undefined && signal === undefined) {
-      // Settled only by the reply (or the channel's close), which takes the call from #calls.
-      return new Promise<R>((resolve, reject) => {
-        this.#calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
-        try {
-          this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method });
-        } catch (error) {
-          this.#calls.delete(id);
-          reject(error);
-        }
-      });
-    }
-    return new Promise<R>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      let settled = false;
-      const onAbort = () => finish(abortError(signal!));
-      const finish = (error: unknown, value?: unknown) => {
-        if (settled) return;
-        settled = true;
-        this.#calls.delete(id);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve(value as R);
-        else reject(error);
-      };
-      this.#calls.set(id, { resolve: (value) => finish(undefined, value), reject: (error) => finish(error) });
-      if (timeout !== undefined) timer = setTimeout(() => finish(new InterprocessError('ETIMEDOUT', `No reply to '${method}' within ${timeout} ms`)), timeout);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        // A failure after this ends the channel, and its 'close' fails every pending call.
-        this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method });
-      } catch (error) {
-        finish(error);
-      }
-    });
+    return this.#calls.add<R>(id, method, timeout, signal, () => this.channel[queueFrame](encoded, options, { kind: REQUEST, id, name: method }));
   }
 
-  /** Closes in order (see Channel#close). */
+  /**
+   * Lets the process exit while this channel is open (see {@link Channel.unref}); timers of
+   * pending requests do not hold it either. Returns the channel.
+   */
+  unref(): this {
+    this.channel.unref();
+    this.#calls.ref(false);
+    return this;
+  }
+
+  /** Undoes unref(). Returns the channel. */
+  ref(): this {
+    this.channel.ref();
+    this.#calls.ref(true);
+    return this;
+  }
+
+  /**
+   * Closes in order (see {@link Channel.close}): what was sent before is delivered, then our
+   * side ends. Memoised: a second call returns the same promise.
+   */
   close(): Promise<void> {
     return this.channel.close();
   }
 
-  /** Ends at once; pending requests fail. */
+  /** Ends at once (see {@link Channel.destroy}); pending requests fail. */
   destroy(error?: unknown): void {
     this.channel.destroy(error);
+  }
+
+  /**
+   * The plain messages from the peer's send(), in order (requests and events are not in it).
+   * Before the first loop, and while 'message' has listeners, plain messages go to the listeners
+   * (or nowhere); from the first loop on, those with no listener wait to be taken, reading
+   * stopping while highWaterMark of them wait. Leaving the loop early closes the channel.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this.iterator();
+  }
+
+  /**
+   * The plain messages, as `for await (const body of rpc)` gives them, with options:
+   * `{ closeOnReturn: false }` leaves the channel open when the loop is left early, and messages
+   * not yet read wait for the next loop.
+   */
+  iterator(options?: ChannelIteratorOptions): AsyncIterableIterator<T> {
+    const iterator = this.channel.iterator(options) as unknown as AsyncIterableIterator<T>; // the channel holds the decoded bodies
+    this.#iterated = true;
+    return iterator;
   }
 
   /** `await using rpc = ...` closes it in order at the end of the scope. */

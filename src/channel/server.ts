@@ -5,13 +5,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { accessCheck, checkCodecTrust } from '../access.js';
+import { InterprocessError, fromSystemError, invalidType } from '../errors.js';
 import { connect, type ConnectOptions } from '../local-socket/connect.js';
 import { type ListenOptions, type LocalSocketListener, listen } from '../local-socket/listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
-import type { LocalSocket } from '../local-socket/stream.js';
+import type { LocalSocket, PeerCredentials } from '../local-socket/stream.js';
 import { type AuthOptions, type AuthSettings, handshake, takeAuth } from './auth.js';
+import { type ChannelIteratorOptions, closeOnReturnOf } from './types.js';
 import { v8Codec } from './codec.js';
-import { type RequestHandler, RpcChannel, type RpcOptions } from './rpc.js';
+import { type RequestHandler, type RpcOptions, type StoredHandler, checkName, serverHandlers } from './rpc-types.js';
+import { RpcChannel } from './rpc.js';
 
 /**
  * Options of {@link serveRpc}: the channel's, the listener's, and the authkey handshake's.
@@ -20,26 +23,61 @@ import { type RequestHandler, RpcChannel, type RpcOptions } from './rpc.js';
  */
 export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions, AuthOptions {}
 
+/** The events of an {@link RpcServer}, with their arguments. */
+export interface RpcServerEvents<T> {
+  /**
+   * A new channel, already answering with the server's handlers. With no 'connection' listener it
+   * goes to iteration (`for await (const rpc of server)`) instead, held until taken while open.
+   */
+  connection: [channel: RpcChannel<T>];
+  /**
+   * The `allow` rule refused a peer (closed before anything of it was read): its credentials (null
+   * if they could not be read), and what a predicate threw, if it threw.
+   */
+  refused: [credentials: PeerCredentials | null, error?: unknown];
+  /** With an authkey: a connection failed the handshake and was closed (see {@link authenticate}). */
+  authFailure: [error: InterprocessError];
+  /** The listener failed, or the error given to destroy() (emitted only when listened for). */
+  error: [error: InterprocessError];
+  /** The server is closed: the listener and every channel. */
+  close: [];
+}
+
+/** A loop waiting for the next connection. */
+interface Waiter<T> {
+  resolve(result: IteratorResult<RpcChannel<T>>): void;
+  owner: object;
+}
+
 /**
- * Serves RPC channels. Events: 'channel' (each new RpcChannel), 'error' (the listener's), and
- * with an authkey 'authFailure' (the error of a connection that failed the handshake and was
- * closed; see {@link authenticate}).
+ * Serves RPC channels. Events (see {@link RpcServerEvents}): 'connection' (each new RpcChannel),
+ * 'refused', 'error' (the listener's), 'close', and with an authkey 'authFailure'. Async-iterable
+ * over its connections when nobody listens for 'connection'.
  */
-export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposable {
+export class RpcServer<T = unknown> extends EventEmitter<RpcServerEvents<T>> implements AsyncIterable<RpcChannel<T>>, AsyncDisposable {
   /** The local socket listener it serves on. */
   readonly listener: LocalSocketListener;
   readonly #channels = new Set<RpcChannel<T>>();
-  readonly #handlers = new Map<string, RequestHandler<T>>();
+  readonly #handlers = new Map<string, StoredHandler>();
   /** Ends the handshakes still running when the server closes. */
   readonly #closing = new AbortController();
   #authFailures = 0;
+  /** Channels nobody listened for, waiting for a loop (in order; a closed one leaves). */
+  readonly #queue = new Set<RpcChannel<T>>();
+  #waiter: Waiter<T> | null = null;
+  #closed: Promise<void> | null = null;
+  #ended = false;
 
   /** @internal Use serveRpc(). */
   constructor(listener: LocalSocketListener, options: RpcOptions<T>, auth: AuthSettings | null = null) {
     super();
     this.listener = listener;
-    listener.on('error', (error) => this.emit('error', error));
-    listener.on('connection', (socket) => {
+    listener.on('error', (error: InterprocessError) => this.emit('error', error));
+    listener.on('refused', (credentials: PeerCredentials | null, ...error: unknown[]) => {
+      if (error.length === 0) this.emit('refused', credentials);
+      else this.emit('refused', credentials, error[0]);
+    });
+    listener.on('connection', (socket: LocalSocket) => {
       socket.on('error', () => {}); // the channel reports stream errors as its own
       if (auth === null) this.#serve(socket, options);
       else this.#authenticate(socket, options, auth);
@@ -47,11 +85,26 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
   }
 
   #serve(socket: LocalSocket, options: RpcOptions<T>): void {
+    if (this.#ended) {
+      socket.destroy();
+      return;
+    }
     const channel = new RpcChannel<T>(socket, options);
-    for (const [method, handler] of this.#handlers) channel.handle(method, handler);
+    channel[serverHandlers] = this.#handlers;
     this.#channels.add(channel);
-    channel.on('close', () => this.#channels.delete(channel));
-    this.emit('channel', channel);
+    channel.on('close', () => {
+      this.#channels.delete(channel);
+      this.#queue.delete(channel);
+    });
+    if (this.listenerCount('connection') > 0) {
+      this.emit('connection', channel);
+    } else if (this.#waiter !== null) {
+      const waiter = this.#waiter;
+      this.#waiter = null;
+      waiter.resolve({ value: channel, done: false });
+    } else {
+      this.#queue.add(channel);
+    }
   }
 
   /** The handshake first: no byte of the peer reaches a channel (or a handler) before it succeeds. */
@@ -59,7 +112,7 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
     const signal = this.#closing.signal;
     handshake(socket, auth, 'server', signal).then(
       () => (signal.aborted ? socket.destroy() : this.#serve(socket, options)),
-      (error) => {
+      (error: InterprocessError) => {
         if (signal.aborted) return; // the server closed
         this.#authFailures++;
         this.emit('authFailure', error);
@@ -72,15 +125,32 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
     return this.#authFailures;
   }
 
+  /** How many peers the `allow` rule has refused so far (the listener's count). */
+  get refused(): number {
+    return this.listener.refused;
+  }
+
   /** The open channels. */
   get channels(): ReadonlySet<RpcChannel<T>> {
     return this.#channels;
   }
 
-  /** Answers `method` on every channel, present and future. */
-  handle(method: string, handler: RequestHandler<T>): void {
-    this.#handlers.set(method, handler);
-    for (const channel of this.#channels) channel.handle(method, handler);
+  /**
+   * Answers `method` on every channel, present and future (a channel's own handle() for the same
+   * method takes precedence on that channel). Returns a function that removes it. Handler types
+   * as {@link RpcChannel.handle}.
+   */
+  handle(method: string, handler: RequestHandler<T, T>): () => void;
+  /** See the first signature: a handler typed for one method's body (B) and reply (R). */
+  handle<B extends T, R extends T = T>(method: string, handler: RequestHandler<B, R>): () => void;
+  handle(method: string, handler: RequestHandler<never, unknown>): () => void {
+    checkName(method, 'method');
+    if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
+    const stored = handler as StoredHandler;
+    this.#handlers.set(method, stored);
+    return () => {
+      if (this.#handlers.get(method) === stored) this.#handlers.delete(method);
+    };
   }
 
   /** Sends an event to every open channel; resolves with how many it reached. */
@@ -89,11 +159,106 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
     return results.filter((r) => r.status === 'fulfilled').length;
   }
 
-  /** Stops accepting and closes every channel in order. */
-  async close(): Promise<void> {
+  /** Lets the process exit while the server listens (the listener's unref(); each channel holds the loop on its own). */
+  unref(): this {
+    this.listener.unref();
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.listener.ref();
+    return this;
+  }
+
+  /** No more connections: loops end, handshakes stop. */
+  #end(): void {
+    this.#ended = true;
     this.#closing.abort();
-    await this.listener.close();
-    await Promise.allSettled([...this.#channels].map((channel) => channel.close()));
+    if (this.#waiter !== null) {
+      const waiter = this.#waiter;
+      this.#waiter = null;
+      waiter.resolve({ value: undefined, done: true });
+    }
+  }
+
+  /**
+   * Stops accepting and closes every channel in order (see {@link RpcChannel.close}), then emits
+   * 'close'. Memoised: a second call returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#end();
+      try {
+        await this.listener.close();
+      } finally {
+        await Promise.allSettled([...this.#channels].map((channel) => channel.close()));
+        this.emit('close');
+      }
+    })();
+    return this.#closed;
+  }
+
+  /**
+   * Stops at once: the listener closes, every channel is destroyed (their pending requests fail);
+   * then 'error' (with `error`, if given and listened for) and 'close'.
+   */
+  destroy(error?: unknown): void {
+    if (this.#closed !== null) {
+      for (const channel of this.#channels) channel.destroy();
+      return;
+    }
+    this.#closed = Promise.resolve();
+    this.#end();
+    void this.listener.close().catch(() => {});
+    for (const channel of this.#channels) channel.destroy();
+    if (error !== undefined && this.listenerCount('error') > 0) {
+      this.emit('error', error instanceof InterprocessError ? error : fromSystemError(error, 'The server failed'));
+    }
+    this.emit('close');
+  }
+
+  /**
+   * The connections (RpcChannel) nobody listened for, in order; ends when the server closes.
+   * Leaving the loop early closes the server (see {@link RpcServer.iterator}).
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<RpcChannel<T>> {
+    return this.iterator();
+  }
+
+  /**
+   * The connections, as `for await (const rpc of server)` gives them, with options:
+   * `{ closeOnReturn: false }` leaves the server open when the loop is left early, and connections
+   * not yet taken wait for the next loop.
+   */
+  iterator(options?: ChannelIteratorOptions): AsyncIterableIterator<RpcChannel<T>> {
+    const closeOnReturn = closeOnReturnOf(options);
+    const owner = {};
+    let finished = false;
+    const iterator: AsyncIterableIterator<RpcChannel<T>> = {
+      next: () => {
+        const first = finished ? undefined : this.#queue.values().next();
+        if (first !== undefined && !first.done) {
+          this.#queue.delete(first.value);
+          return Promise.resolve({ value: first.value, done: false });
+        }
+        if (finished || this.#ended) return Promise.resolve({ value: undefined, done: true });
+        if (this.#waiter !== null) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This server is already being iterated; take connections from one loop at a time.'));
+        return new Promise((resolve) => (this.#waiter = { resolve, owner }));
+      },
+      return: async () => {
+        finished = true;
+        if (closeOnReturn) await this.close();
+        else if (this.#waiter?.owner === owner) {
+          const waiter = this.#waiter;
+          this.#waiter = null;
+          waiter.resolve({ value: undefined, done: true });
+        }
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 
   /** `await using server = ...` closes it at the end of the scope. */
@@ -111,11 +276,11 @@ export class RpcServer<T = unknown> extends EventEmitter implements AsyncDisposa
  */
 export async function serveRpc<T = unknown>(name: string | LocalSocketName, options: RpcServerOptions<T> = {}): Promise<RpcServer<T>> {
   const [auth, rest] = takeAuth(options);
-  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, ...listenOptions } = rest;
+  const { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, ...listenOptions } = rest;
   // Refused now rather than on every connection: each channel would refuse it the same way.
   checkCodecTrust(codec === 'v8' || codec === (v8Codec as unknown), accessCheck(listenOptions.allow), trustPeers, 'Cannot serve RPC');
   const listener = await listen(name, listenOptions);
-  return new RpcServer<T>(listener, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>, auth);
+  return new RpcServer<T>(listener, { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>, auth);
 }
 
 /**
@@ -125,8 +290,8 @@ export async function serveRpc<T = unknown>(name: string | LocalSocketName, opti
  */
 export async function connectRpc<T = unknown>(name: string | LocalSocketName, options: RpcOptions<T> & ConnectOptions & AuthOptions = {}): Promise<RpcChannel<T>> {
   const [auth, rest] = takeAuth(options);
-  const { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, ...connectOptions } = rest;
+  const { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, ...connectOptions } = rest;
   const socket = await connect(name, connectOptions);
   if (auth !== null) await handshake(socket, auth, 'client', connectOptions.signal);
-  return new RpcChannel<T>(socket, { codec, maxFrameSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>);
+  return new RpcChannel<T>(socket, { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>);
 }

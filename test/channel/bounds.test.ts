@@ -63,7 +63,7 @@ function requestFlood(method: string, count: number): Buffer {
 
 /** Reads replies from a raw socket: resolves once replies 1..count have each come exactly once, with their own body. */
 async function readReplies(socket: Socket, count: number): Promise<void> {
-  const { FrameReader } = await import('#internal/channel/frame.js');
+  const { FrameReader } = await import('#internal/channel/frame-reader.js');
   const seen = new Uint8Array(count + 1);
   let replies = 0;
   await new Promise<void>((resolve, reject) => {
@@ -172,7 +172,8 @@ test('a frame trickled a byte a write: the server holds about its size, not a Bu
 });
 
 test('FrameReader: held mid-read, it keeps the rest and what comes meanwhile, unread and in order, with their descriptors', async () => {
-  const { FrameReader, FrameWriter } = await import('#internal/channel/frame.js');
+  const { FrameReader } = await import('#internal/channel/frame-reader.js');
+  const { FrameWriter } = await import('#internal/channel/frame-writer.js');
   const writer = new FrameWriter();
   const texts = ['a', 'bb', 'ccc', 'dddd', 'eeeee', 'ffffff'];
   for (const text of texts) writer.add(text, 100);

@@ -20,14 +20,14 @@ async function echoPeer(t: import('node:test').TestContext, transport: 'socket' 
     t.after(() => listener.close());
     spawnFixture(t, 'channel-peer', ['socket', name, codec, String(max)]);
     const [socket] = await once(listener, 'connection');
-    return new Channel(socket, { codec, maxFrameSize: max });
+    return new Channel(socket, { codec, maxMessageSize: max });
   }
   if (transport === 'pipe') {
     const out = pipe();
     const back = pipe();
     const child = spawnWith(process.execPath, [peerScript, 'pipe', codec, String(max)], { fds: { 3: out.receiver, 4: back.sender }, stdio: 'inherit' });
     t.after(() => child.kill());
-    return new Channel({ readable: back.receiver, writable: out.sender }, { codec, maxFrameSize: max });
+    return new Channel({ readable: back.receiver, writable: out.sender }, { codec, maxMessageSize: max });
   }
   const dir = scratchDir(t);
   const [toPeer, fromPeer] = [path.join(dir, 'to'), path.join(dir, 'from')];
@@ -36,7 +36,7 @@ async function echoPeer(t: import('node:test').TestContext, transport: 'socket' 
   spawnFixture(t, 'channel-peer', ['fifo', toPeer, fromPeer, codec, String(max)]);
   const writable = await openFifoWriter(toPeer, { timeout: 10_000 });
   const readable = openFifoReader(fromPeer);
-  return new Channel({ readable, writable }, { codec, maxFrameSize: max });
+  return new Channel({ readable, writable }, { codec, maxMessageSize: max });
 }
 
 const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -88,14 +88,14 @@ test('a custom codec is one object with encode and decode', async (t) => {
 });
 
 /** A channel server in this process fed raw bytes from a plain net client. */
-async function feed(bytes: Buffer, maxFrameSize: number): Promise<{ messages: number; error: string | undefined }> {
+async function feed(bytes: Buffer, maxMessageSize: number): Promise<{ messages: number; error: string | undefined }> {
   const name = nsName(uniqueName());
   await using listener = await listen(name);
   const accepted = once(listener, 'connection');
   const client = await connect(name); // not net.connect: Node 20 pads abstract names
   client.on('error', () => {});
   const [socket] = (await accepted) as [net.Socket];
-  const channel = new Channel<Buffer>(socket, { codec: 'raw', maxFrameSize });
+  const channel = new Channel<Buffer>(socket, { codec: 'raw', maxMessageSize });
   let messages = 0;
   channel.on('message', () => messages++);
   const closed = new Promise<[unknown]>((resolve) => channel.on('close', (error) => resolve([error]))); // events.once would reject on 'error'
@@ -216,8 +216,8 @@ test('json frames that arrive together are read exactly as one by one, and a bad
 test('sending: too large is refused and the channel stays usable; encode errors reject', async () => {
   const a = pipe();
   const b = pipe();
-  const channel = new Channel<unknown>({ readable: b.receiver, writable: a.sender }, { maxFrameSize: 100 });
-  const peer = new Channel<unknown>({ readable: a.receiver, writable: b.sender }, { maxFrameSize: 100 });
+  const channel = new Channel<unknown>({ readable: b.receiver, writable: a.sender }, { maxMessageSize: 100 });
+  const peer = new Channel<unknown>({ readable: a.receiver, writable: b.sender }, { maxMessageSize: 100 });
   await assert.rejects(channel.send('x'.repeat(200)), { code: 'ERR_INTERPROCESS_FRAME_TOO_LARGE' });
   await assert.rejects(channel.send(undefined), { code: 'ERR_INVALID_ARG_TYPE' });
   const received = once(peer, 'message');
@@ -268,7 +268,8 @@ test('backpressure: a slow reader makes the sender wait, memory stays bounded', 
 });
 
 test('FrameWriter: text frames of a batch encoded together give exactly the bytes of frames written one by one', async () => {
-  const { FrameReader, FrameWriter } = await import('#internal/channel/frame.js');
+  const { FrameReader } = await import('#internal/channel/frame-reader.js');
+  const { FrameWriter } = await import('#internal/channel/frame-writer.js');
   type Envelope = { kind: number; id: number; name: string | null };
   // The reference: each frame on its own, as docs/channel.md lays it out.
   const reference = (body: string | Uint8Array, { kind, id, name }: Envelope): Buffer => {

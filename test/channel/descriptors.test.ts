@@ -169,7 +169,8 @@ test('a channel needs a stream socket: datagram and seqpacket ones are refused',
 });
 
 test('FrameReader gives a read\'s descriptors to the frame holding its last byte, wherever the read ends', async () => {
-  const { FrameReader, FrameWriter } = await import('#internal/channel/frame.js');
+  const { FrameReader } = await import('#internal/channel/frame-reader.js');
+  const { FrameWriter } = await import('#internal/channel/frame-writer.js');
   const writer = new FrameWriter();
   for (const text of ['a', '', 'bbbbbbbbbb', 'cc']) writer.add(text, 100);
   const stream = Buffer.concat(writer.take()); // 4 frames: 5 + 4 + 14 + 6 bytes
@@ -195,7 +196,7 @@ test('FrameReader gives a read\'s descriptors to the frame holding its last byte
 });
 
 test('a frame that spans reads is copied once, at the address modulo 16 its bytes had in the first read', async () => {
-  const { FrameReader } = await import('#internal/channel/frame.js');
+  const { FrameReader } = await import('#internal/channel/frame-reader.js');
   // memmove is several times slower when source and destination differ modulo 16 (see skewOf).
   for (const at of [0, 1, 5, 12, 16, 27]) {
     const payload = Buffer.alloc(100_000, at);

@@ -29,7 +29,7 @@ test(`${COUNT} random and malicious buffers into a Channel server: typed errors 
   listener.on('connection', (conn) => {
     open++;
     conn.on('error', () => {});
-    const channel = new Channel(conn, { maxFrameSize: 1 << 20 });
+    const channel = new Channel(conn, { maxMessageSize: 1 << 20 });
     channel.on('message', () => messages++);
     channel.on('error', () => {});
     channel.on('close', (error) => {
@@ -54,11 +54,11 @@ test(`${COUNT} random and malicious buffers into a Channel server: typed errors 
 
 test(`${COUNT} random and malicious buffers into an RPC server: typed errors only, the server still serves, nothing leaks`, { timeout: 120_000 }, async (t) => {
   const raw = uniqueName('frames-rpc');
-  await using server = await serveRpc(nsName(raw), { maxFrameSize: 1 << 20 });
+  await using server = await serveRpc(nsName(raw), { maxMessageSize: 1 << 20 });
   server.handle('echo', (body) => body);
   const codes = new Map<string, number>();
   const untyped: unknown[] = [];
-  server.on('channel', (channel: RpcChannel) => channel.on('close', (error) => tally(codes, error, untyped)));
+  server.on('connection', (channel: RpcChannel) => channel.on('close', (error) => tally(codes, error, untyped)));
   await sleep(10);
   const baseline = openFds();
   const rss = rssSampler();

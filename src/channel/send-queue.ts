@@ -1,0 +1,262 @@
+/**
+ * A Channel's sending side: everything sent in one tick is framed into one batch (small frames
+ * into one shared buffer, text straight from the string) and written at once, and every send of
+ * that batch gets the same outcome. A message with descriptors is a batch of its own: one sendmsg
+ * carries its whole frame and, as ancillary data, its descriptors. Batches wait here while the
+ * transport is full.
+ */
+import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
+import { type Sendable, toDescriptor } from '../unix-socket/descriptors.js';
+import { FrameWriter } from './frame-writer.js';
+import { type Envelope, HEADER_BYTES } from './frame.js';
+import type { Transport } from './transport.js';
+import type { ChannelSendOptions } from './types.js';
+
+// A batch leaves as soon as it holds this much, without waiting for the end of the tick.
+const BATCH_BYTES = 64 * 1024;
+
+/**
+ * How a batch ends, and a promise of it made only when a send() asks for one: requests and
+ * replies of RpcChannel (queueFrame) need none, and a failure nobody asked about is the channel's,
+ * reported there, never an unhandled rejection.
+ */
+export class Outcome {
+  #promise: Promise<void> | null = null;
+  #resolve: (() => void) | null = null;
+  #reject: ((error: unknown) => void) | null = null;
+  /** 0 pending, 1 done, 2 failed. */
+  #state = 0;
+  #error: unknown = undefined;
+
+  get promise(): Promise<void> {
+    if (this.#promise === null) {
+      if (this.#state === 1) this.#promise = Promise.resolve();
+      else if (this.#state === 2) this.#promise = Promise.reject(this.#error);
+      else {
+        this.#promise = new Promise<void>((resolve, reject) => {
+          this.#resolve = resolve;
+          this.#reject = reject;
+        });
+      }
+    }
+    return this.#promise;
+  }
+
+  resolve(): void {
+    if (this.#state !== 0) return;
+    this.#state = 1;
+    this.#resolve?.();
+  }
+
+  reject(error: unknown): void {
+    if (this.#state !== 0) return;
+    this.#state = 2;
+    this.#error = error;
+    this.#reject?.(error);
+  }
+}
+
+/** `promise`, or ABORT_ERR as soon as `signal` aborts, whichever comes first. */
+function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** A batch of whole frames, written with one call (a frame with descriptors is alone in its batch). */
+interface Batch {
+  chunks: Uint8Array[];
+  fds: Int32Array | null;
+  settle: Outcome;
+  /** Bytes of replies in it (see ChannelOptions.sendHighWaterMark). */
+  replyBytes: number;
+}
+
+/** What the send queue asks of its channel. */
+export interface SendQueueOwner {
+  /** The error that ended the channel, which a failed write reports instead of its own. */
+  readonly error: InterprocessError | null;
+  /** Bytes of replies were written (the channel may read on). */
+  repliesWritten(): void;
+}
+
+export class SendQueue {
+  readonly #transport: Transport;
+  readonly #owner: SendQueueOwner;
+  readonly #max: number;
+  readonly #writer = new FrameWriter();
+  /** The batch this tick's sends join (its frames are in #writer). */
+  #open: Outcome | null = null;
+  #flushQueued = false;
+  readonly #batches: Batch[] = [];
+  #unsettled = 0;
+  #flushed: (() => void) | null = null;
+  #failed = false;
+  /** Bytes of replies queued, not yet written (in batches, and in the batch being filled: #openReplyBytes). */
+  #replyBytes = 0;
+  #openReplyBytes = 0;
+
+  constructor(transport: Transport, max: number, owner: SendQueueOwner) {
+    this.#transport = transport;
+    this.#max = max;
+    this.#owner = owner;
+  }
+
+  /** Bytes of replies queued and not yet written. */
+  get replyBytes(): number {
+    return this.#replyBytes;
+  }
+
+  /** Resolves once every batch queued so far has been written (or failed); null if none waits. */
+  settled(): Promise<void> | null {
+    if (this.#unsettled === 0) return null;
+    return new Promise<void>((resolve) => (this.#flushed = resolve));
+  }
+
+  /**
+   * send()'s promise of one frame (see add()): ABORT_ERR at once if `options.signal` has aborted
+   * (nothing is sent) or when it aborts (the frame, already queued, is still sent whole).
+   */
+  send(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Promise<void> {
+    const signal = options?.signal;
+    let settle: Outcome;
+    try {
+      if (signal !== undefined) {
+        if (typeof signal?.addEventListener !== 'function') throw invalidType('options.signal', 'an AbortSignal', signal);
+        if (signal.aborted) throw abortError(signal);
+      }
+      settle = this.add(body, options, envelope);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return signal === undefined ? settle.promise : untilAborted(settle.promise, signal);
+  }
+
+  /**
+   * Frames one message (`envelope` then `body`; text is sent as UTF-8) into this tick's batch,
+   * or alone in a batch with its descriptors. Throws what send() rejects with at once.
+   */
+  add(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Outcome {
+    const fds = options?.fds === undefined ? null : this.#descriptors(options.fds);
+    if (fds !== null) {
+      // Alone in its batch: the frames before it leave first, in order.
+      this.#seal();
+      this.#writer.add(body, this.#max, envelope);
+      const settle = new Outcome();
+      this.#queue({ chunks: this.#writer.take(), fds, settle, replyBytes: 0 });
+      return settle;
+    }
+    this.#writer.add(body, this.#max, envelope);
+    let open = this.#open;
+    if (open === null) {
+      open = this.#open = new Outcome();
+      this.#unsettled++;
+      this.#scheduleFlush();
+    }
+    if (this.#writer.bytes >= BATCH_BYTES) {
+      // A full batch leaves now: the peer starts on it while we frame the next, and its sends
+      // resolve without waiting for the rest of the tick's.
+      this.#seal();
+      this.flush();
+    }
+    return open;
+  }
+
+  /**
+   * A reply (RpcChannel's answer to a request): its bytes (text counted a byte a character, as
+   * FrameWriter#bytes does) count in replyBytes until written. They belong to the open batch,
+   * which add() may seal.
+   */
+  addReply(body: string | Uint8Array, envelope: Envelope): void {
+    const bytes = HEADER_BYTES + 5 + (typeof body === 'string' ? body.length : body.byteLength);
+    this.#openReplyBytes += bytes;
+    try {
+      this.add(body, undefined, envelope);
+    } catch (error) {
+      this.#openReplyBytes -= bytes;
+      throw error;
+    }
+    this.#replyBytes += bytes;
+  }
+
+  #descriptors(fds: Iterable<Sendable>): Int32Array | null {
+    if (fds === null || typeof (fds as Iterable<unknown>)[Symbol.iterator] !== 'function') throw invalidType('options.fds', 'an array of descriptors', fds);
+    const list = Array.from(fds, (value, i) => toDescriptor(value, `options.fds[${i}]`));
+    if (list.length === 0) return null;
+    if (!this.#transport.passesFds) {
+      throw new InterprocessError(
+        'ERR_INTERPROCESS_NO_DESCRIPTORS',
+        "This channel's stream cannot carry descriptors: only a Unix stream socket of interprocess can (connectUnix('stream', ...), listenUnix('stream', ...), unixSocketPair('stream'), unixSocketFromFd()). Local sockets (net.Socket), pipes and FIFOs carry bytes only.",
+      );
+    }
+    if (list.length > 253) throw invalidArgument('options.fds', `holds ${list.length} descriptors; one message carries at most 253 (SCM_MAX_FD)`);
+    return Int32Array.from(list);
+  }
+
+  /** The frames of this tick so far become a batch of their own. */
+  #seal(): void {
+    if (this.#open === null) return;
+    const settle = this.#open;
+    this.#open = null;
+    this.#unsettled--; // #queue counts it again
+    const replyBytes = this.#openReplyBytes;
+    this.#openReplyBytes = 0;
+    this.#queue({ chunks: this.#writer.take(), fds: null, settle, replyBytes });
+  }
+
+  #queue(batch: Batch): void {
+    this.#unsettled++;
+    this.#batches.push(batch);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // nextTick runs after every promise continuation of this tick: a sender looping over awaited
+    // sends fills the batch before it leaves.
+    process.nextTick(() => {
+      this.#seal(); // queues the batch without scheduling another flush
+      this.#flushQueued = false;
+      this.flush();
+    });
+  }
+
+  /** Writes the batches that wait, while the transport takes them (again on its 'drain'). */
+  flush(): void {
+    const transport = this.#transport;
+    while (this.#batches.length > 0 && !transport.full && !this.#failed) {
+      const batch = this.#batches.shift()!;
+      transport.write(batch.chunks, batch.fds, (error?: unknown) => {
+        if (error) batch.settle.reject(this.#owner.error ?? fromSystemError(error, 'Sending failed'));
+        else batch.settle.resolve();
+        if (--this.#unsettled === 0) this.#flushed?.();
+        if (batch.replyBytes > 0) {
+          this.#replyBytes -= batch.replyBytes;
+          this.#owner.repliesWritten();
+        }
+      });
+    }
+  }
+
+  /** The channel is destroyed: nothing more is written, and what waits fails with `failure`. */
+  fail(failure: InterprocessError): void {
+    this.#failed = true;
+    this.#seal();
+    for (const batch of this.#batches.splice(0)) {
+      batch.settle.reject(failure);
+      if (--this.#unsettled === 0) this.#flushed?.();
+    }
+  }
+}
