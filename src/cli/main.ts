@@ -199,7 +199,7 @@ function pipeEnd(pipe: MessagePipe): MessageEnd {
     send: (message) => pipe.send(message),
     finish: async () => {
       lastHeard = Math.max(lastHeard, Date.now());
-      while (pipe.open && Date.now() - lastHeard < PIPE_LINGER_MS) {
+      while (!pipe.closed && Date.now() - lastHeard < PIPE_LINGER_MS) {
         await new Promise((resolve) => setTimeout(resolve, PIPE_LINGER_MS - (Date.now() - lastHeard)));
       }
       await pipe.close();
@@ -341,7 +341,7 @@ async function connectCommand(args: string[]): Promise<void> {
   if (address.kind === 'datagram') return sendDatagrams(address.name, retry);
   if (address.kind === 'seqpacket') return shuttleMessages(seqpacketEnd(await connectUnix('seqpacket', address.name, retry)));
   if (address.kind === 'named-pipe') {
-    if (address.message) return shuttleMessages(pipeEnd(await connectNamedPipe(address.name, { ...retry, mode: 'message' })));
+    if (address.message) return shuttleMessages(pipeEnd(await connectNamedPipe(address.name, { ...retry, type: 'message' })));
     const conn = await connectNamedPipe(address.name, retry);
     return shuttle(conn, conn, true);
   }

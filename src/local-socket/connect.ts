@@ -62,18 +62,8 @@ function attempt(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, c
 async function attemptPipe(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
   const native = requireNative('Connecting to a local socket').namedPipe;
   const c = native.constants;
-  try {
-    const pipe = await openPipe(native, name.address, c.GENERIC_READ | c.GENERIC_WRITE, false, cancel, wait ? Infinity : BUSY_LIMIT_MS);
-    return socketOverPipe(pipe, name, 'server', allowHalfOpen);
-  } catch (error) {
-    // The codes Unix gives for the same situations, so that connectError() words them (with
-    // the system's message kept): libuv calls ERROR_ACCESS_DENIED EPERM, and a socket that may
-    // not be reached is EACCES; every instance staying busy is what a full backlog is (EAGAIN).
-    const code = (error as NodeJS.ErrnoException).code;
-    const unixCode = code === 'EPERM' ? 'EACCES' : code === 'EBUSY' ? 'EAGAIN' : undefined;
-    if (unixCode !== undefined && error instanceof Error) Object.defineProperty(error, 'code', { value: unixCode, enumerable: true });
-    throw error;
-  }
+  const pipe = await openPipe(native, name.address, c.GENERIC_READ | c.GENERIC_WRITE, false, cancel, wait ? Infinity : BUSY_LIMIT_MS);
+  return socketOverPipe(pipe, name, 'server', allowHalfOpen);
 }
 
 /**
@@ -96,8 +86,18 @@ function timeoutError(name: LocalSocketName, timeout: number): InterprocessError
   return new InterprocessError('ETIMEDOUT', `Connecting to ${name} timed out after ${timeout} ms`, { syscall: 'connect', address: name.address });
 }
 
+/**
+ * Windows: the code Unix gives for the same situation, so that a connect fails alike everywhere:
+ * libuv calls ERROR_ACCESS_DENIED EPERM, and a socket that may not be reached is EACCES; every
+ * instance staying busy is what a full backlog is (EAGAIN). Both are "not yet" codes alike.
+ */
+function unixCode(code: string | undefined): string | undefined {
+  if (!isWindows) return code;
+  return code === 'EPERM' ? 'EACCES' : code === 'EBUSY' ? 'EAGAIN' : code;
+}
+
 function connectError(error: unknown, name: LocalSocketName): InterprocessError {
-  const code = (error as NodeJS.ErrnoException).code;
+  const code = unixCode((error as NodeJS.ErrnoException).code);
   const hint =
     code === 'ENOENT' || code === 'ECONNREFUSED'
       ? 'Nothing is listening there: start the server first, or connect with { wait: true } to wait for it.'
@@ -110,5 +110,5 @@ function connectError(error: unknown, name: LocalSocketName): InterprocessError 
             ? `Every instance of the pipe stayed busy for ${BUSY_LIMIT_MS} ms: the server accepts no one now (or has stopped listening with connections still open). Connect with { wait: true } to wait for it.`
             : 'The server\'s backlog is full: connect with { wait: true } to retry.'
           : undefined;
-  return fromSystemError(error, `Cannot connect to ${name}`, hint, { address: name.address });
+  return fromSystemError(error, `Cannot connect to ${name}`, hint, { address: name.address, code });
 }

@@ -9,16 +9,20 @@ import { type AccessCheck, type AccessRule, accessCheck, decide, markAccepted, r
 import { AcceptQueue, closeOnAbort, closedSoon } from '../accept-queue.js';
 import { abortError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { requireNative } from '../native/addon.js';
-import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
+import type { NativeNamedPipes } from '../native/addon.js';
 import { isWindows } from '../platform.js';
-import { endsOf } from './info.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, MessagePipe, type NamedPipeDirection } from './message.js';
-import { pipePath } from './name.js';
+import type { LocalSocketName } from '../local-socket/name.js';
+import { pipeConnection } from './connection.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, type MessagePipe, type NamedPipeDirection } from './message.js';
+import { toPipeName } from './name.js';
 import { type InstanceOptions, PipeServer } from './server.js';
-import { NamedPipeStream } from './stream.js';
+import type { NamedPipeStream } from './stream.js';
+
+/** The pipe type (Win32's word): byte (a stream of bytes) or message (each write one message). */
+export type NamedPipeType = 'byte' | 'message';
 
 /** Byte mode (a stream of bytes) or message mode (each write one message). */
-export type NamedPipeMode = 'byte' | 'message';
+export type NamedPipeMode = NamedPipeType;
 
 /** Options of {@link listenNamedPipe}. */
 export interface NamedPipeListenOptions {
@@ -79,8 +83,9 @@ export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEm
   #refused = 0;
 
   /** @internal Use {@link listenNamedPipe}. */
-  constructor(native: NativeNamedPipes, path: string, instance: InstanceOptions, maxMessageSize: number, check: AccessCheck) {
+  constructor(native: NativeNamedPipes, name: LocalSocketName, instance: InstanceOptions, maxMessageSize: number, check: AccessCheck) {
     super();
+    const path = name.address;
     this.pipeName = path;
     const { direction } = instance;
     this.#server = new PipeServer(native, path, instance, (pipe) => {
@@ -96,7 +101,7 @@ export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEm
         reportRefusal(this, refusal);
         return;
       }
-      const connection = accepted(pipe, path, instance.message, direction, maxMessageSize);
+      const connection = pipeConnection(pipe, name, 'client', { message: instance.message, direction, maxMessageSize, allowHalfOpen: false });
       markAccepted(connection, check);
       connection.once('close', () => this.#server.released());
       this.#connections.deliver(connection as NamedPipeConnection<M>);
@@ -151,14 +156,6 @@ export class NamedPipeListener<M extends NamedPipeMode = 'byte'> extends EventEm
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function accepted(pipe: NativeNamedPipe, path: string, message: boolean, direction: NamedPipeDirection, maxMessageSize: number): NamedPipeStream | MessagePipe {
-  const ends = endsOf(pipe.info());
-  const canSend = direction !== 'clientToServer';
-  const canReceive = direction !== 'serverToClient';
-  if (message) return new MessagePipe(pipe, path, ends, maxMessageSize, canSend, canReceive);
-  return new NamedPipeStream(pipe.toFd(), path, ends, canReceive, canSend);
 }
 
 function bufferSize(value: unknown, argument: string): number {
@@ -235,9 +232,9 @@ export function namedPipes(what: string): NativeNamedPipes {
  * ERR_INTERPROCESS_UNSUPPORTED off Windows.
  */
 export async function listenNamedPipe<M extends NamedPipeMode = 'byte'>(name: string, options: NamedPipeListenOptions & { mode?: M } = {}): Promise<NamedPipeListener<M>> {
-  const path = pipePath(name);
+  const pipeName = toPipeName(name);
   const { instance, maxMessageSize, check } = instanceOptions(options);
   const native = namedPipes('listenNamedPipe()');
   if (options.signal?.aborted) throw abortError(options.signal);
-  return closeOnAbort(new NamedPipeListener<M>(native, path, instance, maxMessageSize, check), options.signal);
+  return closeOnAbort(new NamedPipeListener<M>(native, pipeName, instance, maxMessageSize, check), options.signal);
 }

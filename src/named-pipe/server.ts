@@ -141,22 +141,18 @@ export class PipeServer {
 
 function createError(error: unknown, path: string, firstInstance: boolean): InterprocessError {
   const code = (error as NodeJS.ErrnoException).code;
-  // libuv maps ERROR_ACCESS_DENIED to EPERM. Creating the first instance fails so when the name
-  // exists; otherwise it means the existing pipe's security or options do not let us add to it.
+  const doing = `Cannot create the named pipe ${path}`;
+  // Built with the code Unix gives for the same situation (the system's message kept). libuv maps
+  // ERROR_ACCESS_DENIED to EPERM: creating the first instance fails so when the name exists;
+  // otherwise it means the existing pipe's security or options do not let us add to it.
   if (code === 'EPERM' && firstInstance) {
-    return retag(fromSystemError(error, `Cannot create the named pipe ${path}`, 'A pipe of this name exists: another server (or a squatter) has it. Stop it or choose another name.'), 'EADDRINUSE');
+    return fromSystemError(error, doing, 'A pipe of this name exists: another server (or a squatter) has it. Stop it or choose another name.', { code: 'EADDRINUSE' });
   }
   if (code === 'EPERM') {
-    return retag(fromSystemError(error, `Cannot create the named pipe ${path}`, 'A pipe of this name exists with other options or a security descriptor that denies us.'), 'EACCES');
+    return fromSystemError(error, doing, 'A pipe of this name exists with other options or a security descriptor that denies us.', { code: 'EACCES' });
   }
   if (code === 'EBUSY') {
-    return retag(fromSystemError(error, `Cannot create the named pipe ${path}`, 'All instances of this pipe are in use by another server.'), 'EADDRINUSE');
+    return fromSystemError(error, doing, 'All instances of this pipe are in use by another server.', { code: 'EADDRINUSE' });
   }
-  return fromSystemError(error, `Cannot create the named pipe ${path}`);
-}
-
-/** The same error under another code (Windows' answer mapped to the one Unix gives). */
-export function retag(error: InterprocessError, code: string): InterprocessError {
-  Object.defineProperty(error, 'code', { value: code, enumerable: true });
-  return error;
+  return fromSystemError(error, doing);
 }
