@@ -18,9 +18,17 @@ export type NamedPipeDirection = 'duplex' | 'clientToServer' | 'serverToClient';
 
 /** The events of a {@link MessagePipe}, with their listeners' arguments. */
 export interface MessagePipeEvents {
+  /**
+   * A whole message. While the pipe has 'message' listeners it reads on its own and gives every
+   * message to them (receive() then refuses); removed, reading stops and the rest waits for receive().
+   */
+  message: [message: Buffer];
   /** The other end closed: receive() gives null from now on (emitted once, when that is read). */
   end: [];
-  /** The error `destroy(error)` was given. */
+  /**
+   * The error `destroy(error)` was given; while reading for 'message' listeners, also what a
+   * receive() would have rejected with (a message over maxMessageSize: the pipe goes on).
+   */
   error: [error: Error];
   /** This end is closed (close() finished, or destroy()). */
   close: [];
@@ -76,7 +84,8 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
  * A connected message-mode named pipe. `send()` writes one whole message (never split: a short
  * write is an error); `receive()` and async iteration give whole messages. A message over
  * `maxMessageSize` is drained and reported as ERR_INTERPROCESS_MESSAGE_TOO_LARGE (with its
- * `size`); the next message still arrives. Events: see {@link MessagePipeEvents}.
+ * `size`); the next message still arrives. Messages are read with receive(), async iteration or
+ * 'message' listeners. Events: see {@link MessagePipeEvents}.
  */
 export class MessagePipe extends EventEmitter<MessagePipeEvents> implements AsyncIterable<Buffer>, AsyncDisposable {
   /** The pipe's name: for a client the name it connected to, for an accepted connection its listener's. */
@@ -90,6 +99,7 @@ export class MessagePipe extends EventEmitter<MessagePipeEvents> implements Asyn
   readonly #writes = new Set<Promise<void>>();
   #reading: Promise<Outcome> | null = null; // the native read in flight, or its outcome not yet taken
   #receiving = false;
+  #flowing = false; // reading for 'message' listeners
   #ended = false;
   #closed = false;
   #error: Error | null = null;
@@ -104,6 +114,9 @@ export class MessagePipe extends EventEmitter<MessagePipeEvents> implements Asyn
     this.maxMessageSize = maxMessageSize;
     this.#canSend = canSend;
     this.#canReceive = canReceive;
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'message') queueMicrotask(() => this.#startFlowing());
+    });
   }
 
   /** True once this end is closed: close() has finished, or destroy() was called. */
@@ -181,6 +194,7 @@ export class MessagePipe extends EventEmitter<MessagePipeEvents> implements Asyn
     if (this.#closed) return Promise.reject(this.#error ?? closedError());
     if (!this.#canReceive) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This end of the pipe only sends (its direction lets only the other end send)'));
     if (this.#ended) return Promise.resolve(null);
+    if (this.#flowing) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'This pipe has \'message\' listeners: its messages go to them (remove them to receive())'));
     if (this.#receiving) return Promise.reject(new InterprocessError('ERR_INVALID_STATE', 'A receive() is already waiting on this pipe: await it before the next'));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     this.#receiving = true;
@@ -189,25 +203,63 @@ export class MessagePipe extends EventEmitter<MessagePipeEvents> implements Asyn
       (outcome) => {
         this.#receiving = false;
         this.#reading = null; // taken
+        queueMicrotask(() => this.#startFlowing()); // a 'message' listener added meanwhile
         return this.#take(outcome);
       },
       (error: unknown) => {
         this.#receiving = false; // aborted: the read goes on, its outcome kept for the next receive()
+        queueMicrotask(() => this.#startFlowing());
         throw error;
       },
     );
   }
 
+  #startFlowing(): void {
+    if (this.#flowing || this.#receiving || !this.#canReceive || this.listenerCount('message') === 0) return;
+    this.#flowing = true;
+    // A listener that throws throws at the event loop, as with any event.
+    this.#flow().catch((error: unknown) => process.nextTick(() => { throw error; }));
+  }
+
+  /** Reads for 'message' listeners while there are any; what arrives after the last goes to receive(). */
+  async #flow(): Promise<void> {
+    try {
+      while (this.listenerCount('message') > 0 && !this.#closed && !this.#ended) {
+        const outcome = await this.#read();
+        if (this.listenerCount('message') === 0) break; // kept for the next receive()
+        this.#reading = null;
+        let message: Buffer | null;
+        try {
+          message = this.#take(outcome);
+        } catch (error) {
+          // What a peer did, never thrown at the event loop: to 'error' listeners, else a warning.
+          if (this.listenerCount('error') > 0) this.emit('error', error as InterprocessError);
+          else process.emitWarning(error as InterprocessError);
+          if ((error as InterprocessError).code !== 'ERR_INTERPROCESS_MESSAGE_TOO_LARGE') this.destroy();
+          continue;
+        }
+        if (message === null) break;
+        this.emit('message', message);
+      }
+    } finally {
+      this.#flowing = false;
+    }
+  }
+
   /** The native read in flight (or its outcome not yet taken); one is started if none is. */
   #read(): Promise<Outcome> {
     return (this.#reading ??= new Promise<Outcome>((resolve) => {
-      const waiting = this.#native.read(this.maxMessageSize, (error, message) => {
-        if (!error) return resolve({ message });
+      const failed = (error: Error & { size?: number }): Outcome => {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ERR_INTERPROCESS_MESSAGE_TOO_LARGE') return resolve({ error: new InterprocessError(code, error.message, { size: error.size }) });
-        resolve({ error: fromSystemError(error, `Cannot receive on ${this.name}`) });
-      });
-      if (waiting !== undefined) resolve({ message: waiting }); // it was there whole: no callback comes
+        if (code === 'ERR_INTERPROCESS_MESSAGE_TOO_LARGE') return { error: new InterprocessError(code, error.message, { size: error.size }) };
+        return { error: fromSystemError(error, `Cannot receive on ${this.name}`) };
+      };
+      try {
+        const waiting = this.#native.read(this.maxMessageSize, (error, message) => resolve(error ? failed(error) : { message }));
+        if (waiting !== undefined) resolve({ message: waiting }); // it was there whole: no callback comes
+      } catch (error) {
+        resolve(failed(error as Error)); // an outcome like any other: taken by this receive(), not kept
+      }
     }));
   }
 

@@ -391,7 +391,7 @@ test('a MessagePipe closes once: closed, a memoised close(), ERR_INTERPROCESS_CL
   const failure = new Error('gone wrong');
   const events: string[] = [];
   server.on('error', (error) => events.push(`error:${error.message}`));
-  const closed = once(server, 'close').then(() => events.push('close'));
+  const closed = new Promise<void>((resolve) => server.once('close', () => resolve(void events.push('close'))));
   server.destroy(failure);
   assert.equal(server.closed, true);
   await closed;
@@ -447,6 +447,42 @@ test('leaving a for await loop closes the MessagePipe; iterator({ closeOnReturn:
   }
   assert.equal(server.closed, true, 'leaving the loop closed the pipe');
   assert.equal(await client.receive(), null, 'the peer sees the end');
+});
+
+test('\'message\' listeners get every message (an oversize one as \'error\'); removed, the rest waits for receive()', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const name = uniqueName();
+  const listener = await listenNamedPipe(name, { mode: 'message', maxMessageSize: 100 });
+  t.after(() => listener.close());
+  const accepting = listener[Symbol.asyncIterator]().next();
+  const client = await connectNamedPipe(name, { type: 'message' });
+  const server = (await accepting).value as MessagePipe;
+  t.after(() => {
+    client.destroy();
+    server.destroy();
+  });
+  const got: string[] = [];
+  let third!: () => void;
+  const thirdArrived = new Promise<void>((resolve) => (third = resolve));
+  let messages = 0;
+  const onMessage = (message: Buffer) => {
+    got.push(String(message));
+    if (++messages === 3) {
+      server.off('message', onMessage);
+      third();
+    }
+  };
+  server.on('error', (error) => got.push(`error:${(error as InterprocessError).code}:${(error as InterprocessError).size}`));
+  server.on('message', onMessage);
+  await client.send('one');
+  await client.send(Buffer.alloc(500, 'x'));
+  for (const m of ['two', 'three', 'four', 'five']) await client.send(m);
+  await thirdArrived;
+  assert.deepEqual(got, ['one', 'error:ERR_INTERPROCESS_MESSAGE_TOO_LARGE:500', 'two', 'three']);
+  assert.equal(String(await server.receive()), 'four', 'nothing was lost when the listener left');
+  assert.equal(String(await server.receive()), 'five');
+  server.on('message', () => {});
+  await sleep(10);
+  await assert.rejects(server.receive(), { code: 'ERR_INVALID_STATE' }, 'receive() while listeners take the messages');
 });
 
 test('NamedPipeStream: allowHalfOpen decides whether this side ends by itself after the peer\'s end', { skip: windowsOnly, timeout: 30_000 }, async () => {
