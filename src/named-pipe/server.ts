@@ -10,7 +10,7 @@ import { InterprocessError, fromSystemError } from '../errors.js';
 import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
 import type { NamedPipeDirection } from './message.js';
 
-/** What CreateNamedPipeW gets, in our words. */
+/** @internal What CreateNamedPipeW gets, in our words. */
 export interface InstanceOptions {
   message: boolean;
   direction: NamedPipeDirection;
@@ -27,6 +27,7 @@ export interface InstanceOptions {
 /** How many instances wait for clients at a time (fewer if maxInstances is lower). */
 const WAITING = 4;
 
+/** @internal The accept loop over one pipe name (see the top of this file). */
 export class PipeServer {
   readonly #native: NativeNamedPipes;
   readonly #path: string;
