@@ -3,6 +3,7 @@
  * codes where they fit: `ENOENT`, `EADDRINUSE`, `ERR_INVALID_ARG_VALUE`, `ABORT_ERR`, ...) and a
  * message that says what happened and what to do about it.
  */
+import util from 'node:util';
 
 /** Extra fields of a system error, as on Node's own errors. */
 export interface ErrorDetails {
@@ -137,20 +138,33 @@ export function nativeError(code: string, message: string, errno?: number, sysca
   return error;
 }
 
+/** The errno libuv (and so Node) gives the error `code` on this platform, if it has one. */
+function errnoOf(code: string): number | undefined {
+  // Looked up only when a code is replaced; a runtime without the map (not Node) gives none.
+  for (const [errno, [name]] of util.getSystemErrorMap?.() ?? []) if (name === code) return errno;
+  return undefined;
+}
+
 /**
  * Re-raises a system error from Node or the addon as an InterprocessError with the same code,
- * errno and syscall, and a message that adds what the caller was doing and what to try.
+ * errno and syscall, and a message that adds what the caller was doing and what to try. With
+ * `extra.code`, the error is built with that code instead (and its errno): the code Unix gives
+ * for the same situation, say, where Windows reports another (the system's message is kept).
+ * The message fields of `extra` (`size`, `bytesWritten`, ...) go on the error as they are.
  */
-export function fromSystemError(error: unknown, doing: string, hint?: string, extra: ErrorDetails = {}): InterprocessError {
-  if (error instanceof InterprocessError && !bare.has(error)) return error;
+export function fromSystemError(error: unknown, doing: string, hint?: string, extra: ErrorDetails & MessageErrorDetails & { code?: string } = {}): InterprocessError {
   const e = error as NodeJS.ErrnoException;
-  const code = typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS';
+  const recoded = extra.code !== undefined && extra.code !== e?.code;
+  if (error instanceof InterprocessError && !bare.has(error) && !recoded) return error;
+  const code = extra.code ?? (typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS');
   // Abstract socket addresses start with NUL: show them as '@name', as ss(8) does.
   const reason = (e?.message ?? String(error)).replace(/\0/g, '@');
   hint ??= code === 'EMFILE' || code === 'ENFILE' ? LIMIT_HINT[code] : undefined;
   const message = `${doing}: ${reason}${hint ? `. ${hint}` : ''}`;
+  const { code: _, ...details } = extra;
   return new InterprocessError(code, message, {
-    errno: e?.errno,
+    ...details,
+    errno: recoded ? errnoOf(code) : e?.errno,
     syscall: e?.syscall,
     path: extra.path ?? (e as { path?: string })?.path,
     address: extra.address ?? (e as { address?: string })?.address,

@@ -30,9 +30,19 @@ function timeoutError(name: LocalSocketName, timeout: number): InterprocessError
   return new InterprocessError('ETIMEDOUT', `Connecting to ${name} timed out after ${timeout} ms`, { syscall: 'connect', address: name.address });
 }
 
+/**
+ * Windows: the code Unix gives for the same situation, so that a connect fails alike everywhere:
+ * libuv calls ERROR_ACCESS_DENIED EPERM, and a socket that may not be reached is EACCES; every
+ * instance staying busy is what a full backlog is (EAGAIN).
+ */
+function unixCode(code: string | undefined): string | undefined {
+  if (!isWindows) return code;
+  return code === 'EPERM' ? 'EACCES' : code === 'EBUSY' ? 'EAGAIN' : code;
+}
+
 /** @internal A failed connect to `name`, typed and worded. */
 export function connectError(error: unknown, name: LocalSocketName): InterprocessError {
-  const code = (error as NodeJS.ErrnoException).code;
+  const code = unixCode((error as NodeJS.ErrnoException).code);
   const hint =
     code === 'ENOENT' || code === 'ECONNREFUSED'
       ? 'Nothing is listening there: start the server first, or connect with { wait: true } to wait for it.'
@@ -45,5 +55,5 @@ export function connectError(error: unknown, name: LocalSocketName): Interproces
             ? `Every instance of the pipe stayed busy for ${BUSY_LIMIT_MS} ms: the server accepts no one now (or has stopped listening with connections still open). Connect with { wait: true } to wait for it.`
             : 'The server\'s backlog is full: connect with { wait: true } to retry.'
           : undefined;
-  return fromSystemError(error, `Cannot connect to ${name}`, hint, { address: name.address });
+  return fromSystemError(error, `Cannot connect to ${name}`, hint, { address: name.address, code });
 }

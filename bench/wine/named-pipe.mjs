@@ -24,7 +24,7 @@ function pipeName() {
 async function client(impl, test, name, total, rounds) {
   const message = Buffer.alloc(test === 'pingpong' ? 64 : CHUNK, 7);
   if (impl === 'interprocess' && test !== 'throughput') {
-    const pipe = await connectNamedPipe(name, { mode: 'message', wait: true, timeout: 30_000 });
+    const pipe = await connectNamedPipe(name, { type: 'message', wait: true, timeout: 30_000 });
     if (test === 'pingpong') {
       const samples = [];
       for (let i = 0; i < rounds; i++) {

@@ -75,7 +75,7 @@ const pipeConnection = (pipe: MessagePipe): MessageConnection => ({
   send: (message) => pipe.send(message),
   end: async () => {},
   halfClose: false,
-  closed: () => !pipe.open,
+  closed: () => pipe.closed,
   messages: () => pipe,
   close: () => pipe.close(),
 });
@@ -119,7 +119,7 @@ export async function connectTo(address: ConnectionAddress, options: ConnectOpti
   const retry = { wait: options.wait, ...(options.timeout === undefined ? {} : { timeout: options.timeout }) };
   if (address.kind === 'seqpacket') return socketConnection(await connectUnix('seqpacket', address.name, retry));
   if (address.kind === 'named-pipe') {
-    if (address.message) return pipeConnection(await connectNamedPipe(address.name, { ...retry, mode: 'message' }));
+    if (address.message) return pipeConnection(await connectNamedPipe(address.name, { ...retry, type: 'message' }));
     return { kind: 'bytes', stream: await connectNamedPipe(address.name, retry), noHalfClose: true };
   }
   return { kind: 'bytes', stream: await connect(address.name, { ...retry, allowHalfOpen: true }), noHalfClose: isWindows };

@@ -52,18 +52,8 @@ function attempt(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, c
 async function attemptPipe(name: LocalSocketName, allowHalfOpen: boolean, wait: boolean, cancel: AbortSignal | undefined): Promise<LocalSocket> {
   const native = requireNative('Connecting to a local socket').namedPipe;
   const c = native.constants;
-  try {
-    const pipe = await openPipe(native, name.address, c.GENERIC_READ | c.GENERIC_WRITE, false, cancel, wait ? Infinity : BUSY_LIMIT_MS);
-    return socketOverPipe(pipe, name, 'server', allowHalfOpen);
-  } catch (error) {
-    // The codes Unix gives for the same situations, so that connectError() words them (with
-    // the system's message kept): libuv calls ERROR_ACCESS_DENIED EPERM, and a socket that may
-    // not be reached is EACCES; every instance staying busy is what a full backlog is (EAGAIN).
-    const code = (error as NodeJS.ErrnoException).code;
-    const unixCode = code === 'EPERM' ? 'EACCES' : code === 'EBUSY' ? 'EAGAIN' : undefined;
-    if (unixCode !== undefined && error instanceof Error) Object.defineProperty(error, 'code', { value: unixCode, enumerable: true });
-    throw error;
-  }
+  const pipe = await openPipe(native, name.address, c.GENERIC_READ | c.GENERIC_WRITE, false, cancel, wait ? Infinity : BUSY_LIMIT_MS);
+  return socketOverPipe(pipe, name, 'server', allowHalfOpen);
 }
 
 /**

@@ -3,24 +3,29 @@
  * Windows pool thread, never Node's loop or thread pool) until one frees up, within `timeout`.
  * With `wait`, also waits for the pipe to appear.
  */
-import { InterprocessError, fromSystemError } from '../errors.js';
+import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
+import type { LocalSocketName } from '../local-socket/name.js';
 import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
 import { type RetryOptions, retry } from '../retry.js';
-import { endsOf } from './info.js';
+import { pipeConnection } from './connection.js';
 import { checkDirection, checkMaxMessageSize, namedPipes, type NamedPipeType } from './options.js';
-import { DEFAULT_MAX_MESSAGE_SIZE, MessagePipe, type NamedPipeDirection } from './message.js';
-import { pipePath } from './name.js';
-import { retag } from './server.js';
-import { NamedPipeStream } from './stream.js';
+import { DEFAULT_MAX_MESSAGE_SIZE, type MessagePipe, type NamedPipeDirection } from './message.js';
+import { toPipeName } from './name.js';
+import type { NamedPipeStream } from './stream.js';
 
 /** Options of {@link connectNamedPipe}. */
 export interface NamedPipeConnectOptions extends RetryOptions {
-  /** 'byte' (default): a `net.Socket`. 'message': a {@link MessagePipe} (the server must be in message mode). */
-  mode?: NamedPipeType;
+  /**
+   * The pipe type: 'byte' (default) gives a `net.Socket` ({@link NamedPipeStream}), 'message' a
+   * {@link MessagePipe} (the server must be of the message type).
+   */
+  type?: NamedPipeType;
   /** The server's direction: 'duplex' (default), 'clientToServer' or 'serverToClient'. */
   direction?: NamedPipeDirection;
-  /** Message mode: the largest message this end receives (default 16 MiB). */
+  /** Message type: the largest message this end receives (default 16 MiB). */
   maxMessageSize?: number;
+  /** Byte type: keep our writable side open after the server ends its side (as net's `allowHalfOpen`); default false. */
+  allowHalfOpen?: boolean;
 }
 
 /** After a busy pipe, how long its name may be missing and still count as busy. */
@@ -64,37 +69,44 @@ export async function openPipe(native: NativeNamedPipes, path: string, access: n
 
 function connectError(error: unknown, path: string): InterprocessError {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return fromSystemError(error, `Cannot connect to ${path}`, 'No server has this pipe: start it first, or connect with { wait: true } to wait for it.');
-  if (code === 'EPERM' || code === 'EACCES') return retag(fromSystemError(error, `Cannot connect to ${path}`, 'The pipe\'s security descriptor denies this user, or its direction does not allow this access.'), 'EACCES');
-  if (code === 'EINVAL') return fromSystemError(error, `Cannot connect to ${path}`, 'The server is in byte mode: connect with mode \'byte\'.');
-  return fromSystemError(error, `Cannot connect to ${path}`);
+  const doing = `Cannot connect to ${path}`;
+  if (code === 'ENOENT') return fromSystemError(error, doing, 'No server has this pipe: start it first, or connect with { wait: true } to wait for it.');
+  // libuv calls ERROR_ACCESS_DENIED EPERM; a socket that may not be reached is EACCES on Unix.
+  if (code === 'EPERM' || code === 'EACCES') return fromSystemError(error, doing, 'The pipe\'s security descriptor denies this user, or its direction does not allow this access.', { code: 'EACCES' });
+  if (code === 'EINVAL') return fromSystemError(error, doing, 'The server is of the byte type: connect with type \'byte\'.');
+  return fromSystemError(error, doing);
 }
 
-/** Connects to the named pipe `name` (`NAME`, `\\.\pipe\NAME` or `\\HOST\pipe\NAME`). */
-export async function connectNamedPipe(name: string, options?: NamedPipeConnectOptions & { mode?: 'byte' }): Promise<NamedPipeStream>;
-export async function connectNamedPipe(name: string, options: NamedPipeConnectOptions & { mode: 'message' }): Promise<MessagePipe>;
-export async function connectNamedPipe(name: string, options: NamedPipeConnectOptions = {}): Promise<NamedPipeStream | MessagePipe> {
-  const path = pipePath(name);
-  const { mode = 'byte', direction = 'duplex', maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE } = options ?? {};
-  if (mode !== 'byte' && mode !== 'message') throw new InterprocessError('ERR_INVALID_ARG_VALUE', `The argument 'options.mode' must be 'byte' or 'message'; got ${JSON.stringify(mode)}`);
+/**
+ * Connects to the named pipe `name`: `NAME` (or `@NAME`, or `nsName('NAME')`) for `\\.\pipe\NAME`,
+ * or a pipe path (`\\.\pipe\NAME`, `\\HOST\pipe\NAME`). Fails with ENOENT when no server has
+ * the pipe (unless `wait`), ETIMEDOUT after `timeout`, ABORT_ERR when `signal` aborts,
+ * ERR_INTERPROCESS_UNSUPPORTED off Windows.
+ */
+export async function connectNamedPipe(name: string | LocalSocketName, options?: NamedPipeConnectOptions & { type?: 'byte' }): Promise<NamedPipeStream>;
+export async function connectNamedPipe(name: string | LocalSocketName, options: NamedPipeConnectOptions & { type: 'message' }): Promise<MessagePipe>;
+export async function connectNamedPipe(name: string | LocalSocketName, options?: NamedPipeConnectOptions): Promise<NamedPipeStream | MessagePipe>;
+export async function connectNamedPipe(name: string | LocalSocketName, options: NamedPipeConnectOptions = {}): Promise<NamedPipeStream | MessagePipe> {
+  const pipeName = toPipeName(name);
+  const path = pipeName.address;
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const { type = 'byte', direction = 'duplex', maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE, allowHalfOpen = false } = options;
+  if (type !== 'byte' && type !== 'message') throw invalidArgument('options.type', `must be 'byte' or 'message'; got ${JSON.stringify(type)}`);
   checkDirection(direction);
   checkMaxMessageSize(maxMessageSize);
+  if (typeof allowHalfOpen !== 'boolean') throw invalidType('options.allowHalfOpen', 'a boolean', allowHalfOpen);
   const native = namedPipes('connectNamedPipe()');
   const c = native.constants;
-  const message = mode === 'message';
+  const message = type === 'message';
   // Read access needs FILE_WRITE_ATTRIBUTES too: setting the read mode is a write of attributes.
   const access =
     direction === 'duplex' ? c.GENERIC_READ | c.GENERIC_WRITE
     : direction === 'clientToServer' ? c.GENERIC_WRITE | c.FILE_READ_ATTRIBUTES
     : c.GENERIC_READ | c.FILE_WRITE_ATTRIBUTES;
-  const pipe = await retry(options ?? {}, {
+  const pipe = await retry(options, {
     notYet: new Set(['ENOENT']),
     timedOut: (timeout) => new InterprocessError('ETIMEDOUT', `Connecting to ${path} timed out after ${timeout} ms`, { syscall: 'CreateFile', address: path }),
     failed: (error) => connectError(error, path),
   }, (cancel) => openPipe(native, path, access, message, cancel));
-  const ends = endsOf(pipe.info());
-  const canSend = direction !== 'serverToClient';
-  const canReceive = direction !== 'clientToServer';
-  if (message) return new MessagePipe(pipe, path, ends, maxMessageSize, canSend, canReceive);
-  return new NamedPipeStream(pipe.toFd(), path, ends, canReceive, canSend);
+  return pipeConnection(pipe, pipeName, 'server', { message, direction, maxMessageSize, allowHalfOpen });
 }

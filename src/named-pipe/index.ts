@@ -6,5 +6,5 @@ export type { NamedPipeConnection, NamedPipeListenerEvents, NamedPipeListenOptio
 export { defaultSecurityDescriptor } from './options.js';
 export type { NamedPipeType } from './options.js';
 export { DEFAULT_MAX_MESSAGE_SIZE, MessagePipe } from './message.js';
-export type { NamedPipeDirection } from './message.js';
+export type { MessagePipeCallOptions, MessagePipeEvents, MessagePipeIteratorOptions, NamedPipeDirection } from './message.js';
 export { NamedPipeStream } from './stream.js';

@@ -9,13 +9,13 @@ import { pipeCredentials } from '../credentials.js';
 import { abortError } from '../errors.js';
 import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
-import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
-import { endsOf } from './info.js';
-import { MessagePipe, type NamedPipeDirection } from './message.js';
-import { pipeName } from './name.js';
+import type { NativeNamedPipes } from '../native/addon.js';
+import { pipeConnection } from './connection.js';
+import type { MessagePipe } from './message.js';
+import { toPipeName } from './name.js';
 import { type NamedPipeType, type PipeInstance, type NamedPipeListenOptions, namedPipes, pipeInstance } from './options.js';
 import { PipeServer } from './server.js';
-import { NamedPipeStream } from './stream.js';
+import type { NamedPipeStream } from './stream.js';
 
 export type { NamedPipeListenOptions, NamedPipeType };
 
@@ -51,7 +51,8 @@ export class NamedPipeListener<T extends NamedPipeType = 'byte'> extends Listene
         this._refuse(refusal);
         return;
       }
-      const connection = accepted(pipe, name.address, options);
+      const { message, direction } = instance;
+      const connection = pipeConnection(pipe, name, 'client', { message, direction, maxMessageSize: options.maxMessageSize, allowHalfOpen: options.allowHalfOpen });
       markAccepted(connection, check);
       connection.once('close', () => this.#server.released());
       this._deliver(connection as NamedPipeConnection<T>);
@@ -77,15 +78,6 @@ export class NamedPipeListener<T extends NamedPipeType = 'byte'> extends Listene
   }
 }
 
-function accepted(pipe: NativeNamedPipe, path: string, options: PipeInstance): NamedPipeStream | MessagePipe {
-  const ends = endsOf(pipe.info());
-  const direction: NamedPipeDirection = options.instance.direction;
-  const canSend = direction !== 'clientToServer';
-  const canReceive = direction !== 'serverToClient';
-  if (options.instance.message) return new MessagePipe(pipe, path, ends, options.maxMessageSize, canSend, canReceive);
-  return new NamedPipeStream(pipe.toFd(), path, ends, canReceive, canSend, options.allowHalfOpen);
-}
-
 /**
  * Listens on the named pipe `name`: a string `NAME` (or `@NAME`) in the pipe namespace, a full
  * `\\.\pipe\NAME`, or a name from nsName()/fsName(). Fails with EADDRINUSE when a pipe of that
@@ -93,7 +85,7 @@ function accepted(pipe: NativeNamedPipe, path: string, options: PipeInstance): N
  * ERR_INTERPROCESS_UNSUPPORTED off Windows.
  */
 export async function listenNamedPipe<T extends NamedPipeType = 'byte'>(name: string | LocalSocketName, options: NamedPipeListenOptions & { type?: T } = {}): Promise<NamedPipeListener<T>> {
-  const resolved = pipeName(name);
+  const resolved = toPipeName(name);
   const instance = pipeInstance(options);
   const native = namedPipes('listenNamedPipe()');
   if (options.signal?.aborted) throw abortError(options.signal);

@@ -10,7 +10,7 @@ import { InterprocessError, fromSystemError } from '../errors.js';
 import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
 import type { NamedPipeDirection } from './message.js';
 
-/** What CreateNamedPipeW gets, in our words. */
+/** @internal What CreateNamedPipeW gets, in our words. */
 export interface InstanceOptions {
   message: boolean;
   direction: NamedPipeDirection;
@@ -27,6 +27,7 @@ export interface InstanceOptions {
 /** How many instances wait for clients at a time (fewer if maxInstances is lower). */
 const WAITING = 4;
 
+/** @internal The accept loop over one pipe name (see the top of this file). */
 export class PipeServer {
   readonly #native: NativeNamedPipes;
   readonly #path: string;
@@ -141,22 +142,18 @@ export class PipeServer {
 
 function createError(error: unknown, path: string, firstInstance: boolean): InterprocessError {
   const code = (error as NodeJS.ErrnoException).code;
-  // libuv maps ERROR_ACCESS_DENIED to EPERM. Creating the first instance fails so when the name
-  // exists; otherwise it means the existing pipe's security or options do not let us add to it.
+  const doing = `Cannot create the named pipe ${path}`;
+  // Built with the code Unix gives for the same situation (the system's message kept). libuv maps
+  // ERROR_ACCESS_DENIED to EPERM: creating the first instance fails so when the name exists;
+  // otherwise it means the existing pipe's security or options do not let us add to it.
   if (code === 'EPERM' && firstInstance) {
-    return retag(fromSystemError(error, `Cannot create the named pipe ${path}`, 'A pipe of this name exists: another server (or a squatter) has it. Stop it or choose another name.'), 'EADDRINUSE');
+    return fromSystemError(error, doing, 'A pipe of this name exists: another server (or a squatter) has it. Stop it or choose another name.', { code: 'EADDRINUSE' });
   }
   if (code === 'EPERM') {
-    return retag(fromSystemError(error, `Cannot create the named pipe ${path}`, 'A pipe of this name exists with other options or a security descriptor that denies us.'), 'EACCES');
+    return fromSystemError(error, doing, 'A pipe of this name exists with other options or a security descriptor that denies us.', { code: 'EACCES' });
   }
   if (code === 'EBUSY') {
-    return retag(fromSystemError(error, `Cannot create the named pipe ${path}`, 'All instances of this pipe are in use by another server.'), 'EADDRINUSE');
+    return fromSystemError(error, doing, 'All instances of this pipe are in use by another server.', { code: 'EADDRINUSE' });
   }
-  return fromSystemError(error, `Cannot create the named pipe ${path}`);
-}
-
-/** The same error under another code (Windows' answer mapped to the one Unix gives). */
-export function retag(error: InterprocessError, code: string): InterprocessError {
-  Object.defineProperty(error, 'code', { value: code, enumerable: true });
-  return error;
+  return fromSystemError(error, doing);
 }

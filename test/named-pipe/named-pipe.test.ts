@@ -5,10 +5,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
 import { test } from 'node:test';
+import { getSystemErrorName } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { type MessagePipe, type NamedPipeStream, connect, connectNamedPipe, listen, listenNamedPipe, nsName } from 'interprocess';
+import { InterprocessError, type MessagePipe, type NamedPipeStream, connect, connectNamedPipe, fsName, listen, listenNamedPipe, nsName } from 'interprocess';
+import { fromSystemError, nativeError } from '#internal/errors.js';
 import { requireNative } from '#internal/native/addon.js';
+import { toPipeName } from '#internal/named-pipe/name.js';
 import { type Fixture, patternBytes, readAll, spawnFixture, uniqueName } from '../helpers.js';
 
 const windows = process.platform === 'win32';
@@ -30,7 +34,7 @@ async function connectionOf<T extends MessagePipe | NamedPipeStream>(iterator: A
   for (;;) {
     const { value, done } = await iterator.next();
     assert.ok(!done, 'the listener ended');
-    if (value.ends.clientProcessId === pid) return value;
+    if (value.pipeEnds().clientProcessId === pid) return value;
     value.destroy();
   }
 }
@@ -90,12 +94,16 @@ for (const mode of ['byte', 'message'] as const) {
       await dead.exited;
       const child = await peer(t);
       child.send({ type: 'connect', name, mode, direction });
-      const connected = await child.next<{ pid: number; ends: { serverProcessId: number; clientProcessId: number } }>('connected');
+      const connected = await child.next<{ pid: number; ends: { serverProcessId: number; clientProcessId: number }; credentials: object; name: string }>('connected');
       const conn = await connectionOf(connections, connected.pid);
-      assert.equal(conn.ends.clientProcessId, child.child.pid, 'the server sees the client\'s pid');
-      assert.equal(conn.ends.serverProcessId, process.pid);
+      assert.equal(conn.pipeEnds().clientProcessId, child.child.pid, 'the server sees the client\'s pid');
+      assert.equal(conn.pipeEnds().serverProcessId, process.pid);
+      assert.deepEqual(conn.peerCredentials(), { pid: child.child.pid, uid: null, gid: null }, 'the server\'s peer is the client');
       assert.equal(connected.ends.serverProcessId, process.pid, 'the client sees the server\'s pid');
       assert.equal(connected.ends.clientProcessId, child.child.pid);
+      assert.deepEqual(connected.credentials, { pid: process.pid, uid: null, gid: null }, 'the client\'s peer is the server');
+      assert.equal(connected.name, `\\\\.\\pipe\\${name}`, 'the client\'s name is the pipe it connected to');
+      assert.equal(String(conn.name), connected.name, 'an accepted connection\'s name is its listener\'s');
       if (direction !== 'serverToClient') await checkFlow(child, conn, mode, true);
       else await checkFlow(child, conn, mode, false);
       if (direction === 'duplex') {
@@ -105,6 +113,10 @@ for (const mode of ['byte', 'message'] as const) {
         await checkFlow(child, await connectionOf(connections, again.pid), mode, false);
       }
       child.send({ type: 'exit' });
+      // Who was at the other end is still known once the connection is closed.
+      conn.destroy();
+      assert.deepEqual(conn.peerCredentials(), { pid: child.child.pid, uid: null, gid: null });
+      assert.equal(conn.pipeEnds().clientProcessId, child.child.pid);
     });
   }
 }
@@ -169,7 +181,7 @@ test('a client waits while every instance is busy, and times out', { skip: windo
   first.destroy();
   (accepted.value as NamedPipeStream).destroy(); // frees the instance: the waiting client gets one
   const second = await waiting;
-  assert.equal(second.ends.serverProcessId, process.pid);
+  assert.equal(second.pipeEnds().serverProcessId, process.pid);
   second.destroy();
 });
 
@@ -193,7 +205,7 @@ test('a peer that vanishes mid-transfer ends only its connection', { skip: windo
   // The listener is unharmed: the next client is served.
   const next = await connectNamedPipe(name);
   const served = await connections.next();
-  assert.equal((served.value as NamedPipeStream).ends.clientProcessId, process.pid);
+  assert.equal((served.value as NamedPipeStream).pipeEnds().clientProcessId, process.pid);
   next.destroy();
   (served.value as NamedPipeStream).destroy();
 });
@@ -279,7 +291,7 @@ test('a write to a closed peer is EPIPE on every path: at once, pending, synchro
   // The same through a MessagePipe, at once and pending.
   const name = uniqueName();
   await using listener = await listenNamedPipe(name, { type: 'message' });
-  const client = await connectNamedPipe(name, { mode: 'message' });
+  const client = await connectNamedPipe(name, { type: 'message' });
   const server = (await listener[Symbol.asyncIterator]().next()).value as MessagePipe;
   const waiting = server.send(Buffer.alloc(1_000_000, 1)).then(() => null, (error: NodeJS.ErrnoException) => error);
   await sleep(100);
@@ -321,7 +333,7 @@ test('a worker terminated with pipes waiting tears down cleanly', { skip: window
   await worker.terminate();
   // The name is free again and this thread's pipes work.
   await using listener = await listenNamedPipe(name, { type: 'message' });
-  const client = await connectNamedPipe(name, { mode: 'message' });
+  const client = await connectNamedPipe(name, { type: 'message' });
   const server = (await listener[Symbol.asyncIterator]().next()).value as MessagePipe;
   await client.send('after the worker');
   assert.equal(String(await server.receive()), 'after the worker');
@@ -354,12 +366,222 @@ test("a named-pipe listener's name is a LocalSocketName: 'NAME', '@NAME', nsName
   for (const name of [raw, nsName(raw), listener.name.address]) {
     const client = await connectNamedPipe(typeof name === 'string' ? name : name.address);
     const accepted = (await listener.iterator({ closeOnReturn: false }).next()).value as NamedPipeStream;
-    assert.equal(accepted.ends.clientProcessId, process.pid);
+    assert.equal(accepted.pipeEnds().clientProcessId, process.pid);
     client.destroy();
     accepted.destroy();
   }
   assert.equal(listener.close(), listener.close(), 'close() is memoised');
-  await assert.rejects(listenNamedPipe(nsName(raw, 'linux')), { code: 'ERR_INVALID_ARG_VALUE' });
+});
+
+/** A listener of the message type and one connection to it, both in this process. */
+async function messagePair(t: import('node:test').TestContext) {
+  const name = uniqueName();
+  const listener = await listenNamedPipe(name, { type: 'message' });
+  t.after(() => listener.close());
+  const accepting = listener[Symbol.asyncIterator]().next();
+  const client = await connectNamedPipe(name, { type: 'message' });
+  const server = (await accepting).value as MessagePipe;
+  t.after(() => {
+    client.destroy();
+    server.destroy();
+  });
+  return { name, client, server };
+}
+
+test('a MessagePipe closes once: closed, a memoised close(), ERR_INTERPROCESS_CLOSED after, \'end\' at the peer\'s end', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const { client, server } = await messagePair(t);
+  assert.equal(client.closed, false);
+  const ended = once(server, 'end');
+  await client.send('last');
+  const closing = client.close();
+  assert.equal(client.close(), closing, 'a second close() returns the same promise');
+  await assert.rejects(client.send('too late'), { code: 'ERR_INTERPROCESS_CLOSED' }, 'a send after close() is refused, not lost silently');
+  await closing;
+  assert.equal(client.closed, true);
+  await assert.rejects(client.receive(), { code: 'ERR_INTERPROCESS_CLOSED' });
+  assert.throws(() => client.peekMessageLength(), { code: 'ERR_INTERPROCESS_CLOSED' });
+  assert.equal(String(await server.receive()), 'last', 'close() flushed');
+  assert.equal(await server.receive(), null);
+  await ended;
+  // destroy(error): 'error' with it, then 'close'; later calls fail with it.
+  const failure = new Error('gone wrong');
+  const events: string[] = [];
+  server.on('error', (error) => events.push(`error:${error.message}`));
+  const closed = new Promise<void>((resolve) => server.once('close', () => resolve(void events.push('close'))));
+  server.destroy(failure);
+  assert.equal(server.closed, true);
+  await closed;
+  assert.deepEqual(events, ['error:gone wrong', 'close']);
+  await assert.rejects(server.send('x'), failure);
+});
+
+test('signal on send and receive: ABORT_ERR, the pipe stays usable and no message is lost', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const { client, server } = await messagePair(t);
+  // A receive() aborted while it waits: the message that comes next goes to the next receive().
+  const controller = new AbortController();
+  const waiting = server.receive({ signal: controller.signal });
+  controller.abort();
+  await assert.rejects(waiting, { code: 'ABORT_ERR', name: 'AbortError' });
+  await client.send('one');
+  await client.send('two');
+  assert.equal(String(await server.receive()), 'one');
+  // Aborted before the call: nothing is received, nothing is sent.
+  await assert.rejects(server.receive({ signal: AbortSignal.abort() }), { code: 'ABORT_ERR' });
+  await assert.rejects(client.send('never', { signal: AbortSignal.abort() }), { code: 'ABORT_ERR' });
+  await client.send('three', { signal: new AbortController().signal });
+  assert.equal(String(await server.receive()), 'two');
+  assert.equal(String(await server.receive()), 'three', 'the aborted send sent nothing');
+  await assert.rejects(server.receive({ signal: 'no' as unknown as AbortSignal }), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
+test('connectNamedPipe: signal aborts a client waiting for a busy pipe', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(name, { maxInstances: 1 });
+  const first = await connectNamedPipe(name);
+  const accepted = (await listener[Symbol.asyncIterator]().next()).value as NamedPipeStream;
+  const controller = new AbortController();
+  const waiting = connectNamedPipe(name, { signal: controller.signal });
+  await sleep(200);
+  controller.abort();
+  await assert.rejects(waiting, { code: 'ABORT_ERR' });
+  first.destroy();
+  accepted.destroy();
+});
+
+test('leaving a for await loop closes the MessagePipe; iterator({ closeOnReturn: false }) keeps it and its unread messages', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const { client, server } = await messagePair(t);
+  for (const m of ['a', 'b', 'c']) await client.send(m);
+  for await (const message of server.iterator({ closeOnReturn: false })) {
+    assert.equal(String(message), 'a');
+    break;
+  }
+  assert.equal(server.closed, false);
+  assert.equal(String(await server.receive()), 'b', 'the next receive() gets the next message');
+  for await (const message of server) {
+    assert.equal(String(message), 'c', 'and the next loop the one after');
+    break;
+  }
+  assert.equal(server.closed, true, 'leaving the loop closed the pipe');
+  assert.equal(await client.receive(), null, 'the peer sees the end');
+});
+
+test('\'message\' listeners get every message (an oversize one as \'error\'); removed, the rest waits for receive()', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const name = uniqueName();
+  const listener = await listenNamedPipe(name, { type: 'message', maxMessageSize: 100 });
+  t.after(() => listener.close());
+  const accepting = listener[Symbol.asyncIterator]().next();
+  const client = await connectNamedPipe(name, { type: 'message' });
+  const server = (await accepting).value as MessagePipe;
+  t.after(() => {
+    client.destroy();
+    server.destroy();
+  });
+  const got: string[] = [];
+  let third!: () => void;
+  const thirdArrived = new Promise<void>((resolve) => (third = resolve));
+  let messages = 0;
+  const onMessage = (message: Buffer) => {
+    got.push(String(message));
+    if (++messages === 3) {
+      server.off('message', onMessage);
+      third();
+    }
+  };
+  server.on('error', (error) => got.push(`error:${(error as InterprocessError).code}:${(error as InterprocessError).size}`));
+  server.on('message', onMessage);
+  await client.send('one');
+  await client.send(Buffer.alloc(500, 'x'));
+  for (const m of ['two', 'three', 'four', 'five']) await client.send(m);
+  await thirdArrived;
+  assert.deepEqual(got, ['one', 'error:ERR_INTERPROCESS_MESSAGE_TOO_LARGE:500', 'two', 'three']);
+  assert.equal(String(await server.receive()), 'four', 'nothing was lost when the listener left');
+  assert.equal(String(await server.receive()), 'five');
+  server.on('message', () => {});
+  await sleep(10);
+  await assert.rejects(server.receive(), { code: 'ERR_INVALID_STATE' }, 'receive() while listeners take the messages');
+});
+
+test('NamedPipeStream: allowHalfOpen decides whether this side ends by itself after the peer\'s end', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(name);
+  const connections = listener[Symbol.asyncIterator]();
+  for (const allowHalfOpen of [false, true]) {
+    const client = await connectNamedPipe(name, { allowHalfOpen });
+    const server = (await connections.next()).value as NamedPipeStream;
+    assert.equal(client.allowHalfOpen, allowHalfOpen);
+    client.resume();
+    server.end('bye');
+    await once(client, 'end');
+    await sleep(50);
+    assert.equal(client.writableEnded, !allowHalfOpen, allowHalfOpen ? 'the writable side waits for our end()' : 'the writable side ended with the readable one');
+    client.destroy();
+    server.destroy();
+  }
+});
+
+test('names: NAME, @NAME, nsName(NAME) and the pipe path reach the same pipe; .name is a LocalSocketName', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(`@${name}`);
+  const connections = listener[Symbol.asyncIterator]();
+  const path = `\\\\.\\pipe\\${name}`;
+  for (const [given, kind] of [[name, 'namespaced'], [`@${name}`, 'namespaced'], [nsName(name), 'namespaced'], [path, 'filesystem'], [fsName(path), 'filesystem']] as const) {
+    const client = await connectNamedPipe(given);
+    const server = (await connections.next()).value as NamedPipeStream;
+    assert.equal(client.name.address, path);
+    assert.equal(client.name.kind, kind);
+    assert.equal(String(client.name), path);
+    assert.equal(server.name.address, path);
+    client.destroy();
+    server.destroy();
+  }
+});
+
+test('a Windows code mapped to the Unix one is built with it: its errno matches its code', { skip: windowsOnly, timeout: 30_000 }, async () => {
+  // A second server on a name whose instances are all taken: EBUSY (or EPERM) from Windows,
+  // EADDRINUSE (or EACCES) as Unix would say.
+  const name = uniqueName();
+  await using listener = await listenNamedPipe(name, { maxInstances: 1 });
+  await assert.rejects(listenNamedPipe(name, { firstInstance: false }), (error: InterprocessError) => {
+    assert.ok(error instanceof InterprocessError);
+    assert.ok(['EADDRINUSE', 'EACCES'].includes(error.code), error.code);
+    assert.equal(getSystemErrorName(error.errno!), error.code, `errno ${error.errno} is ${error.code}'s`);
+    return true;
+  });
+  assert.ok(listener.listening);
+});
+
+test('fromSystemError with a code builds the error with it (errno, message fields) instead of rewriting it', () => {
+  const native = nativeError('EPERM', 'CreateFile EPERM (operation not permitted)', -1, 'CreateFile');
+  const error = fromSystemError(native, 'Cannot connect to x', 'A hint.', { code: 'EACCES', bytesWritten: 3 });
+  assert.ok(error instanceof InterprocessError);
+  assert.equal(error.code, 'EACCES');
+  assert.equal(getSystemErrorName(error.errno!), 'EACCES');
+  assert.equal(error.syscall, 'CreateFile');
+  assert.equal(error.bytesWritten, 3);
+  assert.equal(error.cause, native);
+  assert.equal(error.message, 'Cannot connect to x: CreateFile EPERM (operation not permitted). A hint.');
+  assert.deepEqual(Object.getOwnPropertyDescriptor(error, 'code'), { value: 'EACCES', writable: true, enumerable: true, configurable: true });
+  // Without a code, or with the same one, nothing changes.
+  assert.equal(fromSystemError(native, 'x').errno, -1);
+  const made = new InterprocessError('EACCES', 'made');
+  assert.equal(fromSystemError(made, 'x', undefined, { code: 'EACCES' }), made);
+});
+
+test('named-pipe names resolve to LocalSocketNames of Windows on every OS', () => {
+  const path = '\\\\.\\pipe\\my-app';
+  for (const given of ['my-app', '@my-app', nsName('my-app')]) {
+    const resolved = toPipeName(given);
+    assert.deepEqual([resolved.kind, resolved.name, resolved.address, String(resolved)], ['namespaced', 'my-app', path, path]);
+  }
+  for (const given of [path, '//./pipe/my-app', fsName(path, 'win32')]) {
+    const resolved = toPipeName(given);
+    assert.deepEqual([resolved.kind, resolved.address], ['filesystem', path]);
+  }
+  assert.equal(toPipeName('\\\\host\\pipe\\x').address, '\\\\host\\pipe\\x');
+  for (const bad of ['', '@', 'a\\b', 'a/b', 'x\0', `${'x'.repeat(300)}`, fsName('/tmp/not-a-pipe', 'linux')]) {
+    assert.throws(() => toPipeName(bad), { code: 'ERR_INVALID_ARG_VALUE', name: 'TypeError' }, JSON.stringify(String(bad)));
+  }
+  assert.throws(() => toPipeName(42 as unknown as string), { code: 'ERR_INVALID_ARG_TYPE' });
 });
 
 test('off Windows, named pipes fail with ERR_INTERPROCESS_UNSUPPORTED', { skip: windows && 'this is Windows' }, async () => {
@@ -367,5 +589,9 @@ test('off Windows, named pipes fail with ERR_INTERPROCESS_UNSUPPORTED', { skip: 
   await assert.rejects(connectNamedPipe('x'), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
   await assert.rejects(listenNamedPipe('a\\b'), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(listenNamedPipe('x', { type: 'stream' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
-  await assert.rejects(listenNamedPipe(nsName('x', 'linux')), { code: 'ERR_INVALID_ARG_VALUE' });
+  // Names and options are checked first, on every OS.
+  await assert.rejects(connectNamedPipe(nsName('x')), { code: 'ERR_INTERPROCESS_UNSUPPORTED' });
+  await assert.rejects(connectNamedPipe('a/b'), { code: 'ERR_INVALID_ARG_VALUE', name: 'TypeError' });
+  await assert.rejects(connectNamedPipe('x', { type: 'stream' as 'byte' }), { code: 'ERR_INVALID_ARG_VALUE', message: /options\.type/ });
+  await assert.rejects(connectNamedPipe('x', { allowHalfOpen: 1 as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
 });

@@ -16,19 +16,19 @@ export async function run(smoke) {
     const listener = await listenNamedPipe(name, { type: 'message' });
     const child = smoke.spawnChild('named-pipe.smoke.mjs', [name]);
     const { value: pipe } = await listener[Symbol.asyncIterator]().next();
-    assert.equal(pipe.ends.clientProcessId, child.pid);
+    assert.equal(pipe.pipeEnds().clientProcessId, child.pid);
     const messages = [];
     for await (const message of pipe) messages.push(String(message));
     assert.deepEqual(messages, ['', 'one', 'x'.repeat(100_000)].map(String));
     assert.equal(await child.exited, 0);
     await listener.close();
-    return `pid ${pipe.ends.clientProcessId}`;
+    return `pid ${pipe.pipeEnds().clientProcessId}`;
   });
 }
 
 export async function child([name]) {
-  const pipe = await connectNamedPipe(name, { mode: 'message', wait: true, timeout: 30_000 });
-  assert.equal(pipe.ends.serverProcessId, process.ppid);
+  const pipe = await connectNamedPipe(name, { type: 'message', wait: true, timeout: 30_000 });
+  assert.equal(pipe.pipeEnds().serverProcessId, process.ppid);
   await Promise.all([pipe.send(''), pipe.send('one'), pipe.send('x'.repeat(100_000))]);
   await pipe.close();
 }
