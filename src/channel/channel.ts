@@ -349,11 +349,11 @@ class UnixTransport implements Transport {
   }
 
   get gone(): boolean {
-    return !this.#socket.open;
+    return this.#socket.closed;
   }
 
   destroy(): void {
-    void this.#socket.close();
+    this.#socket.destroy();
   }
 }
 
@@ -590,7 +590,7 @@ export class Channel<T = unknown> extends EventEmitter implements AsyncIterable<
     if (!this.#transport.passesFds) {
       throw new InterprocessError(
         'ERR_INTERPROCESS_NO_DESCRIPTORS',
-        "This channel's stream cannot carry descriptors: only a Unix stream socket of interprocess can (connectUnix('stream', ...), listenUnix('stream', ...), unixSocketPair('stream'), unixSocketFromFd()). Local sockets (net.Socket), pipes and FIFOs carry bytes only.",
+        "This channel's stream cannot carry descriptors: only a Unix stream socket of interprocess can (connectUnix(), listenUnix('stream', ...), unixSocketPair(), unixSocketFromFd()). Local sockets (net.Socket), pipes and FIFOs carry bytes only.",
       );
     }
     if (list.length > 253) throw invalidArgument('options.fds', `holds ${list.length} descriptors; one message carries at most 253 (SCM_MAX_FD)`);

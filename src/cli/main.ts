@@ -339,7 +339,7 @@ async function connectCommand(args: string[]): Promise<void> {
   }
   const retry = { wait, ...(timeout === undefined ? {} : { timeout }) };
   if (address.kind === 'datagram') return sendDatagrams(address.name, retry);
-  if (address.kind === 'seqpacket') return shuttleMessages(seqpacketEnd(await connectUnix('seqpacket', address.name, retry)));
+  if (address.kind === 'seqpacket') return shuttleMessages(seqpacketEnd(await connectUnix(address.name, { ...retry, type: 'seqpacket' })));
   if (address.kind === 'named-pipe') {
     if (address.message) return shuttleMessages(pipeEnd(await connectNamedPipe(address.name, { ...retry, mode: 'message' })));
     const conn = await connectNamedPipe(address.name, retry);

@@ -68,7 +68,7 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
     this.#fd = fd;
     this.#native = unixNative('Unix listeners');
     this.#file = file;
-    this.#options = { maxFds: options.maxFds, passCredentials: options.passCredentials, sendQueueLimit: options.sendQueueLimit, receiveQueueLimit: options.receiveQueueLimit };
+    this.#options = { maxFds: options.maxFds, passCredentials: options.passCredentials, sendHighWaterMark: options.sendHighWaterMark, highWaterMark: options.highWaterMark };
     const { Watcher, pollEvents } = requireNative('Unix listeners');
     this.#watcher = new Watcher(fd, (status, events) => this.#accept(status, events), true);
     this.#watcher.start(pollEvents.READABLE);
@@ -118,13 +118,12 @@ export class UnixListener extends EventEmitter implements AsyncIterable<UnixSock
       if (this.#access.checks && this.#refuse(fd)) continue;
       let socket: UnixSocket;
       try {
-        socket = new UnixSocket(fd, this.type, this.#options, true, 'accepted');
+        socket = new UnixSocket(fd, this.type, this.#options, { connected: true, origin: 'accepted', name: this.name, localName: this.name });
       } catch (error) {
         closeFd(fd);
         this.#report(fromSystemError(error, 'Cannot set up an accepted connection'), false);
         continue;
       }
-      socket.adoptFile(null, this.name);
       markAccepted(socket, this.#access);
       this.#connections.deliver(socket);
     }
