@@ -2,7 +2,7 @@
  * The addon's socket calls and the buffers every send and receive reuses (one JS thread: no
  * sharing issue), made on first use.
  */
-import { type NativeUnixSockets, requireNative } from '../native/addon.js';
+import { type NativeBinding, type NativeUnixSockets, requireNative } from '../native/addon.js';
 
 // Received bytes are copied into a slab that messages view, as Node pools small Buffers: no new
 // Buffer per batch. A slab is replaced when nearly full; views keep old ones alive while needed.
@@ -18,6 +18,8 @@ export const PACK_MAX = 512;
 /** @internal The shared state: the native calls, receive metadata, descriptors, the pool. */
 export interface NativeState {
   readonly native: NativeUnixSockets;
+  /** The Watcher's event bits (READABLE, WRITABLE, and ERROR: POLLERR, polling stopped). */
+  readonly pollEvents: NativeBinding['pollEvents'];
   readonly meta: Int32Array;
   readonly fds: Int32Array;
   readonly progress: Int32Array;
@@ -32,9 +34,11 @@ let shared: NativeState | null = null;
 /** @internal The shared state; throws ERR_INTERPROCESS_NATIVE (naming `feature`) without the addon. */
 export function sockets(feature: string): NativeState {
   if (shared === null) {
-    const native = requireNative(feature).unixSockets;
+    const addon = requireNative(feature);
+    const native = addon.unixSockets;
     shared = {
       native,
+      pollEvents: addon.pollEvents,
       meta: new Int32Array(native.META_HEADER + native.RECEIVE_BATCH * native.META_STRIDE),
       fds: new Int32Array(native.RECEIVE_BATCH * native.MAX_FDS),
       progress: new Int32Array(1),

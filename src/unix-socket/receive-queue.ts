@@ -3,7 +3,7 @@
  * receive(), and the receive() calls waiting for one.
  */
 import { abortError } from '../errors.js';
-import { compactHead } from './queue-head.js';
+import { compaction } from './queue-head.js';
 import type { UnixMessage } from './types.js';
 
 interface Waiter {
@@ -34,7 +34,10 @@ export class ReceiveQueue {
   /** The next item read ahead (check length first). */
   shift(): UnixMessage | Error {
     const item = this.#items[this.#head++]!;
-    this.#head = compactHead([this.#items], this.#head, this.#items.length);
+    const step = compaction(this.#head, this.#items.length);
+    if (step === 'reset') this.#items = [];
+    else if (step === 'splice') this.#items.splice(0, this.#head);
+    if (step !== null) this.#head = 0;
     return item;
   }
 
@@ -76,7 +79,7 @@ export class ReceiveQueue {
   /** Drops what was read ahead, closing its descriptors (close). */
   clear(): void {
     for (const item of this.#items.splice(this.#head)) if (!(item instanceof Error)) for (const d of item.fds) d.close();
-    this.#items.length = 0;
+    this.#items = [];
     this.#head = 0;
   }
 }

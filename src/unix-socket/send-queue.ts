@@ -7,7 +7,7 @@ import { type InterprocessError, abortError, fromSystemError } from '../errors.j
 import type { LocalSocketName } from '../local-socket/name.js';
 import { nameFromAddress } from './address.js';
 import { PACK_MAX, sockets } from './native-state.js';
-import { compactHead } from './queue-head.js';
+import { compaction } from './queue-head.js';
 import type { UnixSocketType } from './types.js';
 
 // Send errors after which nothing more can go on this connection.
@@ -183,13 +183,20 @@ export class SendQueue {
     this.compact();
   }
 
-  /** Drops what was settled (see compactHead). */
+  /** Drops what was settled (see compaction). */
   compact(): void {
-    const length = this.#datas.length;
-    this.#head = compactHead([this.#datas, this.#settle, this.#addresses, this.#fdLists], this.#head, length);
-    if (this.#datas.length === 0) {
+    const step = compaction(this.#head, this.#datas.length);
+    if (step === 'reset') {
+      this.#datas = [];
+      this.#settle = [];
       this.#addresses = null;
       this.#fdLists = null;
+    } else if (step === 'splice') {
+      this.#datas.splice(0, this.#head);
+      this.#settle.splice(0, this.#head);
+      this.#addresses?.splice(0, this.#head);
+      this.#fdLists?.splice(0, this.#head);
     }
+    if (step !== null) this.#head = 0;
   }
 }

@@ -24,7 +24,7 @@ import { descriptorOf } from './descriptor-symbol.js';
 import type { HasDescriptor } from './descriptors.js';
 import { type UnixDuplexOptions, duplexOf } from './duplex.js';
 import { MARKS } from './marks.js';
-import { sockets } from './native-state.js';
+import { type NativeState, sockets } from './native-state.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
 import { type SendOptions, TYPE_NAME, TYPE_NUMBER, type UnixMessage, type UnixSocketEvents, type UnixSocketIteratorOptions, type UnixSocketOptions, type UnixSocketType, type UnixWaitOptions } from './types.js';
@@ -34,11 +34,6 @@ export type { MessageCredentials, SendOptions, UnixMessage, UnixSocketEvents, Un
 export { unixNative } from './native-state.js';
 export { checkSignal, closedError } from './checks.js';
 
-// The Watcher's events (native/common/watcher.c: libuv's, and ERROR: the descriptor polled
-// POLLERR, a pending error, and polling stopped).
-const READABLE = 1;
-const WRITABLE = 2;
-const ERROR = 16;
 
 /** @internal How a socket came to be, for the constructor. */
 export interface SocketOrigin {
@@ -73,6 +68,7 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
   readonly #typeNumber: number;
   readonly #fd: number;
   readonly #native: NativeUnixSockets;
+  readonly #pollEvents: NativeState['pollEvents'];
   readonly #watcher: NativeWatcher;
   #watching = 0;
   #destroyed = false;
@@ -101,7 +97,8 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
    */
   constructor(fd: number, type: UnixSocketType, options: UnixSocketOptions = {}, from: SocketOrigin = {}) {
     super();
-    const { native } = sockets('Unix sockets');
+    const { native, pollEvents } = sockets('Unix sockets');
+    this.#pollEvents = pollEvents;
     const origin = from.origin ?? 'made';
     this.type = type;
     this.#typeNumber = TYPE_NUMBER[type];
@@ -328,6 +325,7 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
   #onReady(status: number, events: number): void {
     if (this.#destroyed) return;
     // An error stops polling (the Watcher's ERROR: a pending socket error, or a status < 0).
+    const { READABLE, WRITABLE, ERROR } = this.#pollEvents;
     const stopped = status < 0 || (events & ERROR) !== 0;
     if (stopped) this.#watching = 0;
     if (status < 0) {
@@ -351,6 +349,7 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
 
   #updateWatcher(): void {
     if (this.#destroyed) return;
+    const { READABLE, WRITABLE } = this.#pollEvents;
     const mask = (this.#receiver.wantsToRead() ? READABLE : 0) | (this.#sender.waitsForWritable ? WRITABLE : 0);
     if (mask === this.#watching) return;
     this.#watching = mask;
@@ -424,8 +423,8 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
   /**
    * Closes the socket at once: queued sends reject with ERR_INTERPROCESS_CLOSED, receive() and
    * iteration end, a socket file of ours is removed, descriptors read ahead but never taken are
-   * closed. Emits `'error'` (with `error`, if given) and then `'close'`, on the next tick.
-   * Idempotent.
+   * closed. Emits `'error'` (with `error`, if given: as on any EventEmitter, an 'error' nobody
+   * listens to is thrown) and then `'close'`, on the next tick. Idempotent.
    */
   destroy(error?: Error): this {
     if (this.#destroyed) return this;
