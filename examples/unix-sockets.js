@@ -26,7 +26,7 @@ listener.on('connection', async (conn) => {
   await file.close();
   await conn.close();
 });
-const conn = await connectUnix('seqpacket', socketPath);
+const conn = await connectUnix(socketPath, { type: 'seqpacket' });
 const { data, fds } = await conn.receive();
 const handle = await fds[0].toFileHandle();
 const firstLine = (await handle.readFile('utf8')).split('\n')[0];

@@ -184,7 +184,7 @@ const seqpacket = {
       });
       return report({ ready: true });
     }
-    const socket = await connectUnix('seqpacket', socketPath);
+    const socket = await connectUnix(socketPath, { type: 'seqpacket' });
     socket.on('error', fail);
     pingPong(warmup, rounds, size, (message) => socket.send(message).catch(fail), (onReply) => socket.on('message', onReply), () => socket.close());
   },

@@ -37,15 +37,14 @@
  *   (releaseFd, closeFd, an owning Watcher): a worker torn down with some unclaimed closes them.
  *   mark (Linux seqpacket sockets): after its peer closes, a seqpacket socket reads 0 bytes for
  *   the end, as for an empty message. With SO_PASSCRED on, the kernel gives every real message a
- *   credentials cmsg and the end none, so they are told apart exactly. mark 0: SO_PASSCRED is
- *   already on (the user's passCredentials), or no marking; 1: it is off, turn it on for this read
- *   only (and report no credentials); 2: unknown (an adopted socket), ask the kernel first; 3: it
- *   is on only for this marking (report no credentials).
+ *   credentials cmsg and the end none, so they are told apart exactly. The values are
+ *   receive-mark.h's (exported as MARKS).
  */
 #if defined(__linux__)
 #define _GNU_SOURCE /* sendmmsg, recvmmsg, struct ucred, MSG_CMSG_CLOEXEC */
 #endif
 #include "unix.h"
+#include "receive-mark.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -605,7 +604,7 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
       !ipc_get_int(env, argv[4], 0, MAX_FDS, "maxFds", &max_fds) ||
       !buffer_arg(env, argv[5], &pool, &pool_length, "receive needs a pool Buffer") ||
       !ipc_get_int(env, argv[6], 0, (int64_t)pool_length, "the pool offset", &pool_offset) ||
-      !ipc_get_int(env, argv[7], 0, 3, "mark", &mark)) {
+      !ipc_get_int(env, argv[7], MARK_USER_ON, MARK_ON, "mark", &mark)) {
     return NULL;
   }
   /* As many messages as meta has room for (and fds, maxFds each); at least one. */
@@ -630,10 +629,10 @@ static napi_value msg_receive(napi_env env, napi_callback_info info) {
   if (type == IPC_SEQPACKET) {
     int on = 0;
     socklen_t on_length = sizeof on;
-    if (mark == 0 || mark == 3) {
+    if (mark == MARK_USER_ON || mark == MARK_ON) {
       marked = true; /* SO_PASSCRED is on: real messages carry credentials already */
-      out.hide_credentials = mark == 3;
-    } else if (mark == 2 && getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, &on_length) == 0 && on) {
+      out.hide_credentials = mark == MARK_ON;
+    } else if (mark == MARK_UNKNOWN && getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, &on_length) == 0 && on) {
       marked = true;
     } else {
       on = 1;
@@ -707,5 +706,12 @@ napi_value ipc_message_init(napi_env env, napi_value sockets) {
   NAPI_CALL(env, ipc_set_int(env, sockets, "META_HEADER", META_HEADER));
   NAPI_CALL(env, ipc_set_int(env, sockets, "META_STRIDE", META_STRIDE));
   NAPI_CALL(env, ipc_set_int(env, sockets, "MAX_FDS", MAX_FDS));
+  napi_value marks;
+  NAPI_CALL(env, napi_create_object(env, &marks));
+  NAPI_CALL(env, ipc_set_int(env, marks, "USER_ON", MARK_USER_ON));
+  NAPI_CALL(env, ipc_set_int(env, marks, "OFF", MARK_OFF));
+  NAPI_CALL(env, ipc_set_int(env, marks, "UNKNOWN", MARK_UNKNOWN));
+  NAPI_CALL(env, ipc_set_int(env, marks, "ON", MARK_ON));
+  NAPI_CALL(env, napi_set_named_property(env, sockets, "MARKS", marks));
   return sockets;
 }

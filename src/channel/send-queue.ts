@@ -197,7 +197,7 @@ export class SendQueue {
     if (!this.#transport.passesFds) {
       throw new InterprocessError(
         'ERR_INTERPROCESS_NO_DESCRIPTORS',
-        "This channel's stream cannot carry descriptors: only a Unix stream socket of interprocess can (connectUnix('stream', ...), listenUnix('stream', ...), unixSocketPair('stream'), unixSocketFromFd()). Local sockets (net.Socket), pipes and FIFOs carry bytes only.",
+        "This channel's stream cannot carry descriptors: only a Unix stream socket of interprocess can (connectUnix(), listenUnix(), unixSocketPair(), unixSocketFromFd(), whose type is 'stream' by default). Local sockets (net.Socket), pipes and FIFOs carry bytes only.",
       );
     }
     if (list.length > 253) throw invalidArgument('options.fds', `holds ${list.length} descriptors; one message carries at most 253 (SCM_MAX_FD)`);

@@ -106,11 +106,11 @@ export class UnixTransport implements Transport {
   }
 
   get gone(): boolean {
-    return !this.#socket.open;
+    return this.#socket.closed;
   }
 
   destroy(): void {
-    void this.#socket.close();
+    this.#socket.destroy();
   }
 
   ref(keepAlive: boolean): void {

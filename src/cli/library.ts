@@ -63,7 +63,7 @@ const socketConnection = (socket: UnixSocket): MessageConnection => ({
   send: (message) => socket.send(message),
   end: () => socket.end(),
   halfClose: true,
-  closed: () => !socket.open,
+  closed: () => socket.closed,
   messages: async function* () {
     for await (const { data } of socket) yield data;
   },
@@ -117,7 +117,7 @@ export async function acceptOne(address: ConnectionAddress, mode: number | undef
 /** Connects to a connection address. */
 export async function connectTo(address: ConnectionAddress, options: ConnectOptions): Promise<Connection> {
   const retry = { wait: options.wait, ...(options.timeout === undefined ? {} : { timeout: options.timeout }) };
-  if (address.kind === 'seqpacket') return socketConnection(await connectUnix('seqpacket', address.name, retry));
+  if (address.kind === 'seqpacket') return socketConnection(await connectUnix(address.name, { ...retry, type: 'seqpacket' }));
   if (address.kind === 'named-pipe') {
     if (address.message) return pipeConnection(await connectNamedPipe(address.name, { ...retry, type: 'message' }));
     return { kind: 'bytes', stream: await connectNamedPipe(address.name, retry), noHalfClose: true };

@@ -58,6 +58,8 @@ export interface NativeUnixSockets {
   readonly META_HEADER: number;
   readonly META_STRIDE: number;
   readonly MAX_FDS: number;
+  /** The receive's `mark` values (native/unix/receive-mark.h; src/unix-socket/marks.ts spells them too). */
+  readonly MARKS: { readonly USER_ON: number; readonly OFF: number; readonly UNKNOWN: number; readonly ON: number };
 }
 
 /** What the OS reports of a named pipe (-1: unknown). See native/windows/npipe.c. */

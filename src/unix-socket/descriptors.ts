@@ -73,7 +73,7 @@ function usedUp(): InterprocessError {
  * (toNetSocket, toNetServer, toFileHandle, toUnixSocket, which then own it), take() its number
  * (then you close it), or close() it. If you do none of these it is closed when collected.
  */
-export class ReceivedDescriptor implements HasDescriptor {
+export class ReceivedDescriptor implements HasDescriptor, Disposable {
   readonly #cell: { fd: number };
   #description: NativeDescription | null = null;
   /** A conversion is under way (toFileHandle awaits an open of the descriptor's path). */
@@ -146,6 +146,11 @@ export class ReceivedDescriptor implements HasDescriptor {
   close(): void {
     if (this.#cell.fd < 0) return;
     closeFd(this.#detach());
+  }
+
+  /** `using descriptor = ...` closes it at the end of the scope, unless it was taken or converted. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** @internal Closes it unless it was taken or is being converted. */

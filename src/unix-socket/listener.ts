@@ -114,13 +114,12 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
       if (this.#access.checks && this.#refuse(fd)) continue;
       let socket: UnixSocket;
       try {
-        socket = new UnixSocket(fd, this.type, this.#options, true, 'accepted');
+        socket = new UnixSocket(fd, this.type, this.#options, { connected: true, origin: 'accepted', name: this.name, localName: this.name });
       } catch (error) {
         closeFd(fd);
         this.#report(fromSystemError(error, 'Cannot set up an accepted connection'), false);
         continue;
       }
-      socket.adoptFile(null, this.name);
       markAccepted(socket, this.#access);
       this._deliver(socket);
     }

@@ -5,16 +5,16 @@
  */
 import fs from 'node:fs';
 import { type AccessRule, accessCheck, socketFileMode } from '../access.js';
-import { fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
+import { abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { type NativeUnixSockets, requireNative } from '../native/addon.js';
 import { closeFdQuietly } from '../native/fds.js';
 import { type RetryOptions, connectWithRetry } from '../socket-connect.js';
 import type { LocalSocketName } from '../local-socket/name.js';
-import { type ProbeResult, type SocketFile, type SocketFileBinder, bindSocketFile, ensurePrivateDirectory, probeOutcome } from '../unix/socket-file.js';
+import { type ProbeResult, type SocketFile, type SocketFileBinder, bindSocketFile, ensurePrivateDirectory, probeOutcome, releaseSocketFile } from '../unix/socket-file.js';
 import { type BindOptions, checkMode } from '../options.js';
 import { isWindows } from '../platform.js';
 import { addressOf, resolveName } from './address.js';
-import { TYPE_NUMBER, UnixSocket, type UnixSocketOptions, type UnixSocketType, adoptUnixSocket, unixNative } from './socket.js';
+import { TYPE_NUMBER, UnixSocket, type UnixSocketOptions, type UnixSocketType, adoptUnixSocket, checkSignal, unixNative } from './socket.js';
 
 /** Throws on Windows, which has no Unix socket types to offer here. */
 export function checkPlatform(what: string): void {
@@ -111,6 +111,8 @@ export interface DatagramOptions extends UnixSocketOptions, BindOptions {
   autobind?: boolean;
   /** The default peer for send() without `to` (see UnixSocket.connect). */
   connect?: string | LocalSocketName;
+  /** Gives up binding (making a private directory, taking over a stale file): an AbortError, nothing left bound. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -128,57 +130,65 @@ export async function bindDatagram(name: string | LocalSocketName | null = null,
     throw invalidArgument('options.allow', 'is decided from each message\'s credentials: pass passCredentials: true too (Linux). Without them a datagram socket is guarded only by its file\'s mode.');
   }
   const mode = resolved?.path == null ? options.mode : socketFileMode(options.mode, access);
+  const signal = checkSignal(options.signal, 'options.signal');
+  if (signal?.aborted) throw abortError(signal);
   const native = unixNative('Unix datagram sockets');
   const fd = openSocket(native, 'datagram');
   let socket: UnixSocket | null = null;
+  let file: SocketFile | null = null;
   try {
-    let file: SocketFile | null = null;
     if (resolved !== null) {
       file = await bindTo(native, fd, 'datagram', resolved, { ...options, mode }, null);
     } else if (options.autobind) {
       if (process.platform !== 'linux') throw unsupported('autobind', 'only Linux picks a name for an unbound socket; bind to a name instead');
       native.bind(fd, null);
     }
-    socket = new UnixSocket(fd, 'datagram', options);
-    if (options.passCredentials && access.checks) socket.setAccess(access);
-    if (resolved !== null) socket.adoptFile(file, resolved);
+    const access_ = options.passCredentials && access.checks ? access : null;
+    socket = new UnixSocket(fd, 'datagram', options, { file, name: resolved, localName: resolved ?? undefined, access: access_ });
+    file = null; // the socket owns it now
+    if (signal?.aborted) throw abortError(signal);
     if (options.connect !== undefined) socket.connect(options.connect);
     return socket;
   } catch (error) {
-    if (socket) await socket.close();
-    else closeFdQuietly(fd);
+    if (socket) socket.destroy();
+    else {
+      closeFdQuietly(fd);
+      if (file) releaseSocketFile(file);
+    }
     throw error;
   }
 }
 
 /** Options of connectUnix(). */
-export interface ConnectUnixOptions extends UnixSocketOptions, RetryOptions {}
+export interface ConnectUnixOptions extends UnixSocketOptions, RetryOptions {
+  /** The socket type: 'stream' (default) or 'seqpacket'. */
+  type?: 'seqpacket' | 'stream';
+}
 
 /**
- * Connects a seqpacket or stream socket to the listener at `name` (listenUnix(), or for streams
- * any Unix stream listener: the foundation's listen(), socat, Python...). As connect(): `wait`,
- * `timeout`, `signal`; ENOENT or ECONNREFUSED when nothing listens.
+ * Connects a stream (default) or seqpacket socket to the listener at `name` (listenUnix(), or for
+ * streams any Unix stream listener: the foundation's listen(), socat, Python...). As connect():
+ * `wait`, `timeout`, `signal`; ENOENT or ECONNREFUSED when nothing listens.
  */
-export async function connectUnix(type: 'seqpacket' | 'stream', name: string | LocalSocketName, options: ConnectUnixOptions = {}): Promise<UnixSocket> {
-  checkPlatform(`A Unix ${type} socket`);
+export async function connectUnix(name: string | LocalSocketName, options: ConnectUnixOptions = {}): Promise<UnixSocket> {
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const type = options.type ?? 'stream';
   checkType(type, ['seqpacket', 'stream']);
+  checkPlatform(`A Unix ${type} socket`);
   const resolved = resolveName(name);
   const native = unixNative(`Unix ${type} sockets`);
   return connectWithRetry(resolved, options, async () => {
     const fd = openSocket(native, type);
-    let socket: UnixSocket;
     try {
       if (!native.connect(fd, addressOf(resolved))) {
         await writable(fd);
         native.takeError(fd);
       }
-      socket = new UnixSocket(fd, type, options, true);
+      return new UnixSocket(fd, type, options, { connected: true, name: resolved, remoteName: resolved });
     } catch (error) {
       closeFdQuietly(fd); // not owned by a socket: a constructor that throws owns nothing
       throw error;
     }
-    socket.setRemoteName(resolved);
-    return socket;
   });
 }
 
@@ -194,13 +204,22 @@ function writable(fd: number): Promise<void> {
   });
 }
 
+/** Options of unixSocketPair(). */
+export interface UnixSocketPairOptions extends UnixSocketOptions {
+  /** The socket type: 'stream' (default), 'seqpacket' or 'datagram'. */
+  type?: UnixSocketType;
+}
+
 /**
- * Two connected sockets of `type` (socketpair(2)): hand one to a child process or a worker, keep
- * the other. Peer credentials are recorded for every type.
+ * Two connected sockets (socketpair(2); a stream pair unless `type` says otherwise), as a tuple
+ * of symmetric ends: hand one to a child process or a worker, keep the other. Peer credentials
+ * are recorded for every type.
  */
-export function unixSocketPair(type: UnixSocketType, options: UnixSocketOptions = {}): [UnixSocket, UnixSocket] {
-  checkPlatform('A Unix socket pair');
+export function unixSocketPair(options: UnixSocketPairOptions = {}): [UnixSocket, UnixSocket] {
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const type = options.type ?? 'stream';
   checkType(type, ['datagram', 'seqpacket', 'stream']);
+  checkPlatform('A Unix socket pair');
   const native = unixNative('Unix socket pairs');
   let fds: [number, number];
   try {
@@ -212,15 +231,15 @@ export function unixSocketPair(type: UnixSocketType, options: UnixSocketOptions 
   }
   let first: UnixSocket;
   try {
-    first = new UnixSocket(fds[0], type, options, true);
+    first = new UnixSocket(fds[0], type, options, { connected: true });
   } catch (error) {
     fds.forEach(closeFdQuietly); // a constructor that throws owns nothing
     throw fromSystemError(error, 'Cannot create a socket pair'); // passes our own errors through, adds context to the addon's
   }
   try {
-    return [first, new UnixSocket(fds[1], type, options, true)];
+    return [first, new UnixSocket(fds[1], type, options, { connected: true })];
   } catch (error) {
-    void first.close(); // it owns fds[0]
+    first.destroy(); // it owns fds[0]
     closeFdQuietly(fds[1]);
     throw fromSystemError(error, 'Cannot create a socket pair'); // passes our own errors through, adds context to the addon's
   }

@@ -313,7 +313,7 @@ test('what the peer sends right after its #WELCOME#, in the same write, reaches 
 });
 
 test('authenticate() checks its arguments, and refuses Unix sockets of ours; a signal aborts it', async (t) => {
-  const [a, b] = unixSocketPair('stream');
+  const [a, b] = unixSocketPair({ type: 'stream' });
   t.after(() => Promise.all([a.close(), b.close()]));
   await assert.rejects(authenticate(a as never, { authkey: KEY, role: 'server' }), { code: 'ERR_INVALID_ARG_VALUE', message: /peerCredentials/ });
   const socketPath = testSocketPath(t, 'args.sock');

@@ -15,7 +15,7 @@ const linuxOnly = process.platform !== 'linux' && 'counts descriptors in /proc/s
 
 /** A channel on one end of a stream socket pair whose other end is a child's descriptor 4. */
 function childChannel(t: import('node:test').TestContext, mode: string, args: string[] = []) {
-  const [ours, theirs] = unixSocketPair('stream');
+  const [ours, theirs] = unixSocketPair({ type: 'stream' });
   const child = spawnFixture(t, 'channel-fds', [mode, ...args], process.env, { extraFds: [theirs.fd] });
   void theirs.close();
   return { ours, child };
@@ -161,7 +161,7 @@ test('a channel on a stream that cannot carry descriptors refuses them with ERR_
 
 test('a channel needs a stream socket: datagram and seqpacket ones are refused', { skip: skip || (process.platform === 'darwin' && 'no seqpacket on macOS') }, async () => {
   for (const type of ['datagram', 'seqpacket'] as const) {
-    const [a, b] = unixSocketPair(type);
+    const [a, b] = unixSocketPair({ type });
     assert.throws(() => new Channel(a), { code: 'ERR_INVALID_ARG_VALUE', message: new RegExp(`${type} socket`) });
     await a.close();
     await b.close();

@@ -13,10 +13,10 @@ const PER = 253;
 
 /**
  * A listener whose connection reads ahead little: 1024 messages of 253 descriptors read ahead
- * (the default receiveQueueLimit) would be 259,072 descriptors, past any descriptor limit.
+ * (the default highWaterMark) would be 259,072 descriptors, past any descriptor limit.
  */
 async function accept(t: TestContext, type: 'seqpacket' | 'stream', raw: string, maxFds: number) {
-  const listener = await listenUnix(nsName(raw), { type, maxFds, receiveQueueLimit: 4 });
+  const listener = await listenUnix(nsName(raw), { type, maxFds, highWaterMark: 4 });
   const conn = listener[Symbol.asyncIterator]().next().then((r) => r.value as UnixSocket);
   t.after(async () => {
     await listener.close();
@@ -53,7 +53,7 @@ test(`descriptor storm: ${COUNT} seqpacket messages of ${PER} descriptors, each 
   figure(`descriptor storm: ${received} descriptors in ${COUNT} messages received and closed in ${ms.toFixed(0)} ms, peak ${peakFds - before} open over baseline, fds back in ${back.ms} ms; sender leaked ${report.leaked}`);
   assert.equal(back.fds, before);
   assert.equal(report.leaked, 0);
-  // One receive batch (recvmmsg, 64 messages) may be read ahead whatever receiveQueueLimit says.
+  // One receive batch (recvmmsg, 64 messages) may be read ahead whatever highWaterMark says.
   assert.ok(peakFds - before <= 64 * PER + 64, `descriptors held at once stay within one receive batch (${peakFds - before})`);
 });
 

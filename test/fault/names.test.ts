@@ -68,7 +68,7 @@ test('name fuzzing on every entry point: only typed errors, nothing leaks, nothi
     listen: (n) => ipc.listen(n as string),
     connect: (n) => ipc.connect(n as string),
     listenUnix: (n) => ipc.listenUnix(n as string, { type: ['stream', 'seqpacket'][rand(2)] as 'stream' }),
-    connectUnix: (n) => ipc.connectUnix(['stream', 'seqpacket', 'datagram', 'bogus'][rand(4)] as 'stream', n as string),
+    connectUnix: (n) => ipc.connectUnix(n as string, { type: ['stream', 'seqpacket', 'datagram', 'bogus'][rand(4)] as 'stream' }),
     bindDatagram: (n) => ipc.bindDatagram(n as string),
     'bindDatagram connect': (n) => ipc.bindDatagram(null, { connect: n as string }),
     'UnixSocket.connect': (n) => target.connect(n as string),

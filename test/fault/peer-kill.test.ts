@@ -66,7 +66,7 @@ for (const type of ['stream', 'seqpacket'] as const) {
 
 test('unix datagram: the connected peer killed, the next send fails with a typed ECONNREFUSED, nothing leaks', { timeout: 60_000 }, async (t) => {
   const before = await baseline(t);
-  const [ours, theirs] = unixSocketPair('datagram');
+  const [ours, theirs] = unixSocketPair({ type: 'datagram' });
   const peer = spawnFixture(t, 'fault-peer', ['hold'], process.env, { extraFds: [theirs.fd] });
   await theirs.close();
   await peer.next('ready');

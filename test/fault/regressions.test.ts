@@ -167,6 +167,6 @@ test('a datagram sender\'s address never crashes the receiver and round-trips ex
 });
 
 test('a socket type that is not a string (a BigInt) is a typed error, not a TypeError from the message', { skip: notOnWindows }, async () => {
-  assert.throws(() => unixSocketPair(10n as never), (e) => typed(e) && e.code === 'ERR_INVALID_ARG_VALUE');
+  assert.throws(() => unixSocketPair({ type: 10n as never }), (e) => typed(e) && e.code === 'ERR_INVALID_ARG_VALUE');
   await assert.rejects(Promise.resolve().then(() => listenUnix(nsName(uniqueName()), { type: 10n } as never)), (e) => typed(e));
 });

@@ -21,8 +21,8 @@ interface Kind {
 
 const kinds: Kind[] = [
   { name: 'LocalSocketListener', skip: false, listen: (n) => listen(n), connect: (n) => connect(n) },
-  { name: 'UnixListener (stream)', skip: (windows && 'Windows has no Unix socket types besides local sockets'), listen: (n) => listenUnix(n), connect: (n) => connectUnix('stream', n) },
-  { name: 'UnixListener (seqpacket)', skip: (windows && 'Windows has no Unix socket types besides local sockets'), listen: (n) => listenUnix(n, { type: 'seqpacket' }), connect: (n) => connectUnix('seqpacket', n) },
+  { name: 'UnixListener (stream)', skip: (windows && 'Windows has no Unix socket types besides local sockets'), listen: (n) => listenUnix(n), connect: (n) => connectUnix(n) },
+  { name: 'UnixListener (seqpacket)', skip: (windows && 'Windows has no Unix socket types besides local sockets'), listen: (n) => listenUnix(n, { type: 'seqpacket' }), connect: (n) => connectUnix(n, { type: 'seqpacket' }) },
 ];
 
 function end(connection: LocalSocket | UnixSocket): void {
@@ -153,7 +153,7 @@ test('peerCredentials() answers after close, on both ends, without having been a
 
 test('sending a closed UnixListener fails with ERR_INTERPROCESS_CLOSED; an open one travels', { skip: windows && 'Windows has no descriptor passing', timeout: 30_000 }, async (t) => {
   const { unixSocketPair } = await import('interprocess');
-  const [a, b] = unixSocketPair('seqpacket');
+  const [a, b] = unixSocketPair({ type: 'seqpacket' });
   t.after(() => Promise.all([a.close(), b.close()]));
   const listener = await listenUnix(testSocketPath(t, 'sent.sock'));
   await a.send('open', { fds: [listener] });

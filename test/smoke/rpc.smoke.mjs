@@ -29,7 +29,7 @@ export async function run(smoke) {
   });
   if (smoke.platform !== 'win32') {
     await smoke.check('a Channel on a Unix stream socket pair: a message with a descriptor', async () => {
-      const [a, b] = unixSocketPair('stream');
+      const [a, b] = unixSocketPair({ type: 'stream' });
       const left = new Channel(a);
       const right = new Channel(b);
       const fd = fs.openSync(process.execPath, 'r');

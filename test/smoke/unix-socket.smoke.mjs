@@ -8,11 +8,11 @@ export const title = 'Unix sockets';
 export async function run(smoke) {
   if (smoke.platform === 'win32') {
     smoke.note('Windows has no Unix datagram or seqpacket sockets: unixSocketPair() must say so');
-    await smoke.check('unixSocketPair fails with ERR_INTERPROCESS_UNSUPPORTED', () => assert.throws(() => unixSocketPair('seqpacket'), { code: 'ERR_INTERPROCESS_UNSUPPORTED' }));
+    await smoke.check('unixSocketPair fails with ERR_INTERPROCESS_UNSUPPORTED', () => assert.throws(() => unixSocketPair({ type: 'seqpacket' }), { code: 'ERR_INTERPROCESS_UNSUPPORTED' }));
     return;
   }
   await smoke.check('a seqpacket pair carries a message with a descriptor', async () => {
-    const [a, b] = unixSocketPair(process.platform === 'darwin' ? 'stream' : 'seqpacket');
+    const [a, b] = unixSocketPair({ type: process.platform === 'darwin' ? 'stream' : 'seqpacket' });
     const { sender, receiver } = pipe();
     await a.send('a pipe end for you', { fds: [receiver.fd] });
     const message = await b.receive();

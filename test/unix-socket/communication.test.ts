@@ -18,7 +18,7 @@ const SIZES: Record<UnixSocketType, number[]> = {
 /** Our end of a conversation with the echo peer, started as a child. */
 async function peer(t: TestContext, type: UnixSocketType, kind: 'fs' | 'ns' | 'pair'): Promise<UnixSocket> {
   if (kind === 'pair') {
-    const [ours, theirs] = unixSocketPair(type);
+    const [ours, theirs] = unixSocketPair({ type });
     const child = spawnFixture(t, 'unix-echo', [type, 'pair', '-'], process.env, { extraFds: [theirs.fd] });
     await child.next('ready');
     await theirs.close(); // the child has its own copy now
@@ -35,7 +35,7 @@ async function peer(t: TestContext, type: UnixSocketType, kind: 'fs' | 'ns' | 'p
     const own = kind === 'fs' ? fsName(path.join(path.dirname(raw), 'us.sock')) : nsName(uniqueName());
     socket = await bindDatagram(own, { connect: name });
   } else {
-    socket = await connectUnix(type, name, { wait: true, timeout: 10_000 });
+    socket = await connectUnix(name, { type, wait: true, timeout: 10_000 });
   }
   t.after(() => socket.close());
   return socket;

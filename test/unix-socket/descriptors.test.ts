@@ -24,7 +24,7 @@ test('a pipe end and a file go to a child process, which uses them', { timeout: 
   const writeEnd = fs.openSync(fifo, fs.constants.O_WRONLY);
   fs.writeFileSync(path.join(dir, 'file.txt'), 'the file we sent');
   const file = await fsp.open(path.join(dir, 'file.txt'), 'r');
-  const [ours, theirs] = unixSocketPair('seqpacket');
+  const [ours, theirs] = unixSocketPair({ type: 'seqpacket' });
   t.after(() => ours.close());
   const child = spawnFixture(t, 'unix-fd-child', [], process.env, { extraFds: [theirs.fd] });
   await theirs.close();
@@ -44,7 +44,7 @@ test('a pipe end and a file go to a child process, which uses them', { timeout: 
 
 for (const type of ['datagram', 'seqpacket', 'stream'] as const satisfies readonly UnixSocketType[]) {
   test(`${type}: 100 descriptors in one message arrive, each open and close-on-exec; a receiver that allows fewer gets ERR_INTERPROCESS_CTRUNC and leaks none`, async (t) => {
-    const [a, b] = unixSocketPair(type, { maxFds: 100 });
+    const [a, b] = unixSocketPair({ type, maxFds: 100 });
     t.after(() => Promise.all([a.close(), b.close()]));
     const file = fs.openSync(process.execPath, 'r');
     t.after(() => fs.closeSync(file));
@@ -65,7 +65,7 @@ for (const type of ['datagram', 'seqpacket', 'stream'] as const satisfies readon
     assert.equal(openFds(), before);
 
     // The other way, to a receiver that accepts 10: an error, nothing leaked, still usable.
-    const [c, d] = unixSocketPair(type, { maxFds: 10 });
+    const [c, d] = unixSocketPair({ type, maxFds: 10 });
     t.after(() => Promise.all([c.close(), d.close()]));
     const baseline = openFds();
     await c.send('too many', { fds: hundred });
@@ -86,7 +86,7 @@ for (const type of ['datagram', 'seqpacket', 'stream'] as const satisfies readon
 }
 
 test('received descriptors become a net.Server, one of our sockets, or a raw number', async (t) => {
-  const [a, b] = unixSocketPair('datagram');
+  const [a, b] = unixSocketPair({ type: 'datagram' });
   t.after(() => Promise.all([a.close(), b.close()]));
   // A Unix stream listener from node:net, on an abstract name (closing a net.Server unlinks its file).
   const socketPath = `\0${uniqueName()}`;
@@ -105,7 +105,7 @@ test('received descriptors become a net.Server, one of our sockets, or a raw num
   assert.throws(() => received!.take(), { code: 'ERR_INTERPROCESS_DESCRIPTOR_TAKEN' });
 
   // One end of a seqpacket pair, sent and wrapped again: messages still keep their boundaries.
-  const [left, right] = unixSocketPair('seqpacket');
+  const [left, right] = unixSocketPair({ type: 'seqpacket' });
   t.after(() => left.close());
   await a.send('a socket', { fds: [right] });
   await right.close();

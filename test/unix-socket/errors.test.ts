@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type UnixSocket, bindDatagram, connectUnix, fsName, listenUnix, nsName, unixSocketPair } from 'interprocess';
+import { InterprocessError, type UnixSocket, bindDatagram, connectUnix, fsName, listenUnix, nsName, unixSocketPair } from 'interprocess';
 import { openFds, scratchDir, uniqueName } from '../helpers.js';
 
 async function stillWorks(sender: UnixSocket, receiver: UnixSocket, options?: { to: string }): Promise<void> {
@@ -50,60 +50,82 @@ test('bad sends: a missing path, an unbound name, a message too large, a non-des
 
   await assert.rejects(sender.send('x'), { code: 'ERR_INVALID_ARG_VALUE', message: /no default peer/ });
   await assert.rejects(sender.send(42 as never, { to: target }), { code: 'ERR_INVALID_ARG_TYPE' });
-  const [a, b] = unixSocketPair('seqpacket');
+  const [a, b] = unixSocketPair({ type: 'seqpacket' });
   await assert.rejects(a.send('x', { to: target }), { code: 'ERR_INVALID_ARG_VALUE', message: /datagram sockets only/ });
   await stillWorks(a, b);
-  const [c, d] = unixSocketPair('stream');
+  const [c, d] = unixSocketPair({ type: 'stream' });
   await assert.rejects(c.send('', { fds: [0] }), { code: 'ERR_INVALID_ARG_VALUE', message: /at least one byte/ });
   await stillWorks(c, d);
   await Promise.all([a, b, c, d].map((s) => s.close()));
 });
 
-test('close at any time: queued sends fail with ERR_SOCKET_CLOSED, receive ends, later calls fail clearly', async () => {
-  const [a, b] = unixSocketPair('datagram');
+test('destroy at any time: queued sends fail with ERR_INTERPROCESS_CLOSED, receive ends, later calls fail clearly', async () => {
+  const [a, b] = unixSocketPair({ type: 'datagram' });
   // Fill the kernel's buffer so that sends queue in JS.
   const pending: Array<Promise<void>> = [];
   for (let i = 0; i < 2000; i++) pending.push(a.send(Buffer.alloc(1024)));
   await sleep(20);
   assert.ok(a.sendQueueLength > 0, 'some sends are waiting for room');
   const receiving = a.receive();
-  await a.close();
+  const events: string[] = [];
+  a.on('error', (e) => events.push(`error ${(e as { code?: string }).code}`));
+  a.on('close', () => events.push('close'));
+  const boom = new InterprocessError('EBOOM', 'boom');
+  assert.equal(a.destroy(boom), a);
+  assert.equal(a.closed, true, 'destroy() is synchronous');
   const results = await Promise.allSettled(pending);
   const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
   assert.ok(failed.length > 0 && failed.length < 2000);
-  assert.ok(failed.every((r) => r.reason.code === 'ERR_SOCKET_CLOSED'));
+  assert.ok(failed.every((r) => r.reason.code === 'ERR_INTERPROCESS_CLOSED'));
   assert.ok(results.findIndex((r) => r.status === 'rejected') === 2000 - failed.length, 'the sent ones resolved first, in order');
   assert.equal(await receiving, null);
   assert.equal(await a.receive(), null);
-  await assert.rejects(a.send('x'), { code: 'ERR_SOCKET_CLOSED' });
-  assert.throws(() => a.connect('/nowhere'), { code: 'ERR_SOCKET_CLOSED' });
-  await a.close(); // idempotent
+  await assert.rejects(a.send('x'), { code: 'ERR_INTERPROCESS_CLOSED' });
+  assert.throws(() => a.connect('/nowhere'), { code: 'ERR_INTERPROCESS_CLOSED' });
+  await a.close(); // after destroy: resolves once 'close' was emitted
+  assert.deepEqual(events, ['error EBOOM', 'close'], "destroy(error) emits 'error', then 'close'");
+  a.destroy(); // idempotent
   await b.close();
 });
 
-test('backpressure: sends queue in order while the reader is away, the queue is bounded, drain() waits for room', async () => {
-  const [a, b] = unixSocketPair('seqpacket', { sendQueueLimit: 64 });
+test('close() is graceful: it sends everything queued before closing, takes no more, and is memoised', async () => {
+  const [a, b] = unixSocketPair({ type: 'datagram' });
+  const pending: Array<Promise<void>> = [];
+  for (let i = 0; i < 2000; i++) pending.push(a.send(Buffer.from(String(i).padStart(1024, '.'))));
+  await sleep(20);
+  assert.ok(a.sendQueueLength > 0, 'some sends are waiting for room');
+  let closeEvents = 0;
+  a.on('close', () => closeEvents++);
+  const closing = a.close();
+  assert.equal(a.close(), closing, 'a second close() returns the same promise');
+  assert.equal(a.closed, false, 'still open while its queue is sent');
+  await assert.rejects(a.send('late'), { code: 'ERR_INTERPROCESS_CLOSED' });
+  for (let i = 0; i < 2000; i++) assert.equal(Number(String((await b.receive())!.data).replace(/\./g, '')), i);
+  await closing;
+  assert.equal(a.closed, true);
+  assert.equal(closeEvents, 1);
+  const results = await Promise.allSettled(pending);
+  assert.ok(results.every((r) => r.status === 'fulfilled'), 'every send queued before close() was sent');
+  await b.close();
+});
+
+test('backpressure: sends queue in order while the reader is away, past sendHighWaterMark send() waits (never rejects) and drain() waits for room', async () => {
+  const [a, b] = unixSocketPair({ type: 'seqpacket', sendHighWaterMark: 64 });
   const sent: Array<Promise<void>> = [];
-  let i = 0;
-  let full: { code?: string } | null = null;
-  while (full === null) {
-    try {
-      sent.push(a.send(Buffer.from(String(i).padStart(8000, '.'))).catch((e) => Promise.reject(e)));
-      i++;
-    } catch (e) {
-      full = e as { code?: string };
-    }
-    if (a.sendQueueLength >= 64) {
-      full = await a.send('one too many').catch((e) => e);
-    }
-  }
-  assert.equal(full.code, 'ERR_INTERPROCESS_QUEUE_FULL');
+  const count = 400;
+  for (let i = 0; i < count; i++) sent.push(a.send(Buffer.from(String(i).padStart(8000, '.'))));
+  await sleep(20);
+  assert.ok(a.sendQueueLength > 64, 'past the mark, sends wait in the queue');
   const drained = a.drain();
   let resolved = false;
   void drained.then(() => (resolved = true));
   await sleep(20);
   assert.equal(resolved, false, 'drain() waits while the reader is away');
-  for (let k = 0; k < i; k++) assert.equal(Number(String((await b.receive())!.data).replace(/\./g, '')), k);
+  const aborted = new AbortController();
+  const gaveUp = a.drain({ signal: aborted.signal });
+  aborted.abort();
+  await assert.rejects(gaveUp, { name: 'AbortError', code: 'ABORT_ERR' });
+  for (let k = 0; k < count; k++) assert.equal(Number(String((await b.receive())!.data).replace(/\./g, '')), k);
   await drained;
   await Promise.all(sent);
   await Promise.all([a.close(), b.close()]);
@@ -139,15 +161,15 @@ test('names: EADDRINUSE for a live socket, stale files taken over, non-sockets n
   assert.match(String(auto.localName), /^@[0-9a-f]{5}$/);
   assert.equal((await bindDatagram()).localName, null);
   await auto.close();
-  await assert.rejects(connectUnix('seqpacket', path.join(dir, 'missing.sock')), { code: 'ENOENT', message: /Nothing is listening/ });
-  await assert.rejects(connectUnix('seqpacket', nsName(uniqueName()), { wait: true, timeout: 30 }), { code: 'ETIMEDOUT' });
-  await assert.rejects(connectUnix('datagram' as never, abstract), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(connectUnix(path.join(dir, 'missing.sock'), { type: 'seqpacket' }), { code: 'ENOENT', message: /Nothing is listening/ });
+  await assert.rejects(connectUnix(nsName(uniqueName()), { type: 'seqpacket', wait: true, timeout: 30 }), { code: 'ETIMEDOUT' });
+  await assert.rejects(connectUnix(abstract, { type: 'datagram' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(listenUnix(path.join(dir, 'x'.repeat(120)), { type: 'stream' }), { code: 'ENAMETOOLONG' });
 });
 
 test('peer credentials on connected sockets of every type, and a clear answer where the kernel keeps none', async (t) => {
   for (const type of ['datagram', 'seqpacket', 'stream'] as const) {
-    const [a, b] = unixSocketPair(type);
+    const [a, b] = unixSocketPair({ type });
     assert.deepEqual(a.peerCredentials(), { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
     await b.close();
     await a.close();
@@ -155,7 +177,7 @@ test('peer credentials on connected sockets of every type, and a clear answer wh
   }
   const name = nsName(uniqueName());
   await using listener = await listenUnix(name, { type: 'stream' });
-  await using client = await connectUnix('stream', name);
+  await using client = await connectUnix(name, { type: 'stream' });
   const accepted = (await listener[Symbol.asyncIterator]().next()).value!;
   t.after(() => accepted.close());
   assert.equal(client.peerCredentials().pid, process.pid);
@@ -174,7 +196,7 @@ test('no descriptor leaks across opening, failing and closing every kind of sock
   for (let i = 0; i < 10; i++) {
     const name = nsName(uniqueName());
     const listener = await listenUnix(name, { type: 'seqpacket' });
-    const client = await connectUnix('seqpacket', name);
+    const client = await connectUnix(name, { type: 'seqpacket' });
     const conn = (await listener[Symbol.asyncIterator]().next()).value!;
     await client.send('x', { fds: [0] });
     const message = (await conn.receive())!;
@@ -185,16 +207,16 @@ test('no descriptor leaks across opening, failing and closing every kind of sock
     const d = await bindDatagram(file);
     await assert.rejects(bindDatagram(file), { code: 'EADDRINUSE' });
     await d.close();
-    const pair = unixSocketPair('stream');
+    const pair = unixSocketPair({ type: 'stream' });
     await Promise.all(pair.map((s) => s.close()));
-    await assert.rejects(connectUnix('stream', path.join(dir, 'missing.sock')), { code: 'ENOENT' });
+    await assert.rejects(connectUnix(path.join(dir, 'missing.sock'), { type: 'stream' }), { code: 'ENOENT' });
   }
   await sleep(20);
   assert.equal(openFds(), before);
 });
 
 test('messages read ahead for receive() go to a message listener added later, in order', async () => {
-  const [a, b] = unixSocketPair('datagram');
+  const [a, b] = unixSocketPair({ type: 'datagram' });
   for (let i = 0; i < 5; i++) await a.send(String(i));
   assert.equal(String((await b.receive())!.data), '0'); // reads ahead the rest
   await sleep(10);

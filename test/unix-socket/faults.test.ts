@@ -55,7 +55,7 @@ for (const type of ['seqpacket', 'stream'] as const) {
         results.push(result);
         // A server that closes on 'end', with an 'error' listener.
         socket.on('message', (m: UnixMessage) => (result.data += m.data.toString()));
-        socket.on('error', (e: Error & { code: string }) => result.errors.push(e.code));
+        socket.on('error', (e) => result.errors.push((e as Error & { code: string }).code));
         socket.on('end', () => {
           result.ended = true;
           void socket.close();
@@ -110,7 +110,7 @@ for (const type of ['seqpacket', 'stream'] as const) {
 }
 
 test('a pending send and drain() settle when the peer resets', async () => {
-  const [a, b] = unixSocketPair('seqpacket', { sendQueueLimit: 100_000 });
+  const [a, b] = unixSocketPair({ type: 'seqpacket', sendHighWaterMark: 100_000 });
   // Fill b's queue and the kernel: these wait for the receiver, which then closes.
   const sends = Array.from({ length: 2000 }, () => a.send(Buffer.alloc(4096)).then(() => 'sent', (e: Error & { code?: string }) => e.code));
   await sleep(20);
@@ -177,7 +177,7 @@ test('closing a socket in a message listener stops the batch and closes its desc
   const baseline = openFds();
   let delivered = 0;
   for (let round = 0; round < 30; round++) {
-    const [a, b] = unixSocketPair('seqpacket');
+    const [a, b] = unixSocketPair({ type: 'seqpacket' });
     const held = fs.openSync('/dev/null', 'r');
     // 20 messages of 10 descriptors each, all in the kernel before b reads one batch.
     await Promise.all(Array.from({ length: 20 }, () => a.send('x', { fds: Array(10).fill(held) })));

@@ -36,10 +36,10 @@ for (const type of ['seqpacket', 'datagram'] as const) {
     let reader: UnixSocket;
     let sender;
     if (type === 'datagram') {
-      reader = await bindDatagram(nsName(raw), { receiveQueueLimit: 1024 });
+      reader = await bindDatagram(nsName(raw), { highWaterMark: 1024 });
       sender = spawnFixture(t, 'unix-flood', args);
     } else {
-      const listener = await listenUnix(nsName(raw), { type: 'seqpacket', receiveQueueLimit: 1024 });
+      const listener = await listenUnix(nsName(raw), { type: 'seqpacket', highWaterMark: 1024 });
       t.after(() => listener.close());
       sender = spawnFixture(t, 'unix-flood', args);
       reader = (await listener[Symbol.asyncIterator]().next()).value as UnixSocket;

@@ -48,7 +48,7 @@ test('Python serves SOCK_SEQPACKET on an abstract name: we connect, pass a file,
   fs.writeFileSync(file, 'read by python');
   const handle = await fsp.open(file, 'r');
   t.after(() => handle.close());
-  const socket = await connectUnix('seqpacket', nsName(name), { wait: true, timeout: 10_000 });
+  const socket = await connectUnix(nsName(name), { type: 'seqpacket', wait: true, timeout: 10_000 });
   t.after(() => socket.close());
   assert.equal(socket.peerCredentials().pid, py.pid, 'SO_PEERCRED names the Python process');
   await socket.send('boundary one');
@@ -214,7 +214,7 @@ test('the same on a connecting socket (no address: SO_PASSCRED only while it rea
   const socketPath = path.join(scratchDir(t), 'empty-server.sock');
   const py = python(t, PYTHON_SERVER_EMPTY_THEN_CLOSE, [socketPath]);
   await once(py.stdout!, 'data');
-  const conn = await connectUnix('seqpacket', fsName(socketPath));
+  const conn = await connectUnix(fsName(socketPath), { type: 'seqpacket' });
   t.after(() => conn.close());
   await py.output;
   const got: string[] = [];

@@ -13,7 +13,7 @@ for (const kind of ['filesystem', 'abstract'] as const) {
     const name = nameFor(t);
     await using listener = await listen(name, { allowHalfOpen: true });
     listener.on('connection', async (conn) => conn.end(`echo: ${await readAll(conn)}`));
-    await using socket = await connectUnix('stream', name);
+    await using socket = await connectUnix(name, { type: 'stream' });
     await socket.send('from a unix stream socket');
     await socket.end();
     const chunks: Buffer[] = [];

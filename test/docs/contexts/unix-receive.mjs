@@ -1,7 +1,7 @@
 // `socket`: one end of a seqpacket pair; the other sends two messages and closes.
 import { unixSocketPair } from 'interprocess';
 
-const [socket, peer] = unixSocketPair('seqpacket');
+const [socket, peer] = unixSocketPair({ type: 'seqpacket' });
 globalThis.socket = socket;
 await peer.send('one');
 await peer.send('two');
