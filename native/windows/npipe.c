@@ -292,7 +292,10 @@ static napi_value np_fd_type(napi_env env, napi_callback_info info) {
     return NULL;
   }
   DWORD type = GetFileType(handle);
-  const char* name = type == FILE_TYPE_PIPE ? "pipe" : type == FILE_TYPE_DISK ? "file" : type == FILE_TYPE_CHAR ? "char" : "unknown";
+  const char* name = type == FILE_TYPE_PIPE   ? "pipe"
+                     : type == FILE_TYPE_DISK ? "file"
+                     : type == FILE_TYPE_CHAR ? "char"
+                                              : "unknown";
   napi_value result;
   NAPI_CALL(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &result));
   return result;

@@ -194,7 +194,8 @@ napi_value op_write_error(napi_env env, DWORD err, DWORD sent, DWORD size) {
                (unsigned long)size, (unsigned long)sent);
     } else {
       snprintf(text, sizeof text,
-               "a write of %lu bytes was cancelled after it had sent %lu (the pipe was destroyed, or no thread could wait for it): the reader may get that part alone",
+               "a write of %lu bytes was cancelled after it had sent %lu (the pipe was destroyed, or no thread could "
+               "wait for it): the reader may get that part alone",
                (unsigned long)size, (unsigned long)sent);
     }
     if (napi_create_string_utf8(env, "ERR_INTERPROCESS_SHORT_WRITE", NAPI_AUTO_LENGTH, &code) != napi_ok ||
@@ -205,7 +206,8 @@ napi_value op_write_error(napi_env env, DWORD err, DWORD sent, DWORD size) {
   } else if (is_broken_pipe(err)) {
     napi_value errno_value, syscall;
     if (napi_create_string_utf8(env, "EPIPE", NAPI_AUTO_LENGTH, &code) != napi_ok ||
-        napi_create_string_utf8(env, "WriteFile EPIPE (broken pipe: the other end is closed)", NAPI_AUTO_LENGTH, &message) != napi_ok ||
+        napi_create_string_utf8(env, "WriteFile EPIPE (broken pipe: the other end is closed)", NAPI_AUTO_LENGTH,
+                                &message) != napi_ok ||
         napi_create_error(env, code, message, &error) != napi_ok ||
         napi_create_int32(env, UV_EPIPE, &errno_value) != napi_ok ||
         napi_create_string_utf8(env, "WriteFile", NAPI_AUTO_LENGTH, &syscall) != napi_ok) {
