@@ -13,7 +13,8 @@
  * (setErrorFactory); an addon loaded on its own makes plain errors with the same fields. The
  * factory is JS, so it is called only with no exception pending, and a failure in it falls back.
  */
-napi_value ipc_error(napi_env env, ipc_error_kind kind, const char* code, const char* message, int uv_errno, const char* syscall) {
+napi_value ipc_error(napi_env env, ipc_error_kind kind, const char* code, const char* message, int uv_errno,
+                     const char* syscall) {
   napi_value code_value, message_value, undefined, errno_value, syscall_value, error = NULL;
   if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value) != napi_ok ||
       napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_value) != napi_ok ||
@@ -52,7 +53,9 @@ static void throw_made(napi_env env, napi_value error) {
   if (error != NULL && napi_throw(env, error) == napi_ok) return;
   bool pending = false;
   napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_error(env, "ERR_INTERPROCESS_NATIVE", "interprocess could not create an error object (out of memory?)");
+  if (!pending) {
+    napi_throw_error(env, "ERR_INTERPROCESS_NATIVE", "interprocess could not create an error object (out of memory?)");
+  }
 }
 
 void ipc_throw(napi_env env, ipc_error_kind kind, const char* code, const char* message) {

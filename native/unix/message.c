@@ -489,7 +489,7 @@ static void close_fds(const int* fds, size_t count) {
 
 /* How many descriptors the kernel had room for in a SCM_RIGHTS cmsg at byte `at` of the control
  * buffer (as Linux counts it: what is left after the header). */
-static size_t fd_room(size_t control_length, size_t at) {
+static size_t rights_room(size_t control_length, size_t at) {
   if (control_length < at + sizeof(struct cmsghdr)) return 0;
   return (control_length - at - sizeof(struct cmsghdr)) / sizeof(int);
 }
@@ -522,7 +522,7 @@ static size_t finish(out_t* out, int i, struct msghdr* msg, size_t length, size_
         saw_rights = true;
         size_t n = bytes / sizeof(int);
         const unsigned char* data = CMSG_DATA(c);
-        if (kernel_cut && n < fd_room(out->control_length, at)) limit = true; /* stopped short: EMFILE */
+        if (kernel_cut && n < rights_room(out->control_length, at)) limit = true; /* stopped short: EMFILE */
         if (cut || limit || fd_count + n > out->max_fds || out->fds_used + fd_count + n > out->fds_capacity) cut = true;
         for (size_t k = 0; k < n; k++) {
           int received;
@@ -549,7 +549,7 @@ static size_t finish(out_t* out, int i, struct msghdr* msg, size_t length, size_
     }
   }
   /* Cut with no descriptor at all: the kernel had room for one, so installing the first failed. */
-  if (kernel_cut && !saw_rights && out->max_fds > 0 && fd_room(out->control_length, used) > 0) limit = true;
+  if (kernel_cut && !saw_rights && out->max_fds > 0 && rights_room(out->control_length, used) > 0) limit = true;
   if (cut || limit) {
     close_fds(out->fds + out->fds_used, fd_count); /* those already taken for this message */
     fd_count = 0;

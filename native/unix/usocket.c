@@ -195,7 +195,8 @@ static napi_value usock_take_error(napi_env env, napi_callback_info info) {
 }
 
 /* Reads (fd, n): a descriptor and an integer in min .. max. */
-static bool fd_and_int(napi_env env, napi_callback_info info, int* fd, int64_t min, int64_t max, const char* what, int64_t* n) {
+static bool read_fd_and_int(napi_env env, napi_callback_info info, int* fd, int64_t min, int64_t max, const char* what,
+                            int64_t* n) {
   napi_value argv[2];
   return ipc_fd_args(env, info, 2, argv, fd) && ipc_get_int(env, argv[1], min, max, what, n);
 }
@@ -204,7 +205,7 @@ static bool fd_and_int(napi_env env, napi_callback_info info, int* fd, int64_t m
 static napi_value usock_listen(napi_env env, napi_callback_info info) {
   int fd;
   int64_t backlog;
-  if (!fd_and_int(env, info, &fd, 0, IPC_MAX_SAFE_INTEGER, "the backlog", &backlog)) return NULL;
+  if (!read_fd_and_int(env, info, &fd, 0, IPC_MAX_SAFE_INTEGER, "the backlog", &backlog)) return NULL;
   if (listen(fd, backlog > INT32_MAX ? INT32_MAX : (int)backlog) != 0) return fail(env, "listen"); /* the kernel caps it anyway */
   return NULL;
 }
@@ -219,7 +220,7 @@ static napi_value usock_listen(napi_env env, napi_callback_info info) {
 static napi_value usock_accept(napi_env env, napi_callback_info info) {
   int fd;
   int64_t max;
-  if (!fd_and_int(env, info, &fd, 1, INT32_MAX, "the most connections to accept", &max)) return NULL;
+  if (!read_fd_and_int(env, info, &fd, 1, INT32_MAX, "the most connections to accept", &max)) return NULL;
   if (max > ACCEPT_MAX) max = ACCEPT_MAX;
   int conns[ACCEPT_MAX];
   int count = 0;
