@@ -2,12 +2,13 @@
   "targets": [
     {
       "target_name": "interprocess",
-      "sources": ["native/common/addon.c", "native/common/watcher.c"],
+      "sources": ["native/common/addon.c", "native/common/errors.c", "native/common/args.c", "native/common/watcher.c"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"],
       "conditions": [
         ["OS=='win'", {
-          "sources": ["native/windows/os.c", "native/windows/npipe.c"],
+          "sources": ["native/windows/os.c", "native/windows/io.c", "native/windows/operation.c", "native/windows/pipe.c",
+                      "native/windows/npipe.c"],
           "libraries": ["ws2_32.lib", "advapi32.lib"]
         }, {
           "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c",

@@ -1,178 +1,23 @@
 /*
- * Module entry point and shared helpers. The module is context-aware (NAPI_MODULE_INIT): every
- * Node environment (main thread, each worker) gets its own exports and its own state, and nothing
- * here is global, so it loads in worker threads and tears down with them.
+ * Module entry point, per-environment state and the registry of unclaimed descriptors. The module
+ * is context-aware (NAPI_MODULE_INIT): every Node environment (main thread, each worker) gets its
+ * own exports and its own state, and nothing here is global, so it loads in worker threads and
+ * tears down with them. The shared helpers are in errors.c and args.c.
  */
 #include "addon.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 #ifdef _WIN32
 #include <io.h>
 #else
 #include <unistd.h>
 #endif
 
-/*
- * Every error the addon makes. The JS loader registers a factory that makes an InterprocessError
- * (setErrorFactory); an addon loaded on its own makes plain errors with the same fields. The
- * factory is JS, so it is called only with no exception pending, and a failure in it falls back.
- */
-napi_value ipc_error(napi_env env, ipc_error_kind kind, const char* code, const char* message, int uv_errno, const char* syscall) {
-  napi_value code_value, message_value, undefined, errno_value, syscall_value, error = NULL;
-  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value) != napi_ok ||
-      napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_value) != napi_ok ||
-      napi_get_undefined(env, &undefined) != napi_ok) {
-    return NULL;
-  }
-  errno_value = syscall_value = undefined;
-  if (uv_errno != 0 && napi_create_int32(env, uv_errno, &errno_value) != napi_ok) return NULL;
-  if (syscall != NULL && napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value) != napi_ok) return NULL;
-  void* data = NULL;
-  bool pending = true;
-  napi_value factory = NULL;
-  if (napi_get_instance_data(env, &data) == napi_ok && data != NULL && ((ipc_instance_t*)data)->error_factory != NULL &&
-      napi_is_exception_pending(env, &pending) == napi_ok && !pending &&
-      napi_get_reference_value(env, ((ipc_instance_t*)data)->error_factory, &factory) == napi_ok && factory != NULL) {
-    napi_value argv[4] = {code_value, message_value, errno_value, syscall_value};
-    napi_valuetype type;
-    if (napi_call_function(env, undefined, factory, 4, argv, &error) == napi_ok && napi_typeof(env, error, &type) == napi_ok &&
-        type == napi_object) {
-      return error;
-    }
-    napi_value ignored;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
-  }
-  napi_status status = kind == IPC_TYPE_ERROR    ? napi_create_type_error(env, code_value, message_value, &error)
-                       : kind == IPC_RANGE_ERROR ? napi_create_range_error(env, code_value, message_value, &error)
-                                                 : napi_create_error(env, code_value, message_value, &error);
-  if (status != napi_ok) return NULL;
-  if (uv_errno != 0) napi_set_named_property(env, error, "errno", errno_value);
-  if (syscall != NULL) napi_set_named_property(env, error, "syscall", syscall_value);
-  return error;
-}
-
-/* Throws error, or if it could not be made, the failure to make it. */
-static void throw_made(napi_env env, napi_value error) {
-  if (error != NULL && napi_throw(env, error) == napi_ok) return;
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_error(env, "ERR_INTERPROCESS_NATIVE", "interprocess could not create an error object (out of memory?)");
-}
-
-void ipc_throw(napi_env env, ipc_error_kind kind, const char* code, const char* message) {
-  throw_made(env, ipc_error(env, kind, code, message, 0, NULL));
-}
-
-void ipc_throw_napi_failure(napi_env env, const char* what) {
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) return;
-  const napi_extended_error_info* info = NULL;
-  napi_get_last_error_info(env, &info);
-  char message[256];
-  snprintf(message, sizeof message, "interprocess native call failed: %s (%s)", what,
-           info && info->error_message ? info->error_message : "unknown Node-API error");
-  ipc_throw(env, IPC_ERROR, "ERR_INTERPROCESS_NATIVE", message);
-}
-
-void ipc_throw_type(napi_env env, const char* message) {
-  ipc_throw(env, IPC_TYPE_ERROR, "ERR_INVALID_ARG_TYPE", message);
-}
-
-void ipc_throw_range(napi_env env, const char* message) {
-  ipc_throw(env, IPC_RANGE_ERROR, "ERR_OUT_OF_RANGE", message);
-}
-
-void ipc_throw_value(napi_env env, const char* message) {
-  ipc_throw(env, IPC_TYPE_ERROR, "ERR_INVALID_ARG_VALUE", message);
-}
-
-napi_value ipc_errno_error(napi_env env, int sys_errno, const char* syscall) {
-  int uv_code = uv_translate_sys_error(sys_errno);
-  /* The _r forms: uv_err_name and uv_strerror allocate (and leak) a string for an errno libuv
-   * has no name for. */
-  char code[64], text[128], message[256];
-  uv_err_name_r(uv_code, code, sizeof code);
-  if (uv_code == UV_UNKNOWN || strncmp(code, "Unknown", 7) == 0) {
-    /* No name: a stable code, and the number so that it can be looked up. */
-    snprintf(code, sizeof code, "UNKNOWN");
-    snprintf(message, sizeof message, "%s UNKNOWN (system error %d)", syscall, sys_errno);
-  } else {
-    uv_strerror_r(uv_code, text, sizeof text);
-    snprintf(message, sizeof message, "%s %s (%s)", syscall, code, text);
-  }
-  return ipc_error(env, IPC_ERROR, code, message, uv_code, syscall);
-}
-
-void ipc_throw_errno(napi_env env, int sys_errno, const char* syscall) {
-  throw_made(env, ipc_errno_error(env, sys_errno, syscall));
-}
-
-bool ipc_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv) {
-  size_t argc = n;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
-    ipc_throw_napi_failure(env, "reading arguments");
-    return false;
-  }
-  if (argc < n) {
-    char message[96];
-    snprintf(message, sizeof message, "%u argument%s required, %u given", (unsigned)n, n == 1 ? " is" : "s are", (unsigned)argc);
-    ipc_throw(env, IPC_TYPE_ERROR, "ERR_MISSING_ARGS", message);
-    return false;
-  }
-  return true;
-}
-
-bool ipc_get_int(napi_env env, napi_value value, int64_t min, int64_t max, const char* what, int64_t* out) {
-  napi_valuetype type;
-  double number;
-  char message[160];
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number || napi_get_value_double(env, value, &number) != napi_ok) {
-    snprintf(message, sizeof message, "%s must be a number", what);
-    ipc_throw_type(env, message);
-    return false;
-  }
-  /* Compared as doubles first: NaN fails both, and no cast of an out-of-range double happens. */
-  if (!(number >= (double)min && number <= (double)max) || number != (double)(int64_t)number) {
-    snprintf(message, sizeof message, "%s must be an integer from %.0f to %.0f; got %g", what, (double)min, (double)max, number);
-    ipc_throw_range(env, message);
-    return false;
-  }
-  *out = (int64_t)number;
-  return true;
-}
-
-bool ipc_get_fd(napi_env env, napi_value value, int* fd) {
-  /* Anything but a non-negative int32 is not a descriptor: ERR_INVALID_ARG_TYPE, as it always was
-   * (no wrapping either: 2**32 + 3 is not descriptor 3). */
-  napi_valuetype type;
-  double number;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number || napi_get_value_double(env, value, &number) != napi_ok ||
-      !(number >= 0 && number <= (double)INT32_MAX) || number != (double)(int32_t)number) {
-    ipc_throw_type(env, "a file descriptor (an integer from 0 to 2147483647) is required");
-    return false;
-  }
-  *fd = (int)number;
-  return true;
-}
-
-bool ipc_get_bool(napi_env env, napi_value value, const char* what, bool* out) {
-  if (napi_get_value_bool(env, value, out) != napi_ok) {
-    char message[160];
-    snprintf(message, sizeof message, "%s must be a boolean", what);
-    ipc_throw_type(env, message);
-    return false;
-  }
-  return true;
-}
-
 /* setErrorFactory(fn) -> whether it was set: the JS loader's (code, message, errno, syscall) =>
  * InterprocessError. Only the first call sets it. */
-static napi_value set_error_factory(napi_env env, napi_callback_info info) {
+static napi_value ipc_set_error_factory_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!ipc_args(env, info, 1, argv)) return NULL;
   napi_valuetype type;
@@ -186,23 +31,7 @@ static napi_value set_error_factory(napi_env env, napi_callback_info info) {
   /* The first stays (another copy of the package in this environment gets the same exports). */
   bool set = instance->error_factory == NULL;
   if (set) NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &instance->error_factory));
-  napi_value result;
-  NAPI_CALL(env, napi_get_boolean(env, set, &result));
-  return result;
-}
-
-napi_status ipc_set_int(napi_env env, napi_value obj, const char* key, int64_t value) {
-  napi_value v;
-  napi_status status = napi_create_int64(env, value, &v);
-  if (status != napi_ok) return status;
-  return napi_set_named_property(env, obj, key, v);
-}
-
-napi_status ipc_set_fn(napi_env env, napi_value obj, const char* key, napi_callback fn) {
-  napi_value v;
-  napi_status status = napi_create_function(env, key, NAPI_AUTO_LENGTH, fn, NULL, &v);
-  if (status != napi_ok) return status;
-  return napi_set_named_property(env, obj, key, v);
+  return ipc_bool_value(env, set);
 }
 
 static void free_instance(napi_env env, void* data, void* hint) {
@@ -304,32 +133,27 @@ napi_value ipc_new_fd_value(napi_env env, int fd) {
 }
 
 #ifndef _WIN32
-/* Reads the one argument, a descriptor. */
-static bool fd_arg(napi_env env, napi_callback_info info, int* fd) {
-  napi_value argv[1];
-  return ipc_args(env, info, 1, argv) && ipc_get_fd(env, argv[0], fd);
-}
-
 /* releaseFd(fd) -> whether the registry held it: an owner (a Node handle, the user) takes it. */
-static napi_value js_release_fd(napi_env env, napi_callback_info info) {
+static napi_value ipc_release_fd_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
   int fd;
-  if (!fd_arg(env, info, &fd)) return NULL;
-  napi_value result;
-  NAPI_CALL(env, napi_get_boolean(env, ipc_release_fd(env, fd), &result));
-  return result;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
+  return ipc_bool_value(env, ipc_release_fd(env, fd));
 }
 
 /* holdFd(fd): back into the registry (an owner that was to take it failed to). */
-static napi_value js_hold_fd(napi_env env, napi_callback_info info) {
+static napi_value ipc_hold_fd_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
   int fd;
-  if (!fd_arg(env, info, &fd) || !ipc_hold_fds(env, &fd, 1)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd) || !ipc_hold_fds(env, &fd, 1)) return NULL;
   return NULL;
 }
 
 /* closeFd(fd): out of the registry and closed, in one step (EBADF if it was not open). */
-static napi_value js_close_fd(napi_env env, napi_callback_info info) {
+static napi_value ipc_close_fd_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
   int fd;
-  if (!fd_arg(env, info, &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
   ipc_release_fd(env, fd);
   /* EINTR: Linux has closed the descriptor all the same; retrying could close a number another
    * thread has just been given. */
@@ -345,16 +169,14 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     ipc_throw_napi_failure(env, "creating the environment's state");
     return NULL;
   }
-  napi_value abi;
-  NAPI_CALL(env, napi_create_int32(env, NAPI_VERSION, &abi));
-  NAPI_CALL(env, napi_set_named_property(env, exports, "napiVersion", abi));
+  NAPI_CALL(env, ipc_set_int(env, exports, "napiVersion", NAPI_VERSION));
 #ifndef _WIN32
-  NAPI_CALL(env, ipc_set_fn(env, exports, "releaseFd", js_release_fd));
-  NAPI_CALL(env, ipc_set_fn(env, exports, "holdFd", js_hold_fd));
-  NAPI_CALL(env, ipc_set_fn(env, exports, "closeFd", js_close_fd));
+  NAPI_CALL(env, ipc_set_fn(env, exports, "releaseFd", ipc_release_fd_js));
+  NAPI_CALL(env, ipc_set_fn(env, exports, "holdFd", ipc_hold_fd_js));
+  NAPI_CALL(env, ipc_set_fn(env, exports, "closeFd", ipc_close_fd_js));
 #endif
-  NAPI_CALL(env, ipc_set_fn(env, exports, "setErrorFactory", set_error_factory));
-  if (ipc_watcher_init(env, exports) == NULL) return NULL;
-  if (ipc_os_init(env, exports) == NULL) return NULL;
+  NAPI_CALL(env, ipc_set_fn(env, exports, "setErrorFactory", ipc_set_error_factory_js));
+  if (watcher_init(env, exports) == NULL) return NULL;
+  if (os_init(env, exports) == NULL) return NULL;
   return exports;
 }

@@ -1,4 +1,11 @@
-/* Shared declarations of the interprocess native core. */
+/*
+ * Shared declarations of the interprocess native core.
+ *
+ * Names: each file has one prefix, its concept, on every function that JS calls or that another
+ * file calls (watcher_ in watcher.c, usock_ in unix/usocket.c, msg_ in unix/message.c, np_ in
+ * windows/npipe.c, ...); helpers private to a file are static and need none. ipc_ is only for the
+ * shared helpers declared here (common/: errors.c, args.c, addon.c), so a name says where it lives.
+ */
 #ifndef INTERPROCESS_ADDON_H
 #define INTERPROCESS_ADDON_H
 
@@ -51,12 +58,19 @@ void ipc_throw_value(napi_env env, const char* message);
 bool ipc_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv);
 /* A descriptor: an integer number in 0 .. INT32_MAX (else ERR_INVALID_ARG_TYPE). */
 bool ipc_get_fd(napi_env env, napi_value value, int* fd);
+/* Reads n arguments, the first a descriptor, into argv. */
+bool ipc_fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, int* fd);
 #define IPC_MAX_SAFE_INTEGER ((int64_t)9007199254740991) /* 2**53 - 1 */
 /* An integer number in min .. max (no wrapping: 2**32 + 3 is out of range, not 3). */
 bool ipc_get_int(napi_env env, napi_value value, int64_t min, int64_t max, const char* what, int64_t* out);
 /* A boolean. */
 bool ipc_get_bool(napi_env env, napi_value value, const char* what, bool* out);
 
+/* Values for JS: NULL (with the Node-API failure thrown) if they cannot be made. [a, b] is a pair
+ * of numbers (a pipe's two descriptors, say). */
+napi_value ipc_int_value(napi_env env, int64_t value);
+napi_value ipc_bool_value(napi_env env, bool value);
+napi_value ipc_int_pair(napi_env env, int64_t a, int64_t b);
 napi_status ipc_set_int(napi_env env, napi_value obj, const char* key, int64_t value);
 napi_status ipc_set_fn(napi_env env, napi_value obj, const char* key, napi_callback fn);
 
@@ -76,8 +90,8 @@ typedef struct {
    */
   uint64_t* held;
   size_t held_words, held_count;
-  void* windows_io;           /* windows/npipe.c: the completion queue, freed by its own cleanup hook */
-  napi_ref named_pipe_class;  /* windows/npipe.c: the NamedPipe constructor */
+  void* windows_io;           /* windows/io.c: the completion queue, freed by its own cleanup hook */
+  napi_ref named_pipe_class;  /* windows/pipe.c: the NamedPipe constructor */
   napi_ref error_factory;     /* (code, message, errno, syscall) => InterprocessError, from JS */
 } ipc_instance_t;
 
@@ -101,9 +115,9 @@ void ipc_close_held(napi_env env, int fd);
  */
 napi_value ipc_new_fd_value(napi_env env, int fd);
 
-/* Per-OS parts: each adds its functions to the module's exports. */
-napi_value ipc_os_init(napi_env env, napi_value exports);
-/* The readiness watcher (uv_poll) class, common to all OSes. */
-napi_value ipc_watcher_init(napi_env env, napi_value exports);
+/* Per-OS parts (unix/os.c, windows/os.c): each adds its functions to the module's exports. */
+napi_value os_init(napi_env env, napi_value exports);
+/* The readiness watcher (uv_poll) class, common to all OSes (watcher.c). */
+napi_value watcher_init(napi_env env, napi_value exports);
 
 #endif

@@ -293,7 +293,7 @@ static napi_value watcher_ref(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-napi_value ipc_watcher_init(napi_env env, napi_value exports) {
+napi_value watcher_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", NULL, watcher_start, NULL, NULL, NULL, napi_default_method, NULL},
       {"stop", NULL, watcher_stop, NULL, NULL, NULL, napi_default_method, NULL},

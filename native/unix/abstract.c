@@ -17,7 +17,8 @@
 #if defined(__linux__)
 /* Reads (address[, backlog]), the address a Buffer "\0name", and opens a non-blocking socket
  * for that exact address; -1 if it threw. `syscall` names the call an address error belongs to. */
-static int open_for(napi_env env, napi_callback_info info, struct sockaddr_un* addr, socklen_t* len, int* backlog, const char* syscall) {
+static int open_for(napi_env env, napi_callback_info info, struct sockaddr_un* addr, socklen_t* len, int* backlog,
+                    const char* syscall) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
@@ -28,7 +29,7 @@ static int open_for(napi_env env, napi_callback_info info, struct sockaddr_un* a
     ipc_throw(env, IPC_TYPE_ERROR, "ERR_MISSING_ARGS", "an abstract socket address (a Buffer) is required");
     return -1;
   }
-  *len = ipc_sockaddr_un(env, argv[0], addr, syscall);
+  *len = usock_sockaddr_un(env, argv[0], addr, syscall);
   if (*len == 0) return -1;
   if (addr->sun_path[0] != '\0') {
     ipc_throw_value(env, "an abstract socket address starts with a NUL byte");
@@ -56,7 +57,7 @@ static napi_value fail(napi_env env, int fd, const char* syscall) {
   return NULL;
 }
 
-napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
+napi_value abstract_listen(napi_env env, napi_callback_info info) {
   struct sockaddr_un addr;
   socklen_t len;
   int backlog = 511;
@@ -67,7 +68,7 @@ napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
   return ipc_new_fd_value(env, fd); /* until Node's handle takes it */
 }
 
-napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) {
+napi_value abstract_connect(napi_env env, napi_callback_info info) {
   struct sockaddr_un addr;
   socklen_t len;
   int fd = open_for(env, info, &addr, &len, NULL, "connect");
@@ -83,11 +84,11 @@ static napi_value no_abstract(napi_env env) {
   ipc_throw_errno(env, EAFNOSUPPORT, "bind");
   return NULL;
 }
-napi_value ipc_abstract_listen(napi_env env, napi_callback_info info) {
+napi_value abstract_listen(napi_env env, napi_callback_info info) {
   (void)info;
   return no_abstract(env);
 }
-napi_value ipc_abstract_connect(napi_env env, napi_callback_info info) {
+napi_value abstract_connect(napi_env env, napi_callback_info info) {
   (void)info;
   return no_abstract(env);
 }

@@ -70,10 +70,10 @@ static int read_credentials(int fd, int64_t* pid, int64_t* uid, int64_t* gid) {
 #endif
 }
 
-napi_value ipc_peer_credentials(napi_env env, napi_callback_info info) {
+napi_value credentials_peer(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
-  if (!ipc_args(env, info, 1, argv) || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
   int64_t pid = -1, uid = -1, gid = -1;
   int err = read_credentials(fd, &pid, &uid, &gid);
   if (err != 0) {

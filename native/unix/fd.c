@@ -1,8 +1,8 @@
 /*
- * Descriptor-level calls Node lacks: pipe pairs (pipe2 with close-on-exec and non-blocking),
- * pipe buffer sizes, mkfifo, FIFO opens whose descriptor Node does not track, close-on-exec and blocking flags, a close-on-exec dup, and a
- * blocking poll for the synchronous readSync/writeSync (which must wait without ever switching
- * the descriptor to blocking mode under libuv's feet).
+ * Descriptor-level calls Node lacks: pipe pairs (pipe2 with close-on-exec and non-blocking), pipe
+ * buffer sizes, mkfifo, FIFO opens whose descriptor Node does not track, close-on-exec and
+ * blocking flags, a close-on-exec dup, and a blocking poll for the synchronous readSync/writeSync
+ * (which must wait without ever switching the descriptor to blocking mode under libuv's feet).
  */
 #if defined(__linux__)
 #define _GNU_SOURCE /* pipe2, F_SETPIPE_SZ */
@@ -18,12 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static napi_value int_value(napi_env env, int64_t v) {
-  napi_value result;
-  NAPI_CALL(env, napi_create_int64(env, v, &result));
-  return result;
-}
-
 static int set_flag(int fd, int get, int set, int flag, bool on) {
   int flags = fcntl(fd, get);
   if (flags < 0) return errno;
@@ -34,7 +28,7 @@ static int set_flag(int fd, int get, int set, int flag, bool on) {
 
 /* pipe() -> [readFd, writeFd], both close-on-exec and non-blocking, in the registry of unclaimed
  * descriptors (addon.h) until JS gives them an owner. */
-napi_value ipc_pipe(napi_env env, napi_callback_info info) {
+napi_value fd_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || defined(__DragonFly__)
@@ -63,21 +57,17 @@ napi_value ipc_pipe(napi_env env, napi_callback_info info) {
     close(fds[1]);
     return NULL;
   }
-  napi_value result, r, w;
-  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, fds[0], &r) != napi_ok ||
-      napi_create_int32(env, fds[1], &w) != napi_ok || napi_set_element(env, result, 0, r) != napi_ok ||
-      napi_set_element(env, result, 1, w) != napi_ok) {
+  napi_value result = ipc_int_pair(env, fds[0], fds[1]);
+  if (result == NULL) { /* JS never saw them */
     ipc_close_held(env, fds[0]);
     ipc_close_held(env, fds[1]);
-    ipc_throw_napi_failure(env, "returning a pipe");
-    return NULL;
   }
   return result;
 }
 
 /* pipeSize(fd[, size]) -> the pipe's buffer size after setting it (Linux), or -1 where the OS has
  * no such control. */
-napi_value ipc_pipe_size(napi_env env, napi_callback_info info) {
+napi_value fd_pipe_size(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -103,17 +93,17 @@ napi_value ipc_pipe_size(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, errno, "fcntl(F_GETPIPE_SZ)");
     return NULL;
   }
-  return int_value(env, now);
+  return ipc_int_value(env, now);
 #else
   (void)size;
-  return int_value(env, -1);
+  return ipc_int_value(env, -1);
 #endif
 }
 
 /* mkfifo(path, mode): a path that does not fit (PATH_MAX with its NUL) is ENAMETOOLONG, whole:
  * never cut (napi_get_value_string_utf8 stops at a character boundary, so it cannot be trusted to
  * say whether it cut). A NUL inside is refused, as Node's fs refuses it. */
-napi_value ipc_mkfifo(napi_env env, napi_callback_info info) {
+napi_value fd_mkfifo(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!ipc_args(env, info, 2, argv)) return NULL;
   napi_valuetype type;
@@ -154,7 +144,7 @@ napi_value ipc_mkfifo(napi_env env, napi_callback_info info) {
  * records such a descriptor and closes it again when the worker exits, even after the stream it
  * was given to has closed it and the number belongs to someone else. JS checks it is a FIFO.
  */
-napi_value ipc_open_fifo(napi_env env, napi_callback_info info) {
+napi_value fd_open_fifo(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!ipc_args(env, info, 2, argv)) return NULL;
   napi_valuetype type;
@@ -200,26 +190,26 @@ static napi_value flag_call(napi_env env, napi_callback_info info, int get, int 
   napi_value argv[2];
   int fd;
   bool on;
-  if (!ipc_args(env, info, 2, argv) || !ipc_get_fd(env, argv[0], &fd) || !ipc_get_bool(env, argv[1], "on", &on)) return NULL;
+  if (!ipc_fd_args(env, info, 2, argv, &fd) || !ipc_get_bool(env, argv[1], "on", &on)) return NULL;
   int err = set_flag(fd, get, set, flag, on);
   if (err != 0) ipc_throw_errno(env, err, "fcntl");
   return NULL;
 }
 
-napi_value ipc_set_cloexec(napi_env env, napi_callback_info info) {
+napi_value fd_set_cloexec(napi_env env, napi_callback_info info) {
   return flag_call(env, info, F_GETFD, F_SETFD, FD_CLOEXEC);
 }
 
-napi_value ipc_set_nonblocking(napi_env env, napi_callback_info info) {
+napi_value fd_set_nonblocking(napi_env env, napi_callback_info info) {
   return flag_call(env, info, F_GETFL, F_SETFL, O_NONBLOCK);
 }
 
 /* dupCloexec(fd) -> a new descriptor for the same open file, close-on-exec, in the registry of
  * unclaimed descriptors until JS hands it over. */
-napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
+napi_value fd_dup_cloexec(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
-  if (!ipc_args(env, info, 1, argv) || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) {
     ipc_throw_errno(env, errno, "fcntl(F_DUPFD_CLOEXEC)");
@@ -231,12 +221,12 @@ napi_value ipc_dup_cloexec(napi_env env, napi_callback_info info) {
 /* waitFd(fd, writable, timeoutMs) -> true when ready, false on timeout (-1: none). Blocks this
  * thread: it exists only for the synchronous calls, which are documented to block. A descriptor
  * that is not open is EBADF (poll says POLLNVAL, which is not readiness). */
-napi_value ipc_wait_fd(napi_env env, napi_callback_info info) {
+napi_value fd_wait(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int fd;
   bool writable;
   int64_t timeout;
-  if (!ipc_args(env, info, 3, argv) || !ipc_get_fd(env, argv[0], &fd) || !ipc_get_bool(env, argv[1], "writable", &writable) ||
+  if (!ipc_fd_args(env, info, 3, argv, &fd) || !ipc_get_bool(env, argv[1], "writable", &writable) ||
       !ipc_get_int(env, argv[2], -1, INT32_MAX, "the timeout", &timeout)) {
     return NULL;
   }
@@ -252,7 +242,5 @@ napi_value ipc_wait_fd(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, EBADF, "poll");
     return NULL;
   }
-  napi_value result;
-  NAPI_CALL(env, napi_get_boolean(env, r > 0, &result));
-  return result;
+  return ipc_bool_value(env, r > 0);
 }

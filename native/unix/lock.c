@@ -7,10 +7,10 @@
 #include <errno.h>
 #include <sys/file.h>
 
-napi_value ipc_try_lock(napi_env env, napi_callback_info info) {
+napi_value lock_try(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
-  if (!ipc_args(env, info, 1, argv) || !ipc_get_fd(env, argv[0], &fd)) return NULL;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
   int r;
   do r = flock(fd, LOCK_EX | LOCK_NB);
   while (r != 0 && errno == EINTR);
@@ -18,7 +18,5 @@ napi_value ipc_try_lock(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, errno, "flock");
     return NULL;
   }
-  napi_value result;
-  NAPI_CALL(env, napi_get_boolean(env, r == 0, &result));
-  return result;
+  return ipc_bool_value(env, r == 0);
 }

@@ -22,25 +22,25 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int ipc_sock_type(int ours) {
+int usock_sock_type(int ours) {
   switch (ours) {
-    case IPC_DATAGRAM: return SOCK_DGRAM;
-    case IPC_SEQPACKET: return SOCK_SEQPACKET;
-    case IPC_STREAM: return SOCK_STREAM;
+    case USOCK_DATAGRAM: return SOCK_DGRAM;
+    case USOCK_SEQPACKET: return SOCK_SEQPACKET;
+    case USOCK_STREAM: return SOCK_STREAM;
     default: return -1;
   }
 }
 
 static int our_type(int sock_type) {
   switch (sock_type) {
-    case SOCK_DGRAM: return IPC_DATAGRAM;
-    case SOCK_SEQPACKET: return IPC_SEQPACKET;
-    case SOCK_STREAM: return IPC_STREAM;
+    case SOCK_DGRAM: return USOCK_DATAGRAM;
+    case SOCK_SEQPACKET: return USOCK_SEQPACKET;
+    case SOCK_STREAM: return USOCK_STREAM;
     default: return 0;
   }
 }
 
-int ipc_nonblocking_cloexec(int fd) {
+int usock_nonblocking_cloexec(int fd) {
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
   if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) return -1;
@@ -56,7 +56,7 @@ static int new_socket(int type) {
   return socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 #else
   int fd = socket(AF_UNIX, type, 0);
-  if (fd >= 0 && ipc_nonblocking_cloexec(fd) != 0) {
+  if (fd >= 0 && usock_nonblocking_cloexec(fd) != 0) {
     int err = errno;
     close(fd);
     errno = err;
@@ -66,7 +66,7 @@ static int new_socket(int type) {
 #endif
 }
 
-socklen_t ipc_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* addr, const char* syscall) {
+socklen_t usock_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* addr, const char* syscall) {
   char* data;
   size_t length;
   bool is_buffer = false;
@@ -89,10 +89,6 @@ socklen_t ipc_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* ad
   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + (nul ? 1 : 0));
 }
 
-bool ipc_fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, int* fd) {
-  return ipc_args(env, info, n, argv) && ipc_get_fd(env, argv[0], fd);
-}
-
 static napi_value fail(napi_env env, const char* syscall) {
   ipc_throw_errno(env, errno, syscall);
   return NULL;
@@ -102,12 +98,14 @@ static napi_value fail(napi_env env, const char* syscall) {
 static int type_arg(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int64_t type;
-  if (!ipc_args(env, info, 1, argv) || !ipc_get_int(env, argv[0], IPC_DATAGRAM, IPC_STREAM, "the socket type", &type)) return -1;
-  return ipc_sock_type((int)type);
+  if (!ipc_args(env, info, 1, argv) || !ipc_get_int(env, argv[0], USOCK_DATAGRAM, USOCK_STREAM, "the socket type", &type)) {
+    return -1;
+  }
+  return usock_sock_type((int)type);
 }
 
 /* open(type) -> fd (in the registry of unclaimed descriptors) */
-static napi_value us_open(napi_env env, napi_callback_info info) {
+static napi_value usock_open(napi_env env, napi_callback_info info) {
   int type = type_arg(env, info);
   if (type < 0) return NULL;
   int fd = new_socket(type);
@@ -115,7 +113,7 @@ static napi_value us_open(napi_env env, napi_callback_info info) {
 }
 
 /* pair(type) -> [fd, fd] (in the registry of unclaimed descriptors) */
-static napi_value us_pair(napi_env env, napi_callback_info info) {
+static napi_value usock_pair(napi_env env, napi_callback_info info) {
   int type = type_arg(env, info);
   if (type < 0) return NULL;
   int fds[2];
@@ -123,7 +121,7 @@ static napi_value us_pair(napi_env env, napi_callback_info info) {
   if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return fail(env, "socketpair");
 #else
   if (socketpair(AF_UNIX, type, 0, fds) != 0) return fail(env, "socketpair");
-  if (ipc_nonblocking_cloexec(fds[0]) != 0 || ipc_nonblocking_cloexec(fds[1]) != 0) {
+  if (usock_nonblocking_cloexec(fds[0]) != 0 || usock_nonblocking_cloexec(fds[1]) != 0) {
     int err = errno;
     close(fds[0]);
     close(fds[1]);
@@ -136,20 +134,16 @@ static napi_value us_pair(napi_env env, napi_callback_info info) {
     close(fds[1]);
     return NULL;
   }
-  napi_value result, a, b;
-  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, fds[0], &a) != napi_ok ||
-      napi_create_int32(env, fds[1], &b) != napi_ok || napi_set_element(env, result, 0, a) != napi_ok ||
-      napi_set_element(env, result, 1, b) != napi_ok) {
+  napi_value result = ipc_int_pair(env, fds[0], fds[1]);
+  if (result == NULL) { /* JS never saw them */
     ipc_close_held(env, fds[0]);
     ipc_close_held(env, fds[1]);
-    ipc_throw_napi_failure(env, "returning a socket pair");
-    return NULL;
   }
   return result;
 }
 
 /* bind(fd, address: Buffer | null): null binds to an address the kernel picks (Linux autobind). */
-static napi_value us_bind(napi_env env, napi_callback_info info) {
+static napi_value usock_bind(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
   if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
@@ -166,7 +160,7 @@ static napi_value us_bind(napi_env env, napi_callback_info info) {
     ipc_throw_errno(env, EOPNOTSUPP, "bind");
     return NULL;
 #endif
-  } else if ((len = ipc_sockaddr_un(env, argv[1], &addr, "bind")) == 0) {
+  } else if ((len = usock_sockaddr_un(env, argv[1], &addr, "bind")) == 0) {
     return NULL;
   }
   if (bind(fd, (struct sockaddr*)&addr, len) != 0) return fail(env, "bind");
@@ -174,24 +168,22 @@ static napi_value us_bind(napi_env env, napi_callback_info info) {
 }
 
 /* connect(fd, address) -> true when connected, false when the OS is still connecting (EINPROGRESS). */
-static napi_value us_connect(napi_env env, napi_callback_info info) {
+static napi_value usock_connect(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
   if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
   struct sockaddr_un addr;
-  socklen_t len = ipc_sockaddr_un(env, argv[1], &addr, "connect");
+  socklen_t len = usock_sockaddr_un(env, argv[1], &addr, "connect");
   if (len == 0) return NULL;
   int r;
   do r = connect(fd, (struct sockaddr*)&addr, len);
   while (r != 0 && errno == EINTR);
   if (r != 0 && errno != EINPROGRESS) return fail(env, "connect");
-  napi_value result;
-  NAPI_CALL(env, napi_get_boolean(env, r == 0, &result));
-  return result;
+  return ipc_bool_value(env, r == 0);
 }
 
 /* takeError(fd): throws the socket's pending error (SO_ERROR), if any: the end of a connect in progress. */
-static napi_value us_take_error(napi_env env, napi_callback_info info) {
+static napi_value usock_take_error(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
   if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
@@ -203,16 +195,17 @@ static napi_value us_take_error(napi_env env, napi_callback_info info) {
 }
 
 /* Reads (fd, n): a descriptor and an integer in min .. max. */
-static bool fd_and_int(napi_env env, napi_callback_info info, int* fd, int64_t min, int64_t max, const char* what, int64_t* n) {
+static bool read_fd_and_int(napi_env env, napi_callback_info info, int* fd, int64_t min, int64_t max, const char* what,
+                            int64_t* n) {
   napi_value argv[2];
   return ipc_fd_args(env, info, 2, argv, fd) && ipc_get_int(env, argv[1], min, max, what, n);
 }
 
 /* listen(fd, backlog) */
-static napi_value us_listen(napi_env env, napi_callback_info info) {
+static napi_value usock_listen(napi_env env, napi_callback_info info) {
   int fd;
   int64_t backlog;
-  if (!fd_and_int(env, info, &fd, 0, IPC_MAX_SAFE_INTEGER, "the backlog", &backlog)) return NULL;
+  if (!read_fd_and_int(env, info, &fd, 0, IPC_MAX_SAFE_INTEGER, "the backlog", &backlog)) return NULL;
   if (listen(fd, backlog > INT32_MAX ? INT32_MAX : (int)backlog) != 0) return fail(env, "listen"); /* the kernel caps it anyway */
   return NULL;
 }
@@ -224,10 +217,10 @@ static napi_value us_listen(napi_env env, napi_callback_info info) {
  */
 #define ACCEPT_MAX 256
 
-static napi_value us_accept(napi_env env, napi_callback_info info) {
+static napi_value usock_accept(napi_env env, napi_callback_info info) {
   int fd;
   int64_t max;
-  if (!fd_and_int(env, info, &fd, 1, INT32_MAX, "the most connections to accept", &max)) return NULL;
+  if (!read_fd_and_int(env, info, &fd, 1, INT32_MAX, "the most connections to accept", &max)) return NULL;
   if (max > ACCEPT_MAX) max = ACCEPT_MAX;
   int conns[ACCEPT_MAX];
   int count = 0;
@@ -236,7 +229,7 @@ static napi_value us_accept(napi_env env, napi_callback_info info) {
     int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
     int conn = accept(fd, NULL, NULL);
-    if (conn >= 0 && ipc_nonblocking_cloexec(conn) != 0) {
+    if (conn >= 0 && usock_nonblocking_cloexec(conn) != 0) {
       close(conn);
       continue;
     }
@@ -267,7 +260,7 @@ static napi_value us_accept(napi_env env, napi_callback_info info) {
 }
 
 /* shutdown(fd): no more sending (the peer reads end-of-stream); receiving goes on. */
-static napi_value us_shutdown(napi_env env, napi_callback_info info) {
+static napi_value usock_shutdown(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
   if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
@@ -276,7 +269,7 @@ static napi_value us_shutdown(napi_env env, napi_callback_info info) {
 }
 
 /* address(fd, peer: boolean) -> Buffer of sun_path bytes (empty when unbound or unnamed). */
-static napi_value us_address(napi_env env, napi_callback_info info) {
+static napi_value usock_address(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
   if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
@@ -287,13 +280,13 @@ static napi_value us_address(napi_env env, napi_callback_info info) {
   memset(&addr, 0, sizeof addr);
   int r = peer ? getpeername(fd, (struct sockaddr*)&addr, &len) : getsockname(fd, (struct sockaddr*)&addr, &len);
   if (r != 0) return fail(env, peer ? "getpeername" : "getsockname");
-  size_t path_len = ipc_sun_path_length(&addr, len);
+  size_t path_len = usock_sun_path_length(&addr, len);
   napi_value result;
   NAPI_CALL(env, napi_create_buffer_copy(env, path_len, addr.sun_path, NULL, &result));
   return result;
 }
 
-size_t ipc_sun_path_length(const struct sockaddr_un* addr, socklen_t len) {
+size_t usock_sun_path_length(const struct sockaddr_un* addr, socklen_t len) {
   size_t offset = offsetof(struct sockaddr_un, sun_path);
   if (len <= offset) return 0;
   size_t n = len - offset;
@@ -303,7 +296,7 @@ size_t ipc_sun_path_length(const struct sockaddr_un* addr, socklen_t len) {
 }
 
 /* setPassCredentials(fd, on): Linux SO_PASSCRED, the sender's credentials with every message. */
-static napi_value us_pass_credentials(napi_env env, napi_callback_info info) {
+static napi_value usock_pass_credentials(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
   if (!ipc_fd_args(env, info, 2, argv, &fd)) return NULL;
@@ -320,11 +313,11 @@ static napi_value us_pass_credentials(napi_env env, napi_callback_info info) {
 }
 
 /* adopt(fd): makes a descriptor we were handed (stdio, a received one) non-blocking and close-on-exec. */
-static napi_value us_adopt(napi_env env, napi_callback_info info) {
+static napi_value usock_adopt(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
   if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
-  if (ipc_nonblocking_cloexec(fd) != 0) return fail(env, "fcntl");
+  if (usock_nonblocking_cloexec(fd) != 0) return fail(env, "fcntl");
   return NULL;
 }
 
@@ -344,7 +337,7 @@ static const char* kind_of(mode_t mode) {
  * describe(fd) -> { kind, socketType, listening, unix }: what a received descriptor is, so JS
  * can turn it into the right object. socketType is 0 for non-sockets and unknown types.
  */
-static napi_value us_describe(napi_env env, napi_callback_info info) {
+static napi_value usock_describe(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int fd;
   if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
@@ -376,22 +369,22 @@ static napi_value us_describe(napi_env env, napi_callback_info info) {
   return result;
 }
 
-napi_value ipc_usocket_init(napi_env env, napi_value exports) {
+napi_value usock_init(napi_env env, napi_value exports) {
   napi_value sockets;
   NAPI_CALL(env, napi_create_object(env, &sockets));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "open", us_open));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "pair", us_pair));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "bind", us_bind));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "connect", us_connect));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "takeError", us_take_error));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "listen", us_listen));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "accept", us_accept));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "shutdown", us_shutdown));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "address", us_address));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "setPassCredentials", us_pass_credentials));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "describe", us_describe));
-  NAPI_CALL(env, ipc_set_fn(env, sockets, "adopt", us_adopt));
-  if (ipc_message_init(env, sockets) == NULL) return NULL;
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "open", usock_open));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "pair", usock_pair));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "bind", usock_bind));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "connect", usock_connect));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "takeError", usock_take_error));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "listen", usock_listen));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "accept", usock_accept));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "shutdown", usock_shutdown));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "address", usock_address));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "setPassCredentials", usock_pass_credentials));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "describe", usock_describe));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "adopt", usock_adopt));
+  if (msg_init(env, sockets) == NULL) return NULL;
   NAPI_CALL(env, napi_set_named_property(env, exports, "unixSockets", sockets));
   return exports;
 }

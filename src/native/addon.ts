@@ -62,7 +62,7 @@ export interface NativeUnixSockets {
   readonly MARKS: { readonly USER_ON: number; readonly OFF: number; readonly UNKNOWN: number; readonly ON: number };
 }
 
-/** What the OS reports of a named pipe (-1: unknown). See native/windows/npipe.c. */
+/** What the OS reports of a named pipe (-1: unknown). See native/windows/pipe.c. */
 export interface NativePipeInfo {
   clientProcessId: number;
   serverProcessId: number;
@@ -97,7 +97,7 @@ export interface NativeNamedPipe {
   ref(keepAlive: boolean): void;
 }
 
-/** Windows named pipes (native/windows/npipe.c). */
+/** Windows named pipes (native/windows/, npipe.h). */
 export interface NativeNamedPipes {
   create(name: string, openMode: number, pipeMode: number, maxInstances: number, outBufferSize: number, inBufferSize: number, sddl: string | null, inheritable: boolean): NativeNamedPipe;
   open(name: string, access: number, messageMode: boolean): NativeNamedPipe;
