@@ -10,7 +10,7 @@ import { requireNative } from '../native/addon.js';
 import { releaseFd } from '../native/fds.js';
 import { isWindows, runtime } from '../platform.js';
 import { descriptorOf } from '../unix-socket/descriptor-symbol.js';
-import { type ChunkSink, type FsTransport, readThroughFs, writeThroughFs } from './fs-transport.js';
+import { type ChunkSink, type Transport, readThroughBun, writeThroughBun } from './bun-transport.js';
 import { type SyncOptions, adoptFd, checkSyncOptions, readFdSync, writeFdSync } from './sync-io.js';
 
 export type { SyncOptions } from './sync-io.js';
@@ -20,12 +20,12 @@ abstract class PipeEnd extends net.Socket {
   // The descriptor this end was made with. Node's own count (the handle's fd) is Node's internals,
   // absent under Bun's fs transport and -1 for Windows pipes, so the end keeps its own.
   readonly #fd: number;
-  /** @internal Under Bun: the fs stream that moves the bytes (see fs-transport.ts); else undefined. */
-  protected transport: FsTransport | undefined;
+  /** @internal Under Bun: what moves the bytes (see bun-transport.ts); else undefined. */
+  protected transport: Transport | undefined;
 
   /** @internal */
   constructor(options: net.SocketConstructorOpts & { fd: number }) {
-    // Under Bun the socket gets no descriptor: the fs transport (set by the subclass) owns it.
+    // Under Bun the socket gets no descriptor: the transport (set by the subclass) owns it.
     if (runtime === 'bun') {
       const { fd: _fd, onread: _onread, manualStart: _manualStart, ...rest } = options as net.SocketConstructorOpts & { fd: number; onread?: unknown; manualStart?: boolean };
       super(rest);
@@ -119,7 +119,7 @@ export interface ReceiverOptions {
 
 /**
  * Checks receiver options; returns the reused buffer and callback for them (net.Socket's `onread`
- * option, or the fs transport's sink under Bun), or undefined.
+ * option, or the transport's sink under Bun), or undefined.
  */
 function onreadOption(options: ReceiverOptions, destroy: (error: unknown) => void): ChunkSink | undefined {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
@@ -170,8 +170,8 @@ export class PipeReceiver extends PipeEnd {
     super({ fd, readable: true, writable: false, manualStart: true, ...(onread ? { onread } : {}) } as net.SocketConstructorOpts & { fd: number });
     self = this;
     if (runtime === 'bun') {
-      // onChunk reads start at once there too (readThroughFs).
-      this.transport = readThroughFs(this, fd, onread);
+      // onChunk reads start at once there too (readThroughBun).
+      this.transport = readThroughBun(this, fd, onread);
       return;
     }
     // read(0) starts the handle reading (Node's _read) without switching the stream to flowing
@@ -222,7 +222,7 @@ export class PipeSender extends PipeEnd {
   /** @internal Use pipe(), openFifoWriter() or PipeSender.fromFd(). */
   constructor(fd: number) {
     super({ fd, readable: false, writable: true });
-    if (runtime === 'bun') this.transport = writeThroughFs(this, fd);
+    if (runtime === 'bun') this.transport = writeThroughBun(this, fd);
   }
 
   /** Wraps an inherited or existing pipe, FIFO or socket descriptor; the stream then owns it. */
