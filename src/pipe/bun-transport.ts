@@ -55,10 +55,13 @@ interface Hooks {
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
-/** net.Socket is made with emitClose false and emits 'close' itself once its handle is closed: so do we. */
+/**
+ * net.Socket is made with emitClose false and emits 'close' itself once its handle is closed (in
+ * the loop's close phase, after 'error'): so do we, a turn of the loop later.
+ */
 function closed(socket: net.Socket, error: Error | null, callback: Callback): void {
   callback(error);
-  process.nextTick(() => socket.emit('close', error != null));
+  setImmediate(() => socket.emit('close', error != null));
 }
 
 /** Makes `socket` a receiver reading `fd` (into `sink` if given, else through push()). */
