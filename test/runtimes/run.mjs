@@ -25,6 +25,7 @@ const primitives = [
   'FIFO: no reader is a typed ENXIO; then a reader and a writer',
   'datagram: bindDatagram, send, receive',
   'channel: an RPC request over a local socket',
+  'signals: onSignal and sendSignal to this process',
 ];
 /** What each runtime does with each primitive; anything not listed must be `ok`. */
 const expected = {

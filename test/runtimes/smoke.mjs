@@ -124,6 +124,19 @@ await check('channel: an RPC request over a local socket', async () => {
   }
 });
 
+await check('signals: onSignal and sendSignal to this process', async () => {
+  const seen = [];
+  const subscription = ipc.onSignal('SIGUSR2', (name) => seen.push(name));
+  try {
+    ipc.sendSignal(process.pid, 'SIGUSR2');
+    for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(seen, ['SIGUSR2']);
+    return 'SIGUSR2 caught';
+  } finally {
+    subscription();
+  }
+});
+
 fs.rmSync(dir, { recursive: true, force: true });
 console.log(failed === 0 ? 'runtime smoke done' : `runtime smoke: ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
