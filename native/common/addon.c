@@ -129,6 +129,8 @@ napi_value ipc_errno_error(napi_env env, int sys_errno, const char* syscall) {
   bool named = uv_code != UV_UNKNOWN && strncmp(code, "Unknown", 7) != 0;
   if (named) uv_strerror_r(uv_code, text, sizeof text);
 #else
+  /* Callers pass an errno, or a libuv result (a negated errno on Unix): either names the same. */
+  if (sys_errno < 0) sys_errno = -sys_errno;
   int uv_code = -sys_errno;
   const char* name = errno_name(sys_errno);
   bool named = name != NULL;
