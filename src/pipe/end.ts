@@ -4,98 +4,45 @@
  * plus what Node lacks: synchronous reads and writes, blocking mode, and taking the descriptor out.
  * FIFO ends are the same types.
  */
-import fs from 'node:fs';
 import net from 'node:net';
-import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
-import { optionalNative, requireNative } from '../native/addon.js';
+import { InterprocessError, invalidArgument, invalidType } from '../errors.js';
+import { requireNative } from '../native/addon.js';
 import { releaseFd } from '../native/fds.js';
-import { isWindows } from '../platform.js';
+import { isWindows, runtime } from '../platform.js';
+import { descriptorOf } from '../unix-socket/descriptor-symbol.js';
+import { type ChunkSink, type Transport, readThroughBun, writeThroughBun } from './bun-transport.js';
+import { type SyncOptions, adoptFd, checkSyncOptions, readFdSync, writeFdSync } from './sync-io.js';
 
-/** Options of the synchronous calls. */
-export interface SyncOptions {
-  /** Give up with ETIMEDOUT after this many milliseconds of waiting (default: wait as long as it takes). */
-  timeout?: number;
-}
-
-function checkFd(fd: unknown): asserts fd is number {
-  if (!Number.isInteger(fd) || (fd as number) < 0) throw invalidType('fd', 'a file descriptor (a non-negative integer)', fd);
-}
-
-/** Adopts an inherited or foreign descriptor: it must be a pipe, FIFO or socket. */
-function adoptFd(fd: number, what: string): void {
-  checkFd(fd);
-  if (isWindows) {
-    // fstat reports no type for pipes there: ask Windows.
-    let type: string;
-    try {
-      type = requireNative(`Using a descriptor as ${what}`).namedPipe.fdType(fd);
-    } catch (error) {
-      throw fromSystemError(error, `Cannot use descriptor ${fd} as ${what}`, 'Is it open in this process? A child gets it through spawn\'s stdio array, e.g. with spawnWith().');
-    }
-    if (type !== 'pipe') throw invalidArgument('fd', `must be a pipe, FIFO or socket to be used as ${what}; descriptor ${fd} is not (it is a ${type})`);
-    return;
-  }
-  let stats: fs.Stats;
-  try {
-    stats = fs.fstatSync(fd);
-  } catch (error) {
-    throw fromSystemError(error, `Cannot use descriptor ${fd} as ${what}`, 'Is it open in this process? A child gets it through spawn\'s stdio array, e.g. with spawnWith().');
-  }
-  if (!stats.isFIFO() && !stats.isSocket()) {
-    throw invalidArgument('fd', `must be a pipe, FIFO or socket to be used as ${what}; descriptor ${fd} is not`);
-  }
-  // An inherited descriptor is not close-on-exec: make it so, or it leaks into our own children.
-  // (Windows handles are inherited only when handed over explicitly.)
-  if (!isWindows) optionalNative()?.setCloexec(fd, true);
-}
-
-function checkTimeout(options: SyncOptions): number {
-  const { timeout } = options;
-  if (timeout === undefined) return -1;
-  if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
-    throw invalidArgument('options.timeout', `must be a non-negative number of milliseconds; got ${String(timeout)}`);
-  }
-  return Math.ceil(timeout);
-}
-
-function timedOut(writable: boolean, timeout: number): InterprocessError {
-  return new InterprocessError('ETIMEDOUT', `${writable ? 'writeSync' : 'readSync'} waited ${timeout} ms for the pipe to become ${writable ? 'writable' : 'readable'}`, { syscall: 'poll' });
-}
-
-/** Waits until `fd` is ready for the direction, or throws ETIMEDOUT. */
-function waitReady(fd: number, writable: boolean, timeout: number): void {
-  if (!requireNative(writable ? 'writeSync' : 'readSync').waitFd(fd, writable, timeout)) throw timedOut(writable, timeout);
-}
-
-/** Windows: one blocking overlapped read or write (the handles are overlapped; fs.readSync would misread them). */
-function syncIoWindows(fd: number, buffer: Buffer, writable: boolean, timeout: number): number {
-  let moved: number;
-  try {
-    moved = requireNative(writable ? 'writeSync' : 'readSync').namedPipe.syncIo(fd, buffer, writable, timeout);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (writable && (code === 'EPIPE' || code === 'EOF')) throw fromSystemError(error, 'writeSync failed', 'No receiver is left: every read end of the pipe is closed.');
-    throw fromSystemError(error, `${writable ? 'writeSync' : 'readSync'} failed`);
-  }
-  if (moved < 0) throw timedOut(writable, timeout);
-  return moved;
-}
+export type { SyncOptions } from './sync-io.js';
 
 /** What both ends share. */
 abstract class PipeEnd extends net.Socket {
-  // Windows: Node reports -1 as the fd of a pipe handle, so the end remembers the one it was made with.
+  // The descriptor this end was made with. Node's own count (the handle's fd) is Node's internals,
+  // absent under Bun's fs transport and -1 for Windows pipes, so the end keeps its own.
   readonly #fd: number;
+  /** @internal Under Bun: what moves the bytes (see bun-transport.ts); else undefined. */
+  protected transport: Transport | undefined;
 
+  /** @internal */
   constructor(options: net.SocketConstructorOpts & { fd: number }) {
-    super(options);
+    // Under Bun the socket gets no descriptor: the transport (set by the subclass) owns it.
+    if (runtime === 'bun') {
+      const { fd: _fd, onread: _onread, manualStart: _manualStart, ...rest } = options as net.SocketConstructorOpts & { fd: number; onread?: unknown; manualStart?: boolean };
+      super(rest);
+    } else {
+      super(options);
+    }
     this.#fd = options.fd;
   }
 
   /** The descriptor, while this end owns it (-1 once closed or taken out). */
   get fd(): number {
-    if (isWindows) return this.destroyed ? -1 : this.#fd;
-    const fd = (this as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    return typeof fd === 'number' ? fd : -1;
+    return this.destroyed ? -1 : this.#fd;
+  }
+
+  /** @internal For spawnWith() and UnixSocket.send(): the descriptor, or ERR_SOCKET_CLOSED. */
+  [descriptorOf](): number {
+    return this.ownFd();
   }
 
   /** @internal The descriptor, or ERR_SOCKET_CLOSED. */
@@ -126,8 +73,9 @@ abstract class PipeEnd extends net.Socket {
    */
   intoFd(): number {
     const fd = this.ownFd();
-    if (this.readableLength > 0 || this.writableLength > 0) {
-      throw new InterprocessError('ERR_INVALID_STATE', `Cannot take the descriptor out: ${this.readableLength + this.writableLength} bytes are still buffered in the stream. Read them, or wait for 'drain', first.`);
+    const buffered = this.readableLength + this.writableLength + (this.transport?.buffered() ?? 0);
+    if (buffered > 0) {
+      throw new InterprocessError('ERR_INVALID_STATE', `Cannot take the descriptor out: ${buffered} bytes are still buffered in the stream. Read them, or wait for 'drain', first.`);
     }
     const native = requireNative('intoFd');
     const copy = isWindows ? native.namedPipe.dupFd(fd) : native.dupCloexec(fd);
@@ -169,8 +117,11 @@ export interface ReceiverOptions {
   readBuffer?: Uint8Array | number;
 }
 
-/** Checks receiver options; returns net.Socket's `onread` for them, or undefined. */
-function onreadOption(options: ReceiverOptions, destroy: (error: unknown) => void): object | undefined {
+/**
+ * Checks receiver options; returns the reused buffer and callback for them (net.Socket's `onread`
+ * option, or the transport's sink under Bun), or undefined.
+ */
+function onreadOption(options: ReceiverOptions, destroy: (error: unknown) => void): ChunkSink | undefined {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const { onChunk, readBuffer } = options;
   if (onChunk === undefined) {
@@ -218,9 +169,26 @@ export class PipeReceiver extends PipeEnd {
     // With onChunk the callback is the reader: start at once (below).
     super({ fd, readable: true, writable: false, manualStart: true, ...(onread ? { onread } : {}) } as net.SocketConstructorOpts & { fd: number });
     self = this;
+    if (runtime === 'bun') {
+      // onChunk reads start at once there too (readThroughBun).
+      this.transport = readThroughBun(this, fd, onread);
+      return;
+    }
     // read(0) starts the handle reading (Node's _read) without switching the stream to flowing
     // mode, whose deferred resume would undo a pause() made right after construction.
     if (onread) this.read(0);
+  }
+
+  /** Stops reading (with `onChunk`: no more callbacks until {@link resume}). */
+  override pause(): this {
+    this.transport?.pause();
+    return super.pause();
+  }
+
+  /** Goes on reading (with `onChunk`: after a callback returned false, or after {@link pause}). */
+  override resume(): this {
+    this.transport?.resume();
+    return super.resume();
   }
 
   /**
@@ -239,22 +207,13 @@ export class PipeReceiver extends PipeEnd {
    */
   readSync(buffer: NodeJS.ArrayBufferView, options: SyncOptions = {}): number {
     if (!ArrayBuffer.isView(buffer)) throw invalidType('buffer', 'a Buffer, TypedArray or DataView', buffer);
-    const timeout = checkTimeout(options);
+    checkSyncOptions(options, 'readSync');
     const target = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     if (this.readableLength > 0) {
       const chunk = this.read(Math.min(target.length, this.readableLength)) as Buffer | null;
       if (chunk) return chunk.copy(target);
     }
-    const fd = this.ownFd();
-    if (isWindows) return syncIoWindows(fd, target, false, timeout);
-    for (;;) {
-      try {
-        return fs.readSync(fd, target, 0, target.length, null);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw fromSystemError(error, 'readSync failed');
-      }
-      waitReady(fd, false, timeout);
-    }
+    return readFdSync(this.ownFd(), target, options);
   }
 }
 
@@ -263,6 +222,7 @@ export class PipeSender extends PipeEnd {
   /** @internal Use pipe(), openFifoWriter() or PipeSender.fromFd(). */
   constructor(fd: number) {
     super({ fd, readable: false, writable: true });
+    if (runtime === 'bun') this.transport = writeThroughBun(this, fd);
   }
 
   /** Wraps an inherited or existing pipe, FIFO or socket descriptor; the stream then owns it. */
@@ -279,24 +239,10 @@ export class PipeSender extends PipeEnd {
   writeSync(data: string | NodeJS.ArrayBufferView, options: SyncOptions = {}): number {
     const bytes = typeof data === 'string' ? Buffer.from(data) : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : null;
     if (bytes === null) throw invalidType('data', 'a string, Buffer, TypedArray or DataView', data);
-    const timeout = checkTimeout(options);
+    checkSyncOptions(options, 'writeSync');
     if (this.writableLength > 0) {
       throw new InterprocessError('ERR_INVALID_STATE', `writeSync would overtake ${this.writableLength} bytes still queued by write(); wait for 'drain' first.`);
     }
-    const fd = this.ownFd();
-    let written = 0;
-    while (isWindows && written < bytes.length) written += syncIoWindows(fd, bytes.subarray(written), true, timeout);
-    while (written < bytes.length) {
-      try {
-        written += fs.writeSync(fd, bytes, written, bytes.length - written);
-        continue;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EPIPE') throw fromSystemError(error, 'writeSync failed', 'No receiver is left: every read end of the pipe is closed.');
-        if (code !== 'EAGAIN') throw fromSystemError(error, 'writeSync failed');
-      }
-      waitReady(fd, true, timeout);
-    }
-    return written;
+    return writeFdSync(this.ownFd(), bytes, options);
   }
 }

@@ -3,10 +3,13 @@
  */
 import { type ChildProcess, type SpawnOptions, type StdioOptions, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { requireNative } from '../native/addon.js';
 import { closeFd, handToNode } from '../native/fds.js';
 import { isWindows } from '../platform.js';
+import { descriptorOf } from '../unix-socket/descriptor-symbol.js';
+import { type HasDescriptor, toDescriptor } from '../unix-socket/descriptors.js';
 import { PipeReceiver, PipeSender, type ReceiverOptions } from './end.js';
 
 /**
@@ -119,50 +122,76 @@ export function pipeSize(end: PipeSender | PipeReceiver): number | null {
   return size < 0 ? null : size;
 }
 
+/**
+ * What {@link spawnWith} can put at a child's descriptor: a pipe end, a socket of interprocess (a
+ * UnixSocket, e.g. one end of `unixSocketPair()`), a `net.Socket`, anything else that owns a
+ * descriptor ({@link HasDescriptor}), or a plain descriptor number of this process.
+ */
+export type ChildDescriptor = PipeSender | PipeReceiver | HasDescriptor | net.Socket | number;
+
 /** Options of {@link spawnWith}: those of `child_process.spawn()`, plus `fds`. */
 export interface SpawnWithOptions extends SpawnOptions {
   /**
    * Descriptors for the child: `{ 3: receiver, 4: sender }` puts those pipe ends at fd 3 and fd 4
-   * of the child (which takes them back with `PipeReceiver.fromFd(3)` / `PipeSender.fromFd(4)`).
-   * A plain number passes that descriptor of this process. Ends passed here are made blocking
-   * for the child (as ordinary programs expect) and closed in this process once the child has
-   * them.
+   * of the child (which takes them back with `PipeReceiver.fromFd(3)` / `PipeSender.fromFd(4)`);
+   * a socket (a UnixSocket such as the other end of `unixSocketPair()`, or a net.Socket) goes the
+   * same way (the child adopts it with `unixSocketFromFd(3)` or `new net.Socket({ fd: 3 })`).
+   * Objects passed here are made blocking for the child (as ordinary programs expect) and closed
+   * in this process once the child has them. A plain number passes that descriptor of this
+   * process as it is, and it stays open here.
    */
-  fds: Record<number, PipeSender | PipeReceiver | number>;
+  fds: Record<number, ChildDescriptor>;
+}
+
+/** Closes this process's copy of an object handed to a child. */
+function closeHandedOver(owner: object): void {
+  const { destroy, close } = owner as { destroy?: () => unknown; close?: () => unknown };
+  if (typeof destroy === 'function') {
+    destroy.call(owner);
+  } else if (typeof close === 'function') {
+    Promise.resolve(close.call(owner)).catch(() => {}); // nothing to report: the child has its copy
+  }
 }
 
 /**
- * `child_process.spawn()` that hands pipe ends to the child at chosen descriptor numbers, then
- * closes this process's copies, so that end of stream works as expected on both sides.
+ * `child_process.spawn()` that hands pipe ends and sockets to the child at chosen descriptor
+ * numbers, then closes this process's copies, so that end of stream works as expected on both sides.
  */
 export function spawnWith(command: string, args: readonly string[], options: SpawnWithOptions): ChildProcess {
   if (options === null || typeof options !== 'object' || options.fds === null || typeof options.fds !== 'object') {
-    throw invalidType('options.fds', 'an object mapping child descriptor numbers to pipe ends', options?.fds);
+    throw invalidType('options.fds', 'an object mapping child descriptor numbers to pipe ends or sockets', options?.fds);
   }
   const { fds, ...spawnOptions } = options;
   const stdio: Exclude<StdioOptions, string> = normalizeStdio(spawnOptions.stdio);
-  const handedOver: Array<PipeSender | PipeReceiver> = [];
+  const handedOver: Array<{ owner: object; fd: number }> = [];
   for (const [key, end] of Object.entries(fds)) {
     const target = Number(key);
     if (!Number.isInteger(target) || target < 0) throw invalidArgument('options.fds', `keys must be descriptor numbers; got ${JSON.stringify(key)}`);
     while (stdio.length <= target) stdio.push('ignore');
     const given = Array.isArray(spawnOptions.stdio) ? spawnOptions.stdio[target] : undefined;
     if (given !== undefined && given !== null && given !== 'ignore') {
-      throw invalidArgument('options.fds', `puts a pipe end at descriptor ${target}, where options.stdio already has ${JSON.stringify(given)}; choose another descriptor number`);
+      throw invalidArgument('options.fds', `puts a pipe end or socket at descriptor ${target}, where options.stdio already has ${JSON.stringify(given)}; choose another descriptor number`);
     }
     if (typeof end === 'number') {
-      stdio[target] = end;
+      stdio[target] = toDescriptor(end, `options.fds[${key}]`);
     } else if (end instanceof PipeSender || end instanceof PipeReceiver) {
-      end.setBlocking(true);
       stdio[target] = end.fd;
-      handedOver.push(end);
+      handedOver.push({ owner: end, fd: end.fd });
+    } else if (end !== null && typeof end === 'object' && (descriptorOf in end || end instanceof net.Socket)) {
+      const fd = toDescriptor(end, `options.fds[${key}]`);
+      stdio[target] = fd;
+      handedOver.push({ owner: end, fd });
     } else {
-      throw invalidType(`options.fds[${key}]`, 'a PipeSender, a PipeReceiver or a descriptor number', end);
+      throw invalidType(`options.fds[${key}]`, 'a PipeSender, a PipeReceiver, a socket (UnixSocket, net.Socket) or a descriptor number', end);
     }
+  }
+  for (const { owner, fd } of handedOver) {
+    if (owner instanceof PipeSender || owner instanceof PipeReceiver) owner.setBlocking(true);
+    else if (!isWindows) requireNative('spawnWith() with a socket').setNonblocking(fd, false);
   }
   const child = spawn(command, args, { ...spawnOptions, stdio });
   // spawn() has forked by now: the child holds its copies, so ours can go.
-  for (const end of handedOver) end.destroy();
+  for (const { owner } of handedOver) closeHandedOver(owner);
   return child;
 }
 

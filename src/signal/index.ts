@@ -1,3 +1,3 @@
 /** Signals: a typed API over what each OS really offers. */
 export { onSignal, sendSignal, sendSignalToGroup, signals } from './signal.js';
-export type { SignalInfo, SignalName, SignalSubscription } from './signal.js';
+export type { OnSignalOptions, SignalInfo, SignalName, SignalSubscription } from './signal.js';

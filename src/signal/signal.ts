@@ -107,23 +107,42 @@ export interface SignalSubscription {
   [Symbol.dispose](): void;
 }
 
+/** Options of {@link onSignal}. */
+export interface OnSignalOptions {
+  /**
+   * Removes the handler when aborted, as `addEventListener`'s `signal` option does (an already
+   * aborted signal installs nothing). Disposing of the subscription still works too.
+   */
+  signal?: AbortSignal;
+}
+
 /**
- * Calls `handler` each time this process receives `signal`, until the returned disposer is called.
- * While any handler is installed, the signal's default action (usually terminating) is replaced.
- * Fails with ERR_INTERPROCESS_UNSUPPORTED for signals that cannot be caught here, saying why.
+ * Calls `handler` each time this process receives `signal`, until the returned disposer is called
+ * (or `options.signal` aborts). While any handler is installed, the signal's default action
+ * (usually terminating) is replaced. Fails with ERR_INTERPROCESS_UNSUPPORTED for signals that
+ * cannot be caught here, saying why.
  */
-export function onSignal(signal: SignalName, handler: (signal: SignalName) => void): SignalSubscription {
+export function onSignal(signal: SignalName, handler: (signal: SignalName) => void, options: OnSignalOptions = {}): SignalSubscription {
   const name = checkSignal(signal);
   if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
+  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
+  const { signal: abortSignal } = options;
+  if (abortSignal !== undefined && !(abortSignal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', abortSignal);
   const reason = whyNotCatchable(name);
   if (reason) throw new InterprocessError('ERR_INTERPROCESS_UNSUPPORTED', `Cannot listen for ${name} on ${process.platform}: ${reason}.`);
   const listener = () => handler(name);
-  process.on(name, listener);
-  let active = true;
+  let active = !abortSignal?.aborted;
   const dispose = (() => {
-    if (active) process.off(name, listener);
+    if (active) {
+      process.off(name, listener);
+      abortSignal?.removeEventListener('abort', dispose);
+    }
     active = false;
   }) as SignalSubscription;
   dispose[Symbol.dispose] = dispose;
+  if (active) {
+    process.on(name, listener);
+    abortSignal?.addEventListener('abort', dispose, { once: true });
+  }
   return dispose;
 }

@@ -34,7 +34,7 @@ async function echoPeer(t: import('node:test').TestContext, transport: 'socket' 
   await createFifo(toPeer);
   await createFifo(fromPeer);
   spawnFixture(t, 'channel-peer', ['fifo', toPeer, fromPeer, codec, String(max)]);
-  const writable = await openFifoWriter(toPeer, { timeout: 10_000 });
+  const writable = await openFifoWriter(toPeer, { wait: true, timeout: 10_000 });
   const readable = openFifoReader(fromPeer);
   return new Channel({ readable, writable }, { codec, maxMessageSize: max });
 }

@@ -135,7 +135,7 @@ test('FIFO: the writer killed, the reader ends; the reader killed, the writer fa
     await createFifo(fifo);
     const peer = spawnFixture(t, 'fault-peer', ['fifo-reader', fifo]);
     await peer.next('ready');
-    const writer = await openFifoWriter(fifo, { timeout: 10_000 });
+    const writer = await openFifoWriter(fifo, { wait: true, timeout: 10_000 });
     const failed = new Promise<NodeJS.ErrnoException>((resolve) => writer.once('error', resolve));
     const { ms, outcome } = await killAndTime(peer, async () => {
       while (!writer.destroyed) {

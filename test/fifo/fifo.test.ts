@@ -46,7 +46,7 @@ test('reader first, then the writer: data flows, and the reader ends when the wr
   const received = readAll(reader);
   await sleep(30); // a reader with no writer yet must not see end of stream
   assert.equal(reader.readableEnded, false);
-  const writer = await openFifoWriter(fifo, { timeout: 5000 });
+  const writer = await openFifoWriter(fifo, { wait: true, timeout: 5000 });
   writer.end('reader first');
   assert.equal(String(await received), 'reader first');
 });
@@ -54,7 +54,7 @@ test('reader first, then the writer: data flows, and the reader ends when the wr
 test('writer first: it waits for a reader, then data flows', { skip: notOnWindows.fifo }, async (t) => {
   const fifo = path.join(scratchDir(t), 'f');
   await createFifo(fifo);
-  const opening = openFifoWriter(fifo, { timeout: 10_000 });
+  const opening = openFifoWriter(fifo, { wait: true, timeout: 10_000 });
   await sleep(100);
   const reader = openFifoReader(fifo);
   const writer = await opening;
@@ -65,23 +65,26 @@ test('writer first: it waits for a reader, then data flows', { skip: notOnWindow
 test('a writer with no reader: ETIMEDOUT, ENXIO without wait, ABORT_ERR', { skip: notOnWindows.fifo }, async (t) => {
   const fifo = path.join(scratchDir(t), 'f');
   await createFifo(fifo);
-  await assert.rejects(openFifoWriter(fifo, { timeout: 50 }), { code: 'ETIMEDOUT', message: /No reader opened the FIFO/ });
+  await assert.rejects(openFifoWriter(fifo, { wait: true, timeout: 50 }), { code: 'ETIMEDOUT', message: /No reader opened the FIFO/ });
   await assert.rejects(openFifoWriter(fifo, { wait: false }), { code: 'ENXIO', message: /No reader has it open/ });
+  // No wait by default, as every connect: the error says how to wait.
+  await assert.rejects(openFifoWriter(fifo), { code: 'ENXIO', message: /pass \{ wait: true \}/ });
+  await assert.rejects(openFifoWriter(fifo, { timeout: 10_000 }), { code: 'ENXIO', message: /pass \{ wait: true \}/ });
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 30);
-  await assert.rejects(openFifoWriter(fifo, { signal: controller.signal }), { code: 'ABORT_ERR' });
-  await assert.rejects(openFifoWriter(fifo, { signal: AbortSignal.abort() }), { code: 'ABORT_ERR' });
+  await assert.rejects(openFifoWriter(fifo, { wait: true, signal: controller.signal }), { code: 'ABORT_ERR' });
+  await assert.rejects(openFifoWriter(fifo, { wait: true, signal: AbortSignal.abort() }), { code: 'ABORT_ERR' });
 });
 
 test('with wait, a writer also waits for the FIFO to be created', { skip: notOnWindows.fifo }, async (t) => {
   const fifo = path.join(scratchDir(t), 'later');
-  const opening = openFifoWriter(fifo, { timeout: 10_000 });
+  const opening = openFifoWriter(fifo, { wait: true, timeout: 10_000 });
   await sleep(50);
   await createFifo(fifo);
   const reader = openFifoReader(fifo);
   (await opening).end('created late');
   assert.equal(String(await readAll(reader)), 'created late');
-  await assert.rejects(openFifoWriter(path.join(path.dirname(fifo), 'never'), { timeout: 30 }), { code: 'ETIMEDOUT' });
+  await assert.rejects(openFifoWriter(path.join(path.dirname(fifo), 'never'), { wait: true, timeout: 30 }), { code: 'ETIMEDOUT' });
 });
 
 test('not a FIFO, or missing: clear errors', { skip: notOnWindows.fifo }, async (t) => {
@@ -104,7 +107,7 @@ test('the shell: mkfifo and printf write, we read; we write, cat reads', { skip:
   await exitOf(printf);
 
   const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const writer = await openFifoWriter(fifo, { timeout: 10_000 });
+  const writer = await openFifoWriter(fifo, { wait: true, timeout: 10_000 });
   writer.end('to cat');
   assert.equal(String(await readAll(cat.stdout)), 'to cat');
 });
@@ -116,7 +119,7 @@ test('keepOpen: the reader stays open across writers in turn', { skip: notOnWind
   let text = '';
   reader.on('data', (chunk) => (text += chunk));
   for (const word of ['first', 'second', 'third']) {
-    const writer = await openFifoWriter(fifo, { timeout: 5000 });
+    const writer = await openFifoWriter(fifo, { wait: true, timeout: 5000 });
     writer.end(`${word};`);
     await once(writer, 'close');
     while (!text.endsWith(`${word};`)) await sleep(5);
@@ -134,7 +137,7 @@ test('no thread-pool starvation: 10 writers wait on 10 FIFOs while fs still work
     await createFifo(fifo);
     return fifo;
   }));
-  const waiting = fifos.map((fifo) => openFifoWriter(fifo, { signal: controller.signal }).catch((e: { code: string }) => e.code));
+  const waiting = fifos.map((fifo) => openFifoWriter(fifo, { wait: true, signal: controller.signal }).catch((e: { code: string }) => e.code));
   // With blocking opens, 10 waiting writers would hold all 4 thread-pool threads and this would hang.
   const file = path.join(dir, 'data');
   for (let i = 0; i < 20; i++) {
@@ -168,7 +171,7 @@ test('no descriptor leaks across FIFO use and failures', { skip: notOnWindows.fi
     } else {
       await once(reader, 'end');
     }
-    await assert.rejects(openFifoWriter(fifo, { timeout: 5 }), { code: 'ETIMEDOUT' });
+    await assert.rejects(openFifoWriter(fifo, { wait: true, timeout: 5 }), { code: 'ETIMEDOUT' });
   }
   await sleep(20);
   assert.equal(openFds(), before);

@@ -5,12 +5,13 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_PIPE_SIZE, PipeReceiver, PipeSender, pipe, pipeSize, spawnWith } from 'interprocess';
+import { DEFAULT_PIPE_SIZE, PipeReceiver, PipeSender, pipe, pipeSize, spawnWith, unixSocketPair } from 'interprocess';
 import { openFds, patternBytes, readAll, scratchDir, exitOf } from '../helpers.js';
 
 const child = fileURLToPath(new URL('../fixtures/pipe-child.js', import.meta.url));
@@ -162,6 +163,33 @@ test('spawnWith refuses a descriptor that stdio already uses', () => {
   assert.equal(receiver.destroyed, false, 'nothing was handed over');
   sender.destroy();
   receiver.destroy();
+});
+
+test('spawnWith hands a socket to a child: a UnixSocket pair\'s other end, and a net.Socket', { skip: process.platform === 'win32' && 'Unix sockets and shell redirections' }, async (t) => {
+  const before = openFds();
+  // The other end of a pair, as docs/channel.md describes: the child writes to fd 3, we read.
+  const [ours, theirs] = unixSocketPair('stream');
+  const child = spawnWith('/bin/sh', ['-c', 'printf "from the child" >&3'], { fds: { 3: theirs }, stdio: 'ignore' });
+  const chunks: Buffer[] = [];
+  for (let message = await ours.receive(); message; message = await ours.receive()) chunks.push(message.data);
+  assert.equal(Buffer.concat(chunks).toString(), 'from the child');
+  assert.equal(await exitOf(child), 0);
+  await ours.close();
+  // A plain net.Socket (an accepted connection): the child answers on it.
+  const address = path.join(scratchDir(t), 's');
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(address, resolve));
+  const client = net.connect(address);
+  const [accepted] = (await once(server, 'connection')) as [net.Socket];
+  const answered = readAll(client);
+  const second = spawnWith('/bin/sh', ['-c', 'printf pong >&3'], { fds: { 3: accepted }, stdio: 'ignore' });
+  assert.equal(accepted.destroyed, true);
+  assert.equal(String(await answered), 'pong');
+  assert.equal(await exitOf(second), 0);
+  server.close();
+  assert.throws(() => spawnWith('/bin/sh', ['-c', ''], { fds: { 3: {} as never } }), { code: 'ERR_INVALID_ARG_TYPE', message: /socket/ });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(openFds(), before);
 });
 
 test('fromFd refuses what is not a pipe', (t) => {

@@ -112,6 +112,27 @@ test('a handler in this process, and its disposer', { skip: unixOnly('Windows ca
   assert.equal(process.listenerCount('SIGWINCH'), listenersBefore, 'disposed');
 });
 
+test('onSignal with an AbortSignal: aborting removes the handler; an aborted one installs nothing', { skip: unixOnly('Windows cannot send a signal a process survives (SIGWINCH fails with ENOSYS there)') }, async () => {
+  const listenersBefore = process.listenerCount('SIGWINCH');
+  const seen: string[] = [];
+  const controller = new AbortController();
+  const subscription = onSignal('SIGWINCH', (name) => seen.push(name), { signal: controller.signal });
+  assert.equal(process.listenerCount('SIGWINCH'), listenersBefore + 1);
+  sendSignal(process.pid, 'SIGWINCH');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  controller.abort();
+  assert.equal(process.listenerCount('SIGWINCH'), listenersBefore, 'removed on abort');
+  const stay = onSignal('SIGWINCH', () => {}); // holds the signal, so no default action meanwhile
+  sendSignal(process.pid, 'SIGWINCH');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  stay();
+  assert.deepEqual(seen, ['SIGWINCH'], 'nothing after the abort');
+  subscription(); // disposing after the abort is harmless
+  onSignal('SIGWINCH', () => assert.fail('never installed'), { signal: AbortSignal.abort() });
+  assert.equal(process.listenerCount('SIGWINCH'), listenersBefore, 'an aborted signal installs nothing');
+  assert.throws(() => onSignal('SIGWINCH', () => {}, { signal: 'no' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
 test('worker threads cannot catch signals, and say so', async () => {
   const { Worker } = await import('node:worker_threads');
   const worker = new Worker(

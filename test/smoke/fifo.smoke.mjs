@@ -20,7 +20,7 @@ export async function run(smoke) {
       await createFifo(fifo, { mode: 0o600 });
       assert.equal(fs.statSync(fifo).mode & 0o777, 0o600);
       const reader = openFifoReader(fifo);
-      const writer = await openFifoWriter(fifo, { timeout: 10_000 });
+      const writer = await openFifoWriter(fifo, { wait: true, timeout: 10_000 });
       writer.end('through a FIFO');
       let text = '';
       for await (const chunk of reader) text += chunk;
