@@ -168,7 +168,7 @@ test('spawnWith refuses a descriptor that stdio already uses', () => {
 test('spawnWith hands a socket to a child: a UnixSocket pair\'s other end, and a net.Socket', { skip: process.platform === 'win32' && 'Unix sockets and shell redirections' }, async (t) => {
   const before = openFds();
   // The other end of a pair, as docs/channel.md describes: the child writes to fd 3, we read.
-  const [ours, theirs] = unixSocketPair('stream');
+  const [ours, theirs] = unixSocketPair();
   const child = spawnWith('/bin/sh', ['-c', 'printf "from the child" >&3'], { fds: { 3: theirs }, stdio: 'ignore' });
   const chunks: Buffer[] = [];
   for (let message = await ours.receive(); message; message = await ours.receive()) chunks.push(message.data);
