@@ -60,7 +60,7 @@ function idList(value: unknown, argument: string): readonly number[] {
   return Object.freeze([...value]);
 }
 
-/**
+/** @internal
  * Validates an `allow` option (undefined: 'same-user'). `argument` names it in errors. Throws
  * ERR_INTERPROCESS_UNSUPPORTED for `{ uids, gids }` on Windows, which has no uids.
  */
@@ -164,7 +164,7 @@ export function checkCodecTrust(isV8: boolean, check: AccessCheck | undefined, t
   );
 }
 
-/** A readable form of a rule, for messages. */
+/** @internal A readable form of a rule, for messages. */
 export function describe(rule: AccessRule): string {
   if (typeof rule === 'string') return `'${rule}'`;
   if (typeof rule === 'function') return 'a predicate';

@@ -126,7 +126,7 @@ const LIMIT_HINT = {
 const bare = new WeakSet<InterprocessError>();
 
 /**
- * @internal The error factory of the native addon (src/native/addon.ts registers it): every error
+ * The error factory of the native addon (src/native/addon.ts registers it): every error
  * the addon throws or hands to a callback is an InterprocessError made here. It is "bare": its
  * message names only the system call, so fromSystemError still adds what the caller was doing.
  */

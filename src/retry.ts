@@ -33,7 +33,7 @@ export interface RetryPolicy {
 /** One attempt; it receives the signal that cancels it, and rejects (or throws) with the system error. */
 export type Attempt<T> = (cancel: AbortSignal | undefined) => Promise<T> | T;
 
-/** Validates the options of an operation that waits (before any syscall). */
+/** @internal Validates the options of an operation that waits (before any syscall). */
 export function checkRetryOptions(options: RetryOptions): void {
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   const { timeout, signal } = options;
@@ -43,7 +43,7 @@ export function checkRetryOptions(options: RetryOptions): void {
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
 }
 
-/** Runs `attempt` as `options` and `policy` say; see the top of this file. */
+/** @internal Runs `attempt` as `options` and `policy` say; see the top of this file. */
 export async function retry<T>(options: RetryOptions, policy: RetryPolicy, attempt: Attempt<T>): Promise<T> {
   checkRetryOptions(options);
   const { timeout, signal } = options;

@@ -17,7 +17,7 @@ function isName(value: unknown): value is LocalSocketName {
 }
 
 /**
- * @internal The name of a named pipe as a {@link LocalSocketName} of Windows (its `address` the
+ * The name of a named pipe as a {@link LocalSocketName} of Windows (its `address` the
  * full pipe path): a namespaced name for `NAME`, `@NAME` and `nsName('NAME')` (made on any OS), a
  * filesystem name for a pipe path. Throws ERR_INVALID_ARG_VALUE for names Windows would refuse.
  */

@@ -1,5 +1,5 @@
 /**
- * @internal The native receive's `mark` (Linux seqpacket sockets): what this side knows of
+ * The native receive's `mark` (Linux seqpacket sockets): what this side knows of
  * SO_PASSCRED, which tells a real empty message from the end. The same values as
  * native/unix/receive-mark.h (exported there as unixSockets.MARKS; a test checks they agree).
  */

@@ -29,9 +29,12 @@ import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
 import { type SendOptions, TYPE_NAME, TYPE_NUMBER, type UnixMessage, type UnixSocketEvents, type UnixSocketIteratorOptions, type UnixSocketOptions, type UnixSocketType, type UnixWaitOptions } from './types.js';
 
+/** @internal */
 export { TYPE_NUMBER } from './types.js';
 export type { MessageCredentials, SendOptions, UnixMessage, UnixSocketEvents, UnixSocketIteratorOptions, UnixSocketOptions, UnixSocketType, UnixWaitOptions } from './types.js';
+/** @internal */
 export { unixNative } from './native-state.js';
+/** @internal */
 export { checkSignal, closedError } from './checks.js';
 
 
