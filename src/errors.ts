@@ -5,6 +5,9 @@
  */
 import util from 'node:util';
 
+import type { ReceivedSocketName } from './unix-socket/address.js';
+import type { MessageCredentials } from './unix-socket/types.js';
+
 /** Extra fields of a system error, as on Node's own errors. */
 export interface ErrorDetails {
   /** libuv's (negative) error number. */
@@ -29,9 +32,9 @@ export interface MessageErrorDetails {
   /** The part of the message that arrived (EMSGSIZE, ERR_INTERPROCESS_CTRUNC, EMFILE). */
   readonly data?: Buffer;
   /** The sender's address, on a datagram socket (its exact bytes in `from.bytes`). */
-  readonly from?: { readonly kind: 'filesystem' | 'namespaced'; readonly bytes: Buffer; toString(): string } | null;
+  readonly from?: ReceivedSocketName | null;
   /** The sender's credentials, where the socket receives them (`passCredentials`). */
-  readonly credentials?: { readonly pid: number; readonly uid: number; readonly gid: number } | null;
+  readonly credentials?: MessageCredentials | null;
   /** Bytes of a failed write that did reach the peer (ERR_INTERPROCESS_SHORT_WRITE, EPIPE). */
   readonly bytesWritten?: number;
 }

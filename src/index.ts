@@ -9,7 +9,7 @@ export type { PeerCredentials } from './credentials.js';
 export type { BindOptions } from './options.js';
 export type { Listener, ListenerEvents, ListenerIteratorOptions } from './listener.js';
 export { InterprocessError } from './errors.js';
-export type { ErrorDetails } from './errors.js';
+export type { ErrorDetails, MessageErrorDetails } from './errors.js';
 export { nativeStatus } from './native/addon.js';
 export type { NativeStatus } from './native/addon.js';
 export * from './pipe/index.js';
