@@ -10,7 +10,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { invalidArgument, invalidType } from '../errors.js';
+import { InterprocessError, invalidArgument, invalidType } from '../errors.js';
 import { type Platform, sunPathMax } from '../platform.js';
 
 /** How a name is found: through the filesystem, or in a namespace of its own. */
@@ -77,9 +77,7 @@ function checkString(value: unknown, argument: string): asserts value is string 
 }
 
 function tooLong(argument: string, what: string, bytes: number, max: number, hint: string) {
-  const error = invalidArgument(argument, `is too long: ${what} is ${bytes} bytes, and this platform allows ${max} (sun_path). ${hint}`);
-  Object.defineProperty(error, 'code', { value: 'ENAMETOOLONG' });
-  return error;
+  return new InterprocessError('ENAMETOOLONG', `The argument '${argument}' is too long: ${what} is ${bytes} bytes, and this platform allows ${max} (sun_path). ${hint}`);
 }
 
 function makeName(kind: NameKind, name: string, address: string, filePath: string | null, privateDirectory: string | null, shown: string): LocalSocketName {

@@ -5,6 +5,7 @@
  * never truncated or chmod'ed, and one that is not a plain file of this user's is refused.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { InterprocessError, fromSystemError } from '../errors.js';
 import { optionalNative } from '../native/addon.js';
 import { lstatOrNull, sameFile, unsafeFile } from './fs-checks.js';
@@ -13,6 +14,16 @@ import { lstatOrNull, sameFile, unsafeFile } from './fs-checks.js';
  * Opens the lock file without following a link: creates it (O_EXCL) or opens the existing one,
  * which must be a plain file of this user's with one name. Never truncates or chmods it.
  */
+/** What to do when the socket's directory refused a file: it is missing, or not ours to write. */
+function directoryHint(error: unknown, lockPath: string): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const directory = path.dirname(lockPath);
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return `The directory ${directory} does not exist: create it first (e.g. fs.mkdirSync(dir, { recursive: true, mode: 0o700 }))`;
+  }
+  return `The directory of the socket (${directory}) must be writable by this user`;
+}
+
 function openLockFile(lockPath: string): number {
   const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
   const uid = process.getuid?.();
@@ -23,7 +34,7 @@ function openLockFile(lockPath: string): number {
       return fd; // ours: made just now
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw fromSystemError(error, `Cannot create the lock file ${lockPath}`, 'The directory of the socket must be writable by this user.');
+        throw fromSystemError(error, `Cannot create the lock file ${lockPath}`, directoryHint(error, lockPath));
       }
     }
     try {
@@ -33,7 +44,7 @@ function openLockFile(lockPath: string): number {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') continue; // removed meanwhile: create it
       if (code === 'ELOOP' || code === 'EMLINK') throw unsafeFile(lockPath, 'is a symbolic link');
-      throw fromSystemError(error, `Cannot open the lock file ${lockPath}`, 'The directory of the socket must be writable by this user.');
+      throw fromSystemError(error, `Cannot open the lock file ${lockPath}`, directoryHint(error, lockPath));
     }
     const stats = fs.fstatSync(fd);
     const why = !stats.isFile() ? 'is not a regular file'

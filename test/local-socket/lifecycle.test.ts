@@ -276,3 +276,13 @@ test('a client that connects while listen() is still finishing is not lost', { t
     await listener.close();
   }
 });
+
+test('a socket file in a directory that does not exist: ENOENT saying to create the directory, not blaming permissions', { skip: windows && 'Windows pipe names have no directory' }, async (t) => {
+  const missing = `${testSocketPath(t, 'missing-dir')}/nested/app.sock`;
+  await assert.rejects(listen(missing), (error: InterprocessError) => {
+    assert.equal(error.code, 'ENOENT');
+    assert.match(error.message, /does not exist: create it first/);
+    assert.doesNotMatch(error.message, /writable/);
+    return true;
+  });
+});
