@@ -24,7 +24,13 @@ const SECTIONS = [
   ['', 'Errors, access rules and the addon'],
 ];
 
-const program = ts.createProgram([entry], { strict: true, skipLibCheck: true, types: ['node'] });
+const program = ts.createProgram([entry], {
+  strict: true,
+  skipLibCheck: true,
+  types: ['node'],
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+});
 const checker = program.getTypeChecker();
 const source = program.getSourceFile(entry);
 if (!source) throw new Error(`${entry} is missing: run \`npx tsc -p tsconfig.json\` first`);
@@ -50,7 +56,8 @@ function sectionOf(declaration) {
 }
 
 // An optional parameter's `| undefined` says nothing the `?` does not.
-const tidy = (text) => text.replace(/(\w\?: [^,()]+?) \| undefined(?=[,)])/g, '$1');
+// and `AsyncIterator<T, any, any>` is how the checker spells the declared `AsyncIterator<T>`.
+const tidy = (text) => text.replace(/(\w\?: [^,()]+?) \| undefined(?=[,)])/g, '$1').replace(/, any, any>/g, '>');
 
 function signatures(name, type) {
   return type.getCallSignatures().map((s) => `${name}${tidy(checker.signatureToString(s, undefined, flags)).replace(/ => /, ': ')}`);
@@ -66,7 +73,7 @@ function member(prop, owner) {
   const name = prop.name.replace(/^__@(\w+)@\d+$/, '[Symbol.$1]');
   const type = checker.getTypeOfSymbolAtLocation(prop, declaration);
   const calls = ts.isMethodDeclaration(declaration) || ts.isMethodSignature(declaration) ? signatures(`${owner}${name}`, type) : [];
-  const lines = calls.length ? calls : [`${owner}${name}: ${checker.typeToString(type, undefined, flags)}`];
+  const lines = calls.length ? calls : [`${owner}${name}: ${tidy(checker.typeToString(type, undefined, flags))}`];
   const readonly = modifiers & ts.ModifierFlags.Readonly || (ts.isGetAccessor(declaration) && !prop.declarations.some(ts.isSetAccessor));
   return `- ${lines.map(code).join(' / ')}${readonly && !calls.length ? ' (read-only)' : ''}${summary(prop) ? ` — ${summary(prop)}` : ''}`;
 }

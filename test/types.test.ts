@@ -37,6 +37,7 @@ const consumer = `
 import {
   type Channel, type InterprocessError, type LocalSocketListener, type MessagePipe, type NamedPipeListener,
   type RpcChannel, type RpcServer, type UnixListener, type UnixSocket, InterprocessError as IE, listen,
+  type SendOptions, type Sendable, type SpawnWithOptions,
 } from ${JSON.stringify(path.join(dist, 'index.js'))};
 
 type IsAny<T> = 0 extends 1 & T ? true : false;
@@ -62,6 +63,12 @@ rpc.on('event', (name, body) => { typed(name, true); typed(body, true); });
 declare const server: RpcServer;
 server.on('connection', (connection) => typed(connection, true));
 server.handle('add', ([a, b]: [number, number]) => a + b);
+declare const sendOptions: SendOptions;
+typed(sendOptions.fds, true);
+declare const spawnOptions: SpawnWithOptions;
+typed(spawnOptions.fds[3], true);
+// @ts-expect-error a plain object owns no descriptor
+export const notADescriptor: Sendable = {};
 
 async function main(): Promise<void> {
   try {

@@ -40,7 +40,7 @@ abstract class PipeEnd extends net.Socket {
     return this.destroyed ? -1 : this.#fd;
   }
 
-  /** @internal For spawnWith() and UnixSocket.send(): the descriptor, or ERR_SOCKET_CLOSED. */
+  /** For spawnWith() and UnixSocket.send(): the descriptor, or ERR_SOCKET_CLOSED. */
   [descriptorOf](): number {
     return this.ownFd();
   }

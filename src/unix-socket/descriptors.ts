@@ -18,7 +18,7 @@ export type DescriptorKind = 'socket' | 'fifo' | 'file' | 'directory' | 'charact
 
 /** Objects of ours (sockets, listeners, pipe ends) that carry a descriptor send() can pass. */
 export interface HasDescriptor {
-  /** @internal */
+  /** The descriptor to pass (the key is the package's own symbol: only its objects have it). */
   readonly [descriptorOf]: () => number;
 }
 
@@ -91,7 +91,7 @@ export class ReceivedDescriptor implements HasDescriptor, Disposable {
     return this.#cell.fd;
   }
 
-  /** @internal */
+  /** The descriptor, for send() and spawnWith(). */
   [descriptorOf](): number {
     return this.fd;
   }

@@ -80,7 +80,7 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
     this.#watcher.start(pollEvents.READABLE);
   }
 
-  /** @internal The descriptor, to hand this listener to another process. */
+  /** The descriptor, to hand this listener to another process. */
   [descriptorOf](): number {
     if (!this.listening) throw new InterprocessError('ERR_INTERPROCESS_CLOSED', 'Cannot send a closed listener: send it while it listens (close it here after sending, if this process is done with it).');
     return this.#fd;

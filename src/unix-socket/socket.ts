@@ -165,7 +165,7 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
     });
   }
 
-  /** @internal The descriptor, for sending this socket to another process. */
+  /** The descriptor, for sending this socket to another process. */
   [descriptorOf](): number {
     if (this.#destroyed) throw closedError('send a closed socket');
     return this.#fd;
