@@ -1,6 +1,6 @@
 /*
  * The `mark` argument of unixSockets.receive (Linux seqpacket sockets): what the caller knows of
- * SO_PASSCRED, which tells a real empty message from the end (see message.c). Exported to JS as
+ * SO_PASSCRED, which tells a real empty message from the end (see receive.c). Exported to JS as
  * unixSockets.MARKS; src/unix-socket/marks.ts spells the same values, and a test checks they agree.
  */
 #ifndef INTERPROCESS_RECEIVE_MARK_H

@@ -35,7 +35,7 @@ int usock_nonblocking_cloexec(int fd);
 socklen_t usock_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* addr, const char* syscall);
 /* The meaningful bytes of sun_path in an address of length len (abstract names exactly). */
 size_t usock_sun_path_length(const struct sockaddr_un* addr, socklen_t len);
-/* The `unixSockets` export: lifecycle (usocket.c), then messages (message.c). */
+/* The `unixSockets` export: lifecycle (usocket.c), then messages (message.c: send.c, receive.c). */
 napi_value usock_init(napi_env env, napi_value exports);
 napi_value msg_init(napi_env env, napi_value sockets);
 #endif

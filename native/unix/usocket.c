@@ -1,7 +1,7 @@
 /*
  * Unix domain sockets of every type (datagram, seqpacket, stream) that Node does not drive: their
  * lifecycle. Every socket is non-blocking and close-on-exec from birth; JS watches it with the
- * Watcher and calls message.c to move data when it is ready. Nothing here blocks: a Unix connect
+ * Watcher and calls send.c and receive.c to move data when it is ready. Nothing here blocks: a Unix connect
  * completes or fails at once (EINPROGRESS, where an OS reports it, is left to JS to wait out).
  *
  * Types cross the boundary as our own numbers (1 datagram, 2 seqpacket, 3 stream), addresses as

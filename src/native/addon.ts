@@ -27,8 +27,8 @@ export interface NativeDescription {
 }
 
 /**
- * Unix domain sockets of every type (native/unix/usocket.c and message.c). Types are 1 datagram,
- * 2 seqpacket, 3 stream; addresses are Buffers of sun_path bytes (a leading NUL: abstract).
+ * Unix domain sockets of every type (native/unix/usocket.c; messages: message.c, send.c, receive.c).
+ * Types are 1 datagram, 2 seqpacket, 3 stream; addresses are Buffers of sun_path bytes (a leading NUL: abstract).
  */
 export interface NativeUnixSockets {
   open(type: number): number;
@@ -46,11 +46,11 @@ export interface NativeUnixSockets {
   describe(fd: number): NativeDescription;
   /** Makes a descriptor we were handed non-blocking and close-on-exec. */
   adopt(fd: number): void;
-  /** Sends datas[head .. head+count); returns how many went (0: would block). See message.c. */
+  /** Sends datas[head .. head+count); returns how many went (0: would block). See send.c. */
   send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array, packed: Buffer | undefined, spans: Int32Array | undefined): number;
   /**
    * Receives what waits into `pool` from `poolOffset` (returning pool), or into a new Buffer from 0
-   * if it does not fit (returning that); undefined when nothing waits. See message.c for meta.
+   * if it does not fit (returning that); undefined when nothing waits. See receive.c for meta.
    */
   receive(fd: number, type: number, meta: Int32Array, fds: Int32Array, maxFds: number, pool: Buffer, poolOffset: number, mark: number): Buffer | undefined;
   readonly RECEIVE_BATCH: number;

@@ -1,5 +1,5 @@
 /**
- * The metadata the native receive writes for a batch (native/unix/message.c): a header, then one
+ * The metadata the native receive writes for a batch (native/unix/receive.c): a header, then one
  * record of META_STRIDE ints per message. Named here once; the reader uses only these names.
  */
 import { InterprocessError } from '../errors.js';

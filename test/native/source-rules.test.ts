@@ -23,6 +23,8 @@ const prefixes: Record<string, string> = {
   'unix/lock.c': 'lock_',
   'unix/usocket.c': 'usock_',
   'unix/message.c': 'msg_',
+  'unix/send.c': 'send_',
+  'unix/receive.c': 'receive_',
   'windows/os.c': 'os_',
   'windows/io.c': 'io_',
   'windows/operation.c': 'op_',
