@@ -8,153 +8,20 @@
  *
  * The handshake reads exactly its own frames from the stream and nothing more: what the peer sends
  * after it stays in the stream, for the Channel made on it afterwards.
+ *
+ * This file runs the handshake (both roles) and holds authenticate(); its options and their
+ * checking are in auth-options.ts, its messages, digests and framing in auth-wire.ts.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { UnixSocket } from '../unix-socket/socket.js';
+import { type AuthSettings, type AuthenticateOptions, authSettings } from './auth-options.js';
+import { CHALLENGE, FAILURE, LEGACY_NONCE_BYTES, MAX_MESSAGE, NONCE_BYTES, Refusal, WELCOME, WIRE_NAME, authError, digestOf, frame, hmac, show } from './auth-wire.js';
 import type { StreamPair } from './types.js';
 
-/**
- * The HMAC digests of the handshake (Python's `_ALLOWED_DIGESTS`, with Node's names). `'md5'` is
- * the legacy form of Python 3.11 and earlier.
- */
-export type AuthDigest = 'sha256' | 'sha384' | 'sha3-256' | 'sha3-384' | 'md5';
-
-/** Options of the authkey handshake, shared by {@link authenticate}, serveRpc and connectRpc. */
-export interface AuthOptions {
-  /**
-   * The shared secret: bytes, or a string (its UTF-8 bytes; Python's `authkey` is bytes). With it,
-   * a connection is authenticated both ways before a message crosses it. It never goes on the
-   * wire. Use a long random key (32 bytes from `crypto.randomBytes`), not a password.
-   */
-  authkey?: string | Uint8Array;
-  /**
-   * Give up on a handshake after this many milliseconds (default 10000), so that a peer that
-   * sends nothing cannot hold a connection. `Infinity` waits as long as it takes.
-   */
-  authTimeout?: number;
-  /**
-   * The HMAC our challenge asks for (default `'sha256'`, as Python 3.12 and later). `'md5'` sends
-   * the legacy challenge of Python 3.11 and earlier (20 random bytes, no digest name), for peers
-   * that know only that form; Python itself, of any version, answers either form.
-   */
-  authDigest?: AuthDigest;
-  /**
-   * Whether HMAC-MD5 is accepted (default true, as Python does): answers in the legacy form (what
-   * Python 3.11 and earlier send) and legacy challenges. `false` refuses peers that use MD5 either
-   * way, and so every Python before 3.12.
-   */
-  authLegacy?: boolean;
-}
-
-/** Options of {@link authenticate}. */
-export interface AuthenticateOptions extends AuthOptions {
-  /** The shared secret (see {@link AuthOptions.authkey}). */
-  authkey: string | Uint8Array;
-  /**
-   * Which half of the handshake is ours: `'server'` challenges first (Python's `Listener`),
-   * `'client'` answers first (Python's `Client`). The two ends of a stream must differ.
-   */
-  role: 'server' | 'client';
-  /** Abandons the handshake (ABORT_ERR) and destroys the stream. */
-  signal?: AbortSignal;
-}
-
-/** The handshake's messages: the challenge prefix, and the verdicts. */
-const CHALLENGE = Buffer.from('#CHALLENGE#', 'latin1');
-const WELCOME = Buffer.from('#WELCOME#', 'latin1');
-const FAILURE = Buffer.from('#FAILURE#', 'latin1');
-/** The largest handshake message either side reads (Python's `recv_bytes(256)`). */
-const MAX_MESSAGE = 256;
-/** Random bytes in a challenge: Python 3.12+ send 40 after the digest name; the legacy form 20 and no name. */
-const NONCE_BYTES = 40;
-const LEGACY_NONCE_BYTES = 20;
-/** A legacy answer is the bare 16-byte HMAC-MD5. */
-const MD5_BYTES = 16;
-/** The longest digest name on the wire ('sha3_256'). */
-const MAX_WIRE_NAME = 8;
-const DEFAULT_AUTH_TIMEOUT = 10_000;
 /** Longest wait for our #FAILURE# to be written before the stream is destroyed anyway. */
 const FAILURE_WRITE_WAIT = 1000;
-
-/** Node's digest names to Python's, as they appear on the wire in `{name}`. */
-const WIRE_NAME: Readonly<Record<AuthDigest, string>> = { sha256: 'sha256', sha384: 'sha384', 'sha3-256': 'sha3_256', 'sha3-384': 'sha3_384', md5: 'md5' };
-const BY_WIRE_NAME = new Map<string, AuthDigest>(Object.entries(WIRE_NAME).map(([node, wire]) => [wire, node as AuthDigest]));
-
-/** @internal Checked handshake options. */
-export interface AuthSettings {
-  readonly key: Buffer;
-  readonly timeout: number;
-  readonly digest: AuthDigest;
-  readonly legacy: boolean;
-}
-
-/**
- * @internal Checks the handshake options: null when there is no authkey (and no other handshake
- * option, which would be a mistake without one).
- */
-export function authSettings(options: AuthOptions): AuthSettings | null {
-  const { authkey, authTimeout = DEFAULT_AUTH_TIMEOUT, authDigest = 'sha256', authLegacy = true } = options;
-  if (authkey === undefined) {
-    for (const name of ['authTimeout', 'authDigest', 'authLegacy'] as const) {
-      if (options[name] !== undefined) throw invalidArgument(`options.${name}`, 'has no effect without options.authkey; give the shared key too');
-    }
-    return null;
-  }
-  let key: Buffer;
-  if (typeof authkey === 'string') key = Buffer.from(authkey, 'utf8');
-  else if (authkey instanceof Uint8Array) key = Buffer.from(authkey); // a copy: later changes to the caller's bytes do not reach it
-  else throw invalidType('options.authkey', 'a string or a Uint8Array (Buffer)', authkey);
-  if (key.length === 0) throw invalidArgument('options.authkey', 'is empty; an empty key authenticates anyone. Use a long random key (32 bytes from crypto.randomBytes)');
-  if (typeof authTimeout !== 'number' || !(authTimeout > 0)) throw invalidArgument('options.authTimeout', `must be a positive number of milliseconds (or Infinity); got ${String(authTimeout)}`);
-  if (typeof authDigest !== 'string' || !Object.hasOwn(WIRE_NAME, authDigest)) {
-    throw invalidArgument('options.authDigest', `must be one of ${Object.keys(WIRE_NAME).map((d) => `'${d}'`).join(', ')}; got ${String(authDigest)}`);
-  }
-  if (typeof authLegacy !== 'boolean') throw invalidType('options.authLegacy', 'a boolean', authLegacy);
-  if (authDigest === 'md5' && !authLegacy) throw invalidArgument('options.authDigest', "is 'md5', which authLegacy: false refuses; choose one");
-  return { key, timeout: authTimeout, digest: authDigest, legacy: authLegacy };
-}
-
-/** @internal Takes the handshake options out of `options`: checked settings (or null), and the rest. */
-export function takeAuth<O extends AuthOptions>(options: O): [AuthSettings | null, Omit<O, keyof AuthOptions>] {
-  const { authkey, authTimeout, authDigest, authLegacy, ...rest } = options;
-  return [authSettings({ authkey, authTimeout, authDigest, authLegacy }), rest];
-}
-
-function hmac(digest: AuthDigest, key: Buffer, message: Buffer): Buffer {
-  return createHmac(digest, key).update(message).digest();
-}
-
-/**
- * How a challenge or an answer names its digest: `{name}` then the payload, or the bare legacy form
- * (16 or 20 bytes: an HMAC-MD5 answer, a legacy challenge). null for anything else.
- */
-function digestOf(message: Buffer): { digest: AuthDigest | null; payload: Buffer } | null {
-  if (message.length === LEGACY_NONCE_BYTES || message.length === MD5_BYTES) return { digest: null, payload: message };
-  if (message[0] !== 0x7b) return null; // '{'
-  const close = message.indexOf(0x7d, 1); // '}'
-  if (close < 2 || close > MAX_WIRE_NAME + 1) return null;
-  const digest = BY_WIRE_NAME.get(message.toString('latin1', 1, close));
-  return digest === undefined ? null : { digest, payload: message.subarray(close + 1) };
-}
-
-function authError(message: string): InterprocessError {
-  return new InterprocessError('ERR_INTERPROCESS_AUTH', `Authentication failed: ${message}. The connection is closed.`);
-}
-
-/** A handshake failure, and whether the peer is owed a #FAILURE# first. */
-class Refusal {
-  constructor(
-    readonly error: InterprocessError,
-    readonly tellPeer: boolean,
-  ) {}
-}
-
-function show(bytes: Buffer): string {
-  const text = JSON.stringify(bytes.toString('latin1', 0, Math.min(bytes.length, 24)));
-  return `${bytes.length} bytes: ${text}${bytes.length > 24 ? '...' : ''}`;
-}
 
 /** One handshake on one stream. */
 class Handshake {
@@ -255,10 +122,7 @@ class Handshake {
   };
 
   #send(payload: Buffer): void {
-    const frame = Buffer.allocUnsafe(4 + payload.length);
-    frame.writeUInt32BE(payload.length, 0);
-    payload.copy(frame, 4);
-    this.#writable.write(frame);
+    this.#writable.write(frame(payload));
   }
 
   /** The next frame's payload, at most MAX_MESSAGE bytes. */
@@ -361,10 +225,7 @@ class Handshake {
     if (refusal.tellPeer && writable.writable) {
       // Python's listener tells a client it refused; the client then raises AuthenticationError.
       wait = setTimeout(end, FAILURE_WRITE_WAIT);
-      const frame = Buffer.allocUnsafe(4 + FAILURE.length);
-      frame.writeUInt32BE(FAILURE.length, 0);
-      FAILURE.copy(frame, 4);
-      writable.write(frame, end);
+      writable.write(frame(FAILURE), end);
     } else {
       end();
     }

@@ -1,6 +1,6 @@
 /** Message channels: whole messages over any byte stream, requests and events on top. */
 export { authenticate } from './auth.js';
-export type { AuthDigest, AuthOptions, AuthenticateOptions } from './auth.js';
+export type { AuthDigest, AuthOptions, AuthenticateOptions } from './auth-options.js';
 export { Channel } from './channel.js';
 export type { ChannelEvents, ChannelIteratorOptions, ChannelMessage, ChannelOptions, ChannelSendOptions, StreamPair } from './types.js';
 export { codecs, jsonCodec, rawCodec, v8Codec } from './codec.js';

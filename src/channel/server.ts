@@ -11,7 +11,8 @@ import { type ListenOptions, type LocalSocketListener, listen } from '../local-s
 import type { LocalSocketName } from '../local-socket/name.js';
 import type { PeerCredentials } from '../credentials.js';
 import type { LocalSocket } from '../local-socket/stream.js';
-import { type AuthOptions, type AuthSettings, handshake, takeAuth } from './auth.js';
+import { type AuthOptions, type AuthSettings, takeAuth } from './auth-options.js';
+import { handshake } from './auth.js';
 import { type ChannelIteratorOptions, closeOnReturnOf } from './types.js';
 import { v8Codec } from './codec.js';
 import { type RequestHandler, type RpcOptions, type StoredHandler, checkName, serverHandlers } from './rpc-types.js';
