@@ -43,7 +43,7 @@ const summary = (symbol) =>
   docOf(symbol)
     .split(/\n\s*\n/)[0]
     .replace(/\s*\n\s*/g, ' ')
-    .replace(/\{@link\s+([^}|\s]+)(?:[\s|]+([^}]+))?\}/g, (_, name, text) => '`' + (text ?? name) + '`');
+    .replace(/\{@link\s+([^}|\s]+)\s*\|?\s*([^}]*?)\s*\}/g, (_, name, text) => '`' + (text || name) + '`');
 const isInternal = (symbol) => symbol.getJsDocTags(checker).some((t) => t.name === 'internal' || t.name === 'hidden');
 // Declared by Node's types (net.Socket, EventEmitter), not by this package.
 const fromNode = (symbol) => (symbol.declarations?.[0]?.getSourceFile().fileName ?? '').includes(`${path.sep}node_modules${path.sep}`);

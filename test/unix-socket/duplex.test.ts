@@ -75,8 +75,9 @@ test('descriptors that arrive on a Duplex are closed, not leaked; a datagram soc
   assert.equal(String(data), 'with a descriptor');
   duplex.destroy();
   await theirs.close();
-  for (let i = 0; i < 100 && openFds() !== before; i++) await sleep(20); // closes finish on the loop
-  assert.equal(openFds(), before);
+  // Closes finish on the loop; descriptors of tests before may close meanwhile too (so at most).
+  for (let i = 0; i < 100 && openFds() > before; i++) await sleep(20);
+  assert.ok(openFds() <= before, `${openFds()} descriptors open, ${before} before`);
   const [a, b] = unixSocketPair({ type: 'datagram' });
   assert.throws(() => a.toDuplex(), { code: 'ERR_INVALID_ARG_VALUE' });
   a.destroy();
