@@ -26,8 +26,13 @@ const allowed = [
   /^package\.json$/, /^README\.md$/, /^bin\/interprocess\.js$/, /^LICENSE$/, /^binding\.gyp$/,
   /^dist\/.+\.(js|d\.ts)$/, /^native\/.+\.[ch]$/, /^prebuilds\/[^/]+\/[^/]+\.node$/, /^docs\/[^/]+\.md$/, /^examples\/[^/]+\.[cm]?js$/,
 ];
-/** Kept small: fail when the tarball outgrows this, and look at what grew (382 KB with the two macOS prebuilds and the security and reliability docs: six prebuilds are half of it). */
-const SIZE_BUDGET = 420_000;
+/**
+ * Kept small: fail when the tarball outgrows this, and look at what grew. 382 KB with the two
+ * macOS prebuilds and the security and reliability docs (six prebuilds are half of it); 477 KB
+ * with 1.0's API reference (docs/api.md, 104 KB unpacked), the migration notes and the modules
+ * split by role.
+ */
+const SIZE_BUDGET = 500_000;
 
 const disabled = process.env.INTERPROCESS_PACKAGE_TESTS === '0';
 let work = '';
