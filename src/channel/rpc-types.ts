@@ -72,3 +72,17 @@ export function checkName(value: unknown, argument: string): string {
   if (Buffer.byteLength(value) > 0xffff) throw invalidArgument(argument, 'must be at most 65535 bytes of UTF-8');
   return value;
 }
+
+/**
+ * @internal Sets `handler` for `method` in `handlers` (a channel's or a server's); returns the
+ * remover, which removes it only if it is still the one set.
+ */
+export function setHandler(handlers: Map<string, StoredHandler>, method: string, handler: unknown): () => void {
+  checkName(method, 'method');
+  if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
+  const stored = handler as StoredHandler;
+  handlers.set(method, stored);
+  return () => {
+    if (handlers.get(method) === stored) handlers.delete(method);
+  };
+}

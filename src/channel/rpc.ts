@@ -11,14 +11,14 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { acceptedRule, checkCodecTrust } from '../access.js';
-import { InterprocessError, abortError, invalidArgument, invalidType } from '../errors.js';
+import { InterprocessError, abortError, invalidArgument } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
 import { PendingCalls } from './calls.js';
 import { Channel } from './channel.js';
 import { keepFds, release } from './fds.js';
 import { busy, busyLimit, deliver, frameHook, queueFrame, sendFrame } from './symbols.js';
-import { EVENT, FAILURE, MESSAGE, REPLY, REQUEST, type RequestHandler, type RequestOptions, type RpcChannelEvents, type RpcOptions, type StoredHandler, checkName, serverHandlers } from './rpc-types.js';
+import { EVENT, FAILURE, MESSAGE, REPLY, REQUEST, type RequestHandler, type RequestOptions, type RpcChannelEvents, type RpcOptions, type StoredHandler, checkName, serverHandlers, setHandler } from './rpc-types.js';
 import type { ChannelIteratorOptions, ChannelSendOptions, StreamPair } from './types.js';
 import { type Codec, decodeSpan, encodeBody, toCodec, v8Codec } from './codec.js';
 import type { Envelope } from './frame.js';
@@ -227,13 +227,7 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
   /** See the first signature: a handler typed for one method's body (B) and reply (R). */
   handle<B extends T, R extends T = T>(method: string, handler: RequestHandler<B, R>): () => void;
   handle(method: string, handler: RequestHandler<never, unknown>): () => void {
-    checkName(method, 'method');
-    if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
-    const stored = handler as StoredHandler;
-    this.#handlers.set(method, stored);
-    return () => {
-      if (this.#handlers.get(method) === stored) this.#handlers.delete(method);
-    };
+    return setHandler(this.#handlers, method, handler);
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { accessCheck, checkCodecTrust } from '../access.js';
-import { InterprocessError, fromSystemError, invalidType } from '../errors.js';
+import { InterprocessError, fromSystemError } from '../errors.js';
 import { connect, type ConnectOptions } from '../local-socket/connect.js';
 import { type ListenOptions, type LocalSocketListener, listen } from '../local-socket/listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
@@ -15,7 +15,7 @@ import { type AuthOptions, type AuthSettings, takeAuth } from './auth-options.js
 import { handshake } from './auth.js';
 import { type ChannelIteratorOptions, closeOnReturnOf } from './types.js';
 import { v8Codec } from './codec.js';
-import { type RequestHandler, type RpcOptions, type StoredHandler, checkName, serverHandlers } from './rpc-types.js';
+import { type RequestHandler, type RpcOptions, type StoredHandler, serverHandlers, setHandler } from './rpc-types.js';
 import { RpcChannel } from './rpc.js';
 
 /**
@@ -146,13 +146,7 @@ export class RpcServer<T = unknown> extends EventEmitter<RpcServerEvents<T>> imp
   /** See the first signature: a handler typed for one method's body (B) and reply (R). */
   handle<B extends T, R extends T = T>(method: string, handler: RequestHandler<B, R>): () => void;
   handle(method: string, handler: RequestHandler<never, unknown>): () => void {
-    checkName(method, 'method');
-    if (typeof handler !== 'function') throw invalidType('handler', 'a function', handler);
-    const stored = handler as StoredHandler;
-    this.#handlers.set(method, stored);
-    return () => {
-      if (this.#handlers.get(method) === stored) this.#handlers.delete(method);
-    };
+    return setHandler(this.#handlers, method, handler);
   }
 
   /** Sends an event to every open channel; resolves with how many it reached. */
