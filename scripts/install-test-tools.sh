@@ -24,7 +24,7 @@ cache="${INTERPROCESS_NODE_CACHE:-$base/nodes}"
 wine_prefix="${INTERPROCESS_WINEPREFIX:-$base/wine}"
 
 debian=(gcc make python3 socat openssl musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++6-arm64-cross
-  gcc-mingw-w64-x86-64 qemu-user-static wine64)
+  gcc-mingw-w64-x86-64 qemu-user-static wine64 iproute2)
 missing=()
 for package in "${debian[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -15,6 +15,9 @@ export function listenOn(server: net.Server, target: ListenTarget): Promise<void
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(target as net.ListenOptions);
+    // Node reads the backlog of an `{ fd }` target from the second argument only (options.backlog
+    // is ignored there), and listens again with it: without it, 511 replaces the one asked for.
+    if ('fd' in target) server.listen({ fd: target.fd }, target.backlog ?? 511);
+    else server.listen(target as net.ListenOptions);
   });
 }

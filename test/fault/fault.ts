@@ -42,6 +42,7 @@ export function rssSampler(): { peak(): number; stop(): number } {
   const timer = setInterval(() => {
     max = Math.max(max, process.memoryUsage.rss());
   }, 10);
+  timer.unref(); // a test that fails before stop() must not hold its file open until the timeout
   return {
     peak: () => Math.max(max, process.memoryUsage.rss()) - start,
     stop() {

@@ -2,6 +2,7 @@
 // events, `await using`, half-close. On Windows the names are pipe paths, and "gone" means no pipe
 // of that name (connecting fails with ENOENT) rather than no socket file.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -285,4 +286,17 @@ test('a socket file in a directory that does not exist: ENOENT saying to create 
     assert.doesNotMatch(error.message, /writable/);
     return true;
   });
+});
+
+test('backlog: an abstract name listens with the backlog asked for (Node re-listens an fd with 511 unless told)', { skip: process.platform !== 'linux' && 'abstract names are Linux-only' }, async () => {
+  const raw = uniqueName('backlog');
+  const listener = await listen(nsName(raw), { backlog: 1024 });
+  try {
+    // ss(8) shows a listening socket's backlog in its Send-Q column.
+    const line = execFileSync('ss', ['-xl'], { encoding: 'utf8' }).split('\n').find((l) => l.includes(`@${raw} `));
+    assert.ok(line, `ss lists @${raw}`);
+    assert.equal(line.trim().split(/\s+/)[3], '1024', line);
+  } finally {
+    await listener.close();
+  }
 });
