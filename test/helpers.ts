@@ -1,5 +1,5 @@
 /** Shared test helpers: scratch directories, unique names, child processes, descriptor counts. */
-import { type ChildProcess, type ForkOptions, fork } from 'node:child_process';
+import { type ChildProcess, type ForkOptions, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -198,4 +198,17 @@ export function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
     stream.once('end', () => resolve(Buffer.concat(chunks)));
     stream.once('error', reject);
   });
+}
+
+/** Runs a Python program (python3 is a test dependency); the child dies after the test. */
+export function python(t: TestContext, program: string, args: string[]): ChildProcess & { output: Promise<string> } {
+  const child = spawn('python3', ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill());
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const output = once(child, 'exit').then(([code]) => {
+    if (code !== 0) throw new Error(`python exited with ${code}: ${out}`);
+    return out;
+  });
+  return Object.assign(child, { output });
 }

@@ -2,7 +2,7 @@
 // connection, senders bound to names no API of ours would make, a listener out of descriptors,
 // and a socket closed in the middle of a batch.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,20 +10,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type UnixMessage, type UnixSocket, bindDatagram, listenUnix, nsName, unixSocketPair } from 'interprocess';
-import { openFds, scratchDir, uniqueName } from '../helpers.js';
+import { openFds, scratchDir, uniqueName, python } from '../helpers.js';
 
-/** Runs a Python program (python3 is a test dependency); the child dies after the test. */
-function python(t: import('node:test').TestContext, program: string, args: string[]): ChildProcess & { output: Promise<string> } {
-  const child = spawn('python3', ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(() => child.kill());
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  const output = once(child, 'exit').then(([code]) => {
-    if (code !== 0) throw new Error(`python exited with ${code}: ${out}`);
-    return out;
-  });
-  return Object.assign(child, { output });
-}
 
 // Connects `rounds` times; each time waits for our greeting (left unread), sends N messages and
 // closes: the kernel resets the connection, since our data is unread.

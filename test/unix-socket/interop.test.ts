@@ -9,20 +9,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bindDatagram, connectUnix, fsName, listenUnix, nsName } from 'interprocess';
-import { readAll, scratchDir, uniqueName } from '../helpers.js';
+import { readAll, scratchDir, uniqueName, python } from '../helpers.js';
 
-/** Runs a Python program (python3 is a test dependency, as socat is); the child dies after the test. */
-function python(t: import('node:test').TestContext, program: string, args: string[]): ChildProcess & { output: Promise<string> } {
-  const child = spawn('python3', ['-c', program, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(() => child.kill());
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  const output = once(child, 'exit').then(([code]) => {
-    if (code !== 0) throw new Error(`python exited with ${code}: ${out}`);
-    return out;
-  });
-  return Object.assign(child, { output });
-}
 
 const PYTHON_SERVER = `
 import json, os, socket, struct, sys
