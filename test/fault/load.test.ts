@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listen, nsName, serveRpc } from 'interprocess';
-import { openFds, spawnFixture, uniqueName } from '../helpers.js';
+import { openFds, sanitizerScale, spawnFixture, uniqueName } from '../helpers.js';
 import { fdsBack, figure, full, mib, rssSampler } from './fault.js';
 
 const COUNT = full ? 1000 : 250;
@@ -36,8 +36,10 @@ test(`${COUNT} concurrent local-socket connections: all echoed, descriptors back
   figure(`${COUNT} connections (${peakOpen} open at once): served in ${served.toFixed(0)} ms, fds back to baseline in ${back.ms} ms, peak RSS +${mib(peak)}`);
   assert.equal(back.fds, baseline, 'every accepted connection was closed');
   assert.equal(open, 0);
-  // Overlap proves concurrency; how much depends on two shared CPUs (an ASan build echoes slower).
-  assert.ok(peakOpen >= Math.min(COUNT / 4, 100), `connections overlapped (${peakOpen} at once)`);
+  // Overlap proves the clients were served concurrently. Under ASan (sanitizerScale > 1) accepting
+  // is several times slower, so the overlap says how fast the instrumented build is, not whether
+  // we serve concurrently: that is asserted by the plain passes; the ASan pass checks memory.
+  if (sanitizerScale === 1) assert.ok(peakOpen >= Math.min(COUNT / 4, 100), `connections overlapped (${peakOpen} at once)`);
   assert.ok(peak < 400 * 1048576, `the server's memory stayed bounded (+${mib(peak)})`);
 });
 
