@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { type InterprocessError, type PrimaryInstance, type SecondaryInstance, connect, singleInstance } from 'interprocess';
 import { instanceName } from '#internal/single-instance/name.js';
 import { singleInstanceOn } from '#internal/single-instance/single-instance.js';
-import { type Fixture, openFds, scratchDir, spawnFixture, uniqueName, wine } from '../helpers.js';
+import { type Fixture, openFds, spawnFixture, uniqueName, wine } from '../helpers.js';
 
 const windows = process.platform === 'win32';
 const linuxOnly = process.platform !== 'linux' && 'abstract names and peer credentials of another user: Linux';
@@ -48,11 +49,20 @@ const styles: Array<{ style: 'ns' | 'dir'; skip: string | false }> = [
   { style: 'dir', skip: windows && 'socket files in a private directory: macOS and the BSDs (tested on Linux too)' },
 ];
 
-/** Starts `count` processes of `id`, each in its own working directory, ready to go. */
-async function starters(t: TestContext, id: string, style: string, mode: string, count: number, env: NodeJS.ProcessEnv = {}, runtime = path.join(scratchDir(t), 'run')): Promise<Array<{ fixture: Fixture; cwd: string; tag: string }>> {
-  const dir = path.dirname(runtime);
+/**
+ * Starts `count` processes of `id`, each in its own working directory, ready to go. Their
+ * directories are removed after they exit (Windows keeps a process's working directory busy).
+ */
+async function starters(t: TestContext, id: string, style: string, mode: string, count: number, env: NodeJS.ProcessEnv = {}, runtime?: string): Promise<Array<{ fixture: Fixture; cwd: string; tag: string }>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipc-single-'));
+  runtime ??= path.join(dir, 'run');
   fs.mkdirSync(runtime, { mode: 0o700, recursive: true });
-  const all = [];
+  const all: Array<{ fixture: Fixture; cwd: string; tag: string }> = [];
+  t.after(async () => {
+    for (const { fixture } of all) fixture.child.kill('SIGKILL');
+    await Promise.all(all.map(({ fixture }) => fixture.exited));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   for (let i = 0; i < count; i++) {
     const cwd = fs.realpathSync(fs.mkdtempSync(path.join(dir, `cwd${i}-`)));
     const tag = `tag-${i}`;
@@ -89,7 +99,8 @@ for (const { style, skip } of styles) {
 
   test(`${style}: a SIGKILLed primary is replaced by the next process to start, which gets the instances after it`, { skip, timeout: 60_000 }, async (t) => {
     const id = uniqueName('killed');
-    const runtime = path.join(scratchDir(t), 'run');
+    const runtime = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ipc-single-')), 'run');
+    t.after(() => fs.rmSync(path.dirname(runtime), { recursive: true, force: true }));
     const [first, second, third] = await starters(t, id, style, 'normal', 3, {}, runtime);
     first!.fixture.send({ type: 'go' });
     assert.equal((await first!.fixture.next<Result>('result')).primary, true);
@@ -106,6 +117,22 @@ for (const { style, skip } of styles) {
     assert.equal((await second!.fixture.next<Arrived>('instance')).pid, third!.fixture.child.pid);
   });
 }
+
+test('with a primary running, 7 processes started at once all hand over to it (also under Wine: they connect before they listen)', { timeout: 90_000 }, async (t) => {
+  const id = uniqueName('after');
+  const [primary, ...others] = await starters(t, id, 'ns', 'normal', 8);
+  primary!.fixture.send({ type: 'go' });
+  const first = await primary!.fixture.next<Result>('result');
+  assert.equal(first.primary, true);
+  for (const { fixture } of others) fixture.send({ type: 'go' });
+  const results = await Promise.all(others.map(({ fixture }) => fixture.next<Result>('result')));
+  for (const [i, result] of results.entries()) {
+    assert.equal(result.primary, false, JSON.stringify(result));
+    assert.deepEqual(result.reply, { by: first.pid, first: `arg-${i + 1}` });
+  }
+  const arrived = await Promise.all(others.map(() => primary!.fixture.next<Arrived>('instance')));
+  assert.deepEqual(arrived.map((a) => a.pid).sort(), others.map(({ fixture }) => fixture.child.pid).sort());
+});
 
 test('a primary that is alive but busy is not taken over: later processes fail with ETIMEDOUT and none becomes primary', { timeout: 60_000 }, async (t) => {
   const id = uniqueName('busy');
