@@ -229,6 +229,31 @@ test('a same-user peer that announces a 1 GiB instance is cut off at the header,
   assert.equal(arrived, 1);
 });
 
+test('an unref()ed primary lets its process exit, and the name is free again after', { timeout: 30_000 }, async (t) => {
+  const id = uniqueName('unref');
+  const [first, second] = await starters(t, id, 'ns', 'unref', 2);
+  first!.fixture.send({ type: 'go' });
+  assert.equal((await first!.fixture.next<Result>('result')).primary, true);
+  assert.deepEqual(await first!.fixture.exited, { code: 0, signal: null });
+  second!.fixture.send({ type: 'go' });
+  assert.equal((await second!.fixture.next<Result>('result')).primary, true);
+});
+
+test('signal: a waiting secondary stops with ABORT_ERR; an aborted primary closes', { timeout: 30_000 }, async () => {
+  const id = uniqueName('abort');
+  const controller = new AbortController();
+  const app = (await singleInstance(id, { signal: controller.signal })) as PrimaryInstance;
+  app.on('second-instance', (instance) => instance.reply(new Promise(() => {}))); // never answers
+  await assert.rejects(singleInstance(id, { signal: AbortSignal.timeout(300) }), { code: 'ABORT_ERR' });
+  const closed = new Promise((resolve) => app.once('close', () => resolve('closed')));
+  controller.abort();
+  assert.equal(await closed, 'closed');
+  assert.equal(app.listening, false);
+  const next = (await singleInstance(id)) as PrimaryInstance;
+  assert.equal(next.primary, true);
+  await next.close();
+});
+
 test('bad arguments are refused with typed errors', async () => {
   await assert.rejects(singleInstance(42 as unknown as string), { code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(singleInstance('../etc'), { code: 'ERR_INVALID_ARG_VALUE' });
