@@ -87,7 +87,10 @@ export interface PrimaryInstanceEvents<D = unknown, R = unknown> {
   'second-instance': [instance: SecondInstance<D, R>];
   /** A peer the listener refused (another user): its credentials, or null if unreadable. */
   refused: [credentials: PeerCredentials | null, error?: unknown];
-  /** The listener failed (emitted only when listened for, else to a waiting loop). */
+  /**
+   * Accepting failed: to a loop waiting for the next instance if nobody listens for 'error',
+   * else this event (as every listener's: with neither, Node's rule throws it).
+   */
   error: [error: InterprocessError];
   /** The primary has closed: no process can hand over to it any more. */
   close: [];
@@ -365,7 +368,13 @@ function checkOptions<D>(options: SingleInstanceOptions<D>): Checked<D> {
   }
   const message: Wire<D> = { v: PROTOCOL, argv: [...argv], cwd, env: chosen };
   if (options.data !== undefined) message.data = options.data;
-  const size = Buffer.byteLength(JSON.stringify(message));
+  let text: string;
+  try {
+    text = JSON.stringify(message);
+  } catch (error) {
+    throw invalidArgument('options.data', `must be a JSON value (no BigInt, no cycles): ${(error as Error).message}`);
+  }
+  const size = Buffer.byteLength(text);
   if (size > maxMessageSize) throw invalidArgument('options', `make an instance of ${size} bytes (argv, cwd, env and data as JSON), more than maxMessageSize (${maxMessageSize}): send less, or raise maxMessageSize on every process`);
   return { message, timeout, maxMessageSize, signal };
 }
@@ -471,7 +480,7 @@ async function handOver<R>(id: string, name: LocalSocketName, message: unknown, 
   } finally {
     channel.destroy();
   }
-  if (reply === undefined) return { kind: 'again', why: 'the primary closed the connection without answering (it is closing, or refuses this user)' };
+  if (reply === undefined) return { kind: 'again', why: 'the primary closed the connection without answering (it is closing, refuses this user, or refused an instance larger than its maxMessageSize)' };
   if (reply === null || typeof reply !== 'object') {
     throw new InterprocessError('ERR_INTERPROCESS_DECODE', `The primary instance of '${id}' answered with something that is not { reply } or { error } (a different version of the package?)`);
   }

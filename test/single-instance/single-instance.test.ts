@@ -262,6 +262,10 @@ test('bad arguments are refused with typed errors', async () => {
   await assert.rejects(singleInstance('ok', { env: 'PATH' as unknown as string[] }), { code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(singleInstance('ok', { timeout: -1 }), { code: 'ERR_OUT_OF_RANGE' });
   await assert.rejects(singleInstance('ok', { maxMessageSize: 100, data: 'x'.repeat(200) }), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(singleInstance('ok', { data: 1n }), { code: 'ERR_INVALID_ARG_VALUE' });
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  await assert.rejects(singleInstance('ok', { data: cycle }), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(singleInstance('ok', { signal: AbortSignal.abort() }), { code: 'ABORT_ERR' });
 });
 
