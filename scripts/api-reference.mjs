@@ -21,6 +21,7 @@ const SECTIONS = [
   ['fifo', 'FIFO files'],
   ['signal', 'Signals'],
   ['channel', 'Channels and RPC'],
+  ['single-instance', 'Single-instance applications'],
   ['', 'Errors, access rules and the addon'],
 ];
 
