@@ -181,6 +181,20 @@ test('timeouts: a silent server, a partial readExact, a slow write; each says wh
   assert.equal(openFds(), before);
 });
 
+test('signals during a blocking call neither end it early nor stretch its timeout (EINTR)', { skip: windows && 'no signals to interrupt a wait on Windows', timeout: 30_000 }, async (t) => {
+  const raw = `@${uniqueName('sync-eintr')}`;
+  const peer = spawnFixture(t, 'sync-peer', [raw, 'silent']);
+  await peer.next('listening');
+  const client = spawnFixture(t, 'sync-client', [JSON.stringify({ op: 'signalled', name: raw, timeout: 1500 })]);
+  await client.next('waiting');
+  // The child blocks in read() for 1.5 s; a signal every 20 ms interrupts its poll(2) each time.
+  const signals = setInterval(() => client.child.kill('SIGUSR2'), 20);
+  const result = await client.next<{ value: string; elapsed: number }>('result').finally(() => clearInterval(signals));
+  assert.equal(result.value, 'ETIMEDOUT', 'the read timed out, it did not fail with EINTR');
+  assert.ok(result.elapsed >= 1450, `it waited its whole timeout (${result.elapsed} ms)`);
+  assert.ok(result.elapsed < 4500, `the signals did not restart the timeout (${result.elapsed} ms)`);
+});
+
 test('bytes read before a timeout are kept for the next read', { timeout: 30_000 }, async (t) => {
   const raw = `@${uniqueName('sync-keep')}`;
   await echoServer(t, raw);
