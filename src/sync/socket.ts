@@ -17,7 +17,7 @@
 import { type PeerCredentials, pipeCredentials, unixCredentials } from '../credentials.js';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType, outOfRange } from '../errors.js';
 import { type LocalSocketName, toName } from '../local-socket/name.js';
-import { closeFd } from '../native/fds.js';
+import { closeFd, closeFdQuietly } from '../native/fds.js';
 import { requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
 import { BUSY_LIMIT_MS, connectError } from '../socket-connect.js';
@@ -54,6 +54,13 @@ const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
 
 type Handle = number | object;
 
+/**
+ * A socket dropped without close() closes its descriptor when it is collected (Unix; on Windows
+ * the addon's external does the same for its handle). close() takes it out of here first, so a
+ * number closed once is never closed again after the OS has given it to someone else.
+ */
+const dropped = new FinalizationRegistry<number>((fd) => closeFdQuietly(fd));
+
 function checkOptions<T extends object>(options: T | undefined, argument = 'options'): T {
   if (options === undefined) return {} as T;
   if (options === null || typeof options !== 'object') throw invalidType(argument, 'an object', options);
@@ -87,6 +94,7 @@ export class SyncLocalSocket implements Disposable {
     this.#name = name;
     this.#native = native;
     this.#handle = handle;
+    if (typeof handle === 'number') dropped.register(this, handle, this);
   }
 
   /** The name this socket connected to. */
@@ -264,8 +272,12 @@ export class SyncLocalSocket implements Disposable {
     this.#handle = null;
     this.#buffer = Buffer.alloc(0);
     this.#start = this.#end = 0;
-    if (typeof handle === 'number') closeFd(handle);
-    else this.#native.close!(handle);
+    if (typeof handle === 'number') {
+      dropped.unregister(this);
+      closeFd(handle);
+    } else {
+      this.#native.close!(handle);
+    }
   }
 
   /** `using socket = connectSync(...)` closes it at the end of the scope. */

@@ -319,6 +319,42 @@ test('a worker thread blocks only itself: it round-trips with a server on the ma
   assert.ok(ticks > 0, 'this thread ran its timers meanwhile');
 });
 
+test('a worker terminated with a socket open, or while blocked in a call, leaves no descriptor; a dropped socket is closed when collected', { timeout: 60_000 }, async (t) => {
+  const raw = `@${uniqueName('sync-teardown')}`;
+  const peer = spawnFixture(t, 'sync-peer', [raw, 'silent']);
+  await peer.next('listening');
+  const before = openFds();
+  for (const blocked of [false, true]) {
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       import('interprocess').then(({ connectSync }) => {
+         const sockets = [connectSync(workerData.raw), connectSync(workerData.raw)];
+         parentPort.postMessage('connected');
+         if (workerData.blocked) sockets[0].read(1, { timeout: 500 });
+         else setInterval(() => {}, 1000);
+       });`,
+      { eval: true, workerData: { raw, blocked } },
+    );
+    await new Promise((resolve) => worker.once('message', resolve));
+    await worker.terminate();
+    assert.equal(openFds(), before, `the worker's descriptors are closed with it (${blocked ? 'blocked in read()' : 'idle'})`);
+  }
+  if (typeof globalThis.gc === 'function' || windows) return; // the collection below needs --expose-gc off Windows
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  (() => {
+    connectSync(raw);
+  })();
+  assert.equal(openFds(), before + 1);
+  for (let i = 0; i < 20 && openFds() > before; i++) {
+    gc();
+    await sleep(20);
+  }
+  assert.equal(openFds(), before, 'the dropped socket was closed when collected');
+});
+
 test('a peer in another language: a python3 server, line protocol over a socket file and an abstract name', { skip: windows && 'no python3 under Wine', timeout: 30_000 }, async (t) => {
   const program = `
 import socket, sys
