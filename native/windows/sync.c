@@ -17,6 +17,9 @@
 
 #include <stdlib.h>
 
+/* The most one WriteFile of write() asks for (see sync_write). */
+#define WRITE_PART 65536
+
 typedef struct {
   HANDLE handle; /* INVALID_HANDLE_VALUE once closed */
   HANDLE event;  /* manual-reset, for this client's overlapped calls */
@@ -222,7 +225,10 @@ static napi_value sync_write(napi_env env, napi_callback_info info) {
   ULONGLONG deadline = deadline_of(timeout);
   DWORD done = 0;
   while (done < length) {
-    done += transfer(client, true, data + done, length - done, left_ms(deadline, timeout >= 0), &err);
+    /* In parts: a write waits until the pipe's buffer takes all of it, so a large one that times
+     * out would have sent nothing; parts say how far it got. */
+    DWORD part = length - done > WRITE_PART ? WRITE_PART : length - done;
+    done += transfer(client, true, data + done, part, left_ms(deadline, timeout >= 0), &err);
     if (err != 0) break;
   }
   if (err == 0 || err == ERROR_OPERATION_ABORTED) return ipc_int_value(env, done);
