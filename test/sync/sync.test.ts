@@ -102,6 +102,26 @@ test('a sync client in a child process reaches listen() and serveRpc() in this o
   assert.equal((await client.next<{ value: number }>('result')).value, 42);
 });
 
+test('a sync client in a child reaches the other async listeners: listenUnix() stream (Unix), listenNamedPipe() byte type (Windows)', { timeout: 60_000 }, async (t) => {
+  const { listenUnix, listenNamedPipe } = await import('interprocess');
+  const raw = windows ? testSocketPath(t, 'np') : `@${uniqueName('sync-unix')}`;
+  if (windows) {
+    const listener = await listenNamedPipe(raw);
+    t.after(() => listener.close());
+    listener.on('connection', (conn) => conn.pipe(conn));
+  } else {
+    const listener = await listenUnix(raw, { type: 'stream' });
+    t.after(() => listener.close());
+    listener.on('connection', (conn) => {
+      conn.on('message', (message) => void conn.send(message.data));
+    });
+  }
+  const client = spawnFixture(t, 'sync-client', [JSON.stringify({ op: 'echo', name: raw, message: 'through the other listener' })]);
+  const result = await client.next<{ value: string; pid: number }>('result');
+  assert.equal(result.value, 'through the other listener');
+  assert.equal(result.pid, process.pid);
+});
+
 test('a failed connect gives the codes connect() gives, and leaks nothing', { timeout: 30_000 }, async (t) => {
   const raws = [testSocketPath(t, 'nobody.sock'), `@${uniqueName('nobody')}`];
   const asyncCodes: Array<string | undefined> = [];
