@@ -7,9 +7,11 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { InterprocessError, SyncLocalSocket, connect, connectSync, listen, requestRpcSync, serveRpc } from 'interprocess';
-import { notOnWindows, openFds, python, spawnFixture, testSocketPath, uniqueName } from '../helpers.js';
+import { notOnWindows, openFds, python, spawnFixture, testSocketPath, uniqueName, wine } from '../helpers.js';
 
 const windows = process.platform === 'win32';
+/** Under Wine every process start and pipe call is several times slower: the tests' bounds grow with it. */
+const slow = wine ? 4 : 1;
 
 /** A name for each kind: a filesystem name (a socket file; a pipe path on Windows) and a namespaced one. */
 function names(t: import('node:test').TestContext): Array<[string, string]> {
@@ -35,7 +37,7 @@ async function echoServer(t: import('node:test').TestContext, raw: string) {
   return { server, listening: await server.next<{ pid: number }>('listening') };
 }
 
-test('connectSync reaches listen() in another process by each kind of name: write, read, readExact, readUntil', { timeout: 60_000 }, async (t) => {
+test('connectSync reaches listen() in another process by each kind of name: write, read, readExact, readUntil', { timeout: 60_000 * slow }, async (t) => {
   for (const [kind, raw] of names(t)) {
     const { listening } = await echoServer(t, raw);
     const before = openFds();
@@ -68,7 +70,7 @@ test('connectSync reaches listen() in another process by each kind of name: writ
   }
 });
 
-test('after close() every call fails with ERR_INTERPROCESS_CLOSED; using closes at the end of the scope', { timeout: 30_000 }, async (t) => {
+test('after close() every call fails with ERR_INTERPROCESS_CLOSED; using closes at the end of the scope', { timeout: 30_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-closed')}`;
   await echoServer(t, raw);
   const before = openFds();
@@ -86,7 +88,7 @@ test('after close() every call fails with ERR_INTERPROCESS_CLOSED; using closes 
   assert.ok(kept.peerCredentials().pid! > 0, 'credentials read before close still answer');
 });
 
-test('a sync client in a child process reaches listen() and serveRpc() in this one', { timeout: 60_000 }, async (t) => {
+test('a sync client in a child process reaches listen() and serveRpc() in this one', { timeout: 60_000 * slow }, async (t) => {
   for (const [, raw] of names(t)) {
     await using listener = await listen(raw);
     listener.on('connection', (conn) => conn.pipe(conn));
@@ -102,7 +104,7 @@ test('a sync client in a child process reaches listen() and serveRpc() in this o
   assert.equal((await client.next<{ value: number }>('result')).value, 42);
 });
 
-test('a sync client in a child reaches the other async listeners: listenUnix() stream (Unix), listenNamedPipe() byte type (Windows)', { timeout: 60_000 }, async (t) => {
+test('a sync client in a child reaches the other async listeners: listenUnix() stream (Unix), listenNamedPipe() byte type (Windows)', { timeout: 60_000 * slow }, async (t) => {
   const { listenUnix, listenNamedPipe } = await import('interprocess');
   const raw = windows ? testSocketPath(t, 'np') : `@${uniqueName('sync-unix')}`;
   if (windows) {
@@ -122,7 +124,7 @@ test('a sync client in a child reaches the other async listeners: listenUnix() s
   assert.equal(result.pid, process.pid);
 });
 
-test('a failed connect gives the codes connect() gives, and leaks nothing', { timeout: 30_000 }, async (t) => {
+test('a failed connect gives the codes connect() gives, and leaks nothing', { timeout: 30_000 * slow }, async (t) => {
   const raws = [testSocketPath(t, 'nobody.sock'), `@${uniqueName('nobody')}`];
   const asyncCodes: Array<string | undefined> = [];
   for (const raw of raws) {
@@ -149,7 +151,7 @@ test('a failed connect gives the codes connect() gives, and leaks nothing', { ti
   assert.equal(openFds(), before);
 });
 
-test('a stale socket file (its server gone) is ECONNREFUSED, as connect() says', { skip: notOnWindows.socketFile, timeout: 30_000 }, async (t) => {
+test('a stale socket file (its server gone) is ECONNREFUSED, as connect() says', { skip: notOnWindows.socketFile, timeout: 30_000 * slow }, async (t) => {
   const socketPath = testSocketPath(t, 'stale.sock');
   // Python binds the file and exits without removing it: a socket file nothing listens on.
   await python(t, 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)', [socketPath]).output;
@@ -161,7 +163,7 @@ test('a stale socket file (its server gone) is ECONNREFUSED, as connect() says',
   assert.equal(codeOf(() => connectSync(socketPath)).code, 'ECONNREFUSED');
 });
 
-test('wait: true connects once the server appears later', { timeout: 60_000 }, async (t) => {
+test('wait: true connects once the server appears later', { timeout: 60_000 * slow }, async (t) => {
   for (const [, raw] of names(t)) {
     // The client (in a child) starts first and waits; the server comes 300 ms later.
     const client = spawnFixture(t, 'sync-client', [JSON.stringify({ op: 'echo', name: raw, message: 'late', wait: true, timeout: 30_000 })]);
@@ -179,7 +181,7 @@ test('wait: true connects once the server appears later', { timeout: 60_000 }, a
   await server.next('listening');
 });
 
-test('timeouts: a silent server, a partial readExact, a slow write; each says which call and how long, and leaks nothing', { timeout: 60_000 }, async (t) => {
+test('timeouts: a silent server, a partial readExact, a slow write; each says which call and how long, and leaks nothing', { timeout: 60_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-silent')}`;
   const peer = spawnFixture(t, 'sync-peer', [raw, 'silent']);
   await peer.next('listening');
@@ -201,7 +203,7 @@ test('timeouts: a silent server, a partial readExact, a slow write; each says wh
   assert.equal(openFds(), before);
 });
 
-test('signals during a blocking call neither end it early nor stretch its timeout (EINTR)', { skip: windows && 'no signals to interrupt a wait on Windows', timeout: 30_000 }, async (t) => {
+test('signals during a blocking call neither end it early nor stretch its timeout (EINTR)', { skip: windows && 'no signals to interrupt a wait on Windows', timeout: 30_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-eintr')}`;
   const peer = spawnFixture(t, 'sync-peer', [raw, 'silent']);
   await peer.next('listening');
@@ -215,7 +217,7 @@ test('signals during a blocking call neither end it early nor stretch its timeou
   assert.ok(result.elapsed < 4500, `the signals did not restart the timeout (${result.elapsed} ms)`);
 });
 
-test('bytes read before a timeout are kept for the next read', { timeout: 30_000 }, async (t) => {
+test('bytes read before a timeout are kept for the next read', { timeout: 30_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-keep')}`;
   await echoServer(t, raw);
   using socket = connectSync(raw);
@@ -236,7 +238,7 @@ test('bytes read before a timeout are kept for the next read', { timeout: 30_000
   assert.equal(socket.read(100, { timeout: 1000 })!.toString(), 'bc', 'nothing was lost');
 });
 
-test('the server closing in the middle of readExact/readUntil: ERR_INTERPROCESS_TRUNCATED with the bytes that came', { timeout: 30_000 }, async (t) => {
+test('the server closing in the middle of readExact/readUntil: ERR_INTERPROCESS_TRUNCATED with the bytes that came', { timeout: 30_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-partial')}`;
   const peer = spawnFixture(t, 'sync-peer', [raw, 'partial']);
   await peer.next('listening');
@@ -263,7 +265,7 @@ test('the server closing in the middle of readExact/readUntil: ERR_INTERPROCESS_
   assert.equal(openFds(), before);
 });
 
-test('readUntil without the delimiter is bounded by maxBytes, and the bytes stay for read()', { timeout: 30_000 }, async (t) => {
+test('readUntil without the delimiter is bounded by maxBytes, and the bytes stay for read()', { timeout: 30_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-flood')}`;
   const peer = spawnFixture(t, 'sync-peer', [raw, 'flood']);
   await peer.next('listening');
@@ -289,7 +291,7 @@ test('bad arguments are typed errors, before any syscall', () => {
   assert.equal(openFds(), before);
 });
 
-test('bad arguments to the calls of a connected socket', { timeout: 30_000 }, async (t) => {
+test('bad arguments to the calls of a connected socket', { timeout: 30_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-args')}`;
   await echoServer(t, raw);
   using socket = connectSync(raw);
@@ -304,7 +306,7 @@ test('bad arguments to the calls of a connected socket', { timeout: 30_000 }, as
   assert.equal(socket.readExact(10, { timeout: 10_000 }).toString(), 'still fine');
 });
 
-test('a worker thread blocks only itself: it round-trips with a server on the main thread', { timeout: 60_000 }, async () => {
+test('a worker thread blocks only itself: it round-trips with a server on the main thread', { timeout: 60_000 * slow }, async () => {
   const raw = `@${uniqueName('sync-worker')}`;
   await using listener = await listen(raw);
   listener.on('connection', (conn) => conn.pipe(conn));
@@ -339,7 +341,7 @@ test('a worker thread blocks only itself: it round-trips with a server on the ma
   assert.ok(ticks > 0, 'this thread ran its timers meanwhile');
 });
 
-test('a worker terminated with a socket open, or while blocked in a call, leaves no descriptor; a dropped socket is closed when collected', { timeout: 60_000 }, async (t) => {
+test('a worker terminated with a socket open, or while blocked in a call, leaves no descriptor; a dropped socket is closed when collected', { timeout: 60_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-teardown')}`;
   const peer = spawnFixture(t, 'sync-peer', [raw, 'silent']);
   await peer.next('listening');
@@ -375,7 +377,7 @@ test('a worker terminated with a socket open, or while blocked in a call, leaves
   assert.equal(openFds(), before, 'the dropped socket was closed when collected');
 });
 
-test('a peer in another language: a python3 server, line protocol over a socket file and an abstract name', { skip: windows && 'no python3 under Wine', timeout: 30_000 }, async (t) => {
+test('a peer in another language: a python3 server, line protocol over a socket file and an abstract name', { skip: windows && 'no python3 under Wine', timeout: 30_000 * slow }, async (t) => {
   const program = `
 import socket, sys
 address = sys.argv[1]
@@ -401,7 +403,7 @@ c.close()
   }
 });
 
-test('requestRpcSync against serveRpc() in another process: replies, remote errors, timeouts, events skipped', { timeout: 60_000 }, async (t) => {
+test('requestRpcSync against serveRpc() in another process: replies, remote errors, timeouts, events skipped', { timeout: 60_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-rpc')}`;
   const server = spawnFixture(t, 'sync-rpc-server', [raw]);
   await server.next('listening');
@@ -428,7 +430,7 @@ test('requestRpcSync against serveRpc() in another process: replies, remote erro
   await assert.rejects(rpc.request('missing'), { code: 'ERR_INTERPROCESS_NO_HANDLER' });
 });
 
-test('requestRpcSync with an authkey: the handshake both ways; a wrong or missing key is ERR_INTERPROCESS_AUTH', { timeout: 60_000 }, async (t) => {
+test('requestRpcSync with an authkey: the handshake both ways; a wrong or missing key is ERR_INTERPROCESS_AUTH', { timeout: 60_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-auth')}`;
   const server = spawnFixture(t, 'sync-rpc-server', [raw, JSON.stringify({ authkey: 'the shared key' })]);
   await server.next('listening');
@@ -444,7 +446,7 @@ test('requestRpcSync with an authkey: the handshake both ways; a wrong or missin
   assert.equal(openFds(), before);
 });
 
-test('requestRpcSync to a Python multiprocessing.connection Listener with an authkey (the channel wire from another language)', { skip: windows && 'no python3 under Wine', timeout: 30_000 }, async (t) => {
+test('requestRpcSync to a Python multiprocessing.connection Listener with an authkey (the channel wire from another language)', { skip: windows && 'no python3 under Wine', timeout: 30_000 * slow }, async (t) => {
   const socketPath = testSocketPath(t, 'mp.sock');
   // Python's own Listener runs the server's half of the handshake; the request is one frame
   // [1][u32 id][u16 length][method][JSON], the reply [2][u32 id][JSON].
@@ -467,7 +469,7 @@ with Listener(sys.argv[1], family='AF_UNIX', authkey=b'py key') as listener:
   await peer.output;
 });
 
-test('requestRpcSync waits for a server that starts later, and fails when the server closes before replying', { timeout: 60_000 }, async (t) => {
+test('requestRpcSync waits for a server that starts later, and fails when the server closes before replying', { timeout: 60_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-rpc-late')}`;
   const client = spawnFixture(t, 'sync-client', [JSON.stringify({ op: 'rpc', name: raw, method: 'add', body: [3, 4], options: { wait: true, timeout: 30_000 } })]);
   await sleep(300);
