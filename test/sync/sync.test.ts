@@ -265,6 +265,16 @@ test('the server closing in the middle of readExact/readUntil: ERR_INTERPROCESS_
   assert.equal(openFds(), before);
 });
 
+test('the server process killed while a client blocks in read(): the read ends (null), it does not hang', { timeout: 30_000 * slow }, async (t) => {
+  const raw = `@${uniqueName('sync-killed')}`;
+  const { server } = await echoServer(t, raw);
+  const client = spawnFixture(t, 'sync-client', [JSON.stringify({ op: 'hold', name: raw })]);
+  await client.next('connected');
+  await sleep(100); // the client is in read() by now
+  server.child.kill('SIGKILL');
+  assert.equal((await client.next<{ value: string }>('result')).value, 'end');
+});
+
 test('readUntil without the delimiter is bounded by maxBytes, and the bytes stay for read()', { timeout: 30_000 * slow }, async (t) => {
   const raw = `@${uniqueName('sync-flood')}`;
   const peer = spawnFixture(t, 'sync-peer', [raw, 'flood']);
