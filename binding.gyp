@@ -8,12 +8,12 @@
       "conditions": [
         ["OS=='win'", {
           "sources": ["native/windows/os.c", "native/windows/io.c", "native/windows/operation.c", "native/windows/pipe.c",
-                      "native/windows/npipe.c"],
+                      "native/windows/npipe.c", "native/windows/sync.c"],
           "libraries": ["ws2_32.lib", "advapi32.lib"]
         }, {
           "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c",
                       "native/unix/fd.c", "native/unix/usocket.c", "native/unix/message.c", "native/unix/send.c",
-                      "native/unix/receive.c"]
+                      "native/unix/receive.c", "native/unix/sync.c"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {"OTHER_CFLAGS": ["-std=gnu11", "-Wall", "-Wextra"], "MACOSX_DEPLOYMENT_TARGET": "11.0"}

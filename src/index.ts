@@ -18,3 +18,4 @@ export * from './signal/index.js';
 export * from './channel/index.js';
 export * from './named-pipe/index.js';
 export * from './single-instance/index.js';
+export * from './sync/index.js';

@@ -178,5 +178,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   NAPI_CALL(env, ipc_set_fn(env, exports, "setErrorFactory", ipc_set_error_factory_js));
   if (watcher_init(env, exports) == NULL) return NULL;
   if (os_init(env, exports) == NULL) return NULL;
+  if (sync_init(env, exports) == NULL) return NULL;
   return exports;
 }

@@ -117,6 +117,8 @@ napi_value ipc_new_fd_value(napi_env env, int fd);
 
 /* Per-OS parts (unix/os.c, windows/os.c): each adds its functions to the module's exports. */
 napi_value os_init(napi_env env, napi_value exports);
+/* The blocking local-socket client (unix/sync.c, windows/sync.c): adds the `sync` export. */
+napi_value sync_init(napi_env env, napi_value exports);
 /* The readiness watcher (uv_poll) class, common to all OSes (watcher.c). */
 napi_value watcher_init(napi_env env, napi_value exports);
 

@@ -25,11 +25,13 @@ const prefixes: Record<string, string> = {
   'unix/message.c': 'msg_',
   'unix/send.c': 'send_',
   'unix/receive.c': 'receive_',
+  'unix/sync.c': 'sync_',
   'windows/os.c': 'os_',
   'windows/io.c': 'io_',
   'windows/operation.c': 'op_',
   'windows/pipe.c': 'pipe_',
   'windows/npipe.c': 'np_',
+  'windows/sync.c': 'sync_',
 };
 const allPrefixes = [...new Set(Object.values(prefixes))];
 
