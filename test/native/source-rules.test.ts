@@ -30,6 +30,7 @@ const prefixes: Record<string, string> = {
   'windows/operation.c': 'op_',
   'windows/pipe.c': 'pipe_',
   'windows/npipe.c': 'np_',
+  'windows/handle.c': 'hnd_',
 };
 const allPrefixes = [...new Set(Object.values(prefixes))];
 
