@@ -49,6 +49,9 @@ export function shareHandle(native: NativeNamedPipes, handle: number, pid: unkno
   }
 }
 
+// Whether this thread (this module's instance: one per JS thread) is inside impersonate()'s fn.
+let impersonating = false;
+
 /**
  * @internal fn() while this thread impersonates the client of the server end `handle`; reverted
  * when fn returns or throws. Refuses an async fn before calling it, and a promise fn returned after.
@@ -59,12 +62,20 @@ export function impersonateClient<T>(native: NativeNamedPipes, handle: () => num
     throw invalidType('fn', 'a synchronous function (impersonation belongs to this thread and ends when fn returns: it cannot last across an await; do the asynchronous part after, with what fn returned)', fn);
   }
   if (!isServer) throw new InterprocessError('ERR_INVALID_STATE', 'Only the server end of a named pipe can impersonate its client: this is a client end');
+  // Nested, the inner revert would end the outer impersonation too, and the rest of the outer fn
+  // would run as this process rather than as its client.
+  if (impersonating) throw new InterprocessError('ERR_INVALID_STATE', 'impersonate() was called inside another impersonate(): this thread already impersonates a client. Impersonate one client at a time.');
   let called = false;
   let result: T;
   try {
     result = native.impersonate(handle(), () => {
       called = true;
-      return fn();
+      impersonating = true;
+      try {
+        return fn();
+      } finally {
+        impersonating = false;
+      }
     });
   } catch (error) {
     if (called) throw error; // fn's own, as it threw it

@@ -193,6 +193,13 @@ for (const type of ['byte', 'message'] as const) {
     assert.throws(() => server.impersonate(() => Promise.resolve(1)), { code: 'ERR_INVALID_RETURN_VALUE' });
     assert.equal(native.tokenUser(true), null);
     assert.throws(() => client.impersonate(() => 1), { code: 'ERR_INVALID_STATE', message: /server end/ });
+    // Nested, the inner revert would end the outer impersonation: refused, the outer one goes on.
+    const nested = server.impersonate(() => {
+      assert.throws(() => server.impersonate(() => 1), { code: 'ERR_INVALID_STATE', message: /inside another/ });
+      return native.tokenUser(true);
+    });
+    assert.ok(nested !== null, 'the outer fn still impersonates after the refused inner call');
+    assert.equal(native.tokenUser(true), null);
     assert.throws(() => server.impersonate('no' as never), { code: 'ERR_INVALID_ARG_TYPE' });
     server.destroy();
     assert.throws(() => server.impersonate(() => 1), { code: type === 'byte' ? 'ERR_SOCKET_CLOSED' : 'ERR_INTERPROCESS_CLOSED' });
