@@ -104,7 +104,11 @@ static napi_value hnd_describe(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* adopt(handle, messageReadMode) -> a NamedPipe that owns the handle (checked by the caller). */
+/*
+ * adopt(handle, messageReadMode) -> a NamedPipe that owns the handle (checked by the caller). The
+ * message read mode is set only if the handle is not in it already: setting it needs
+ * FILE_WRITE_ATTRIBUTES, which a read-only handle of someone else's may lack.
+ */
 static napi_value hnd_adopt(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   HANDLE handle;
@@ -113,7 +117,9 @@ static napi_value hnd_adopt(napi_env env, napi_callback_info info) {
       !ipc_get_bool(env, argv[1], "messageReadMode", &message)) {
     return NULL;
   }
-  if (message) {
+  DWORD state = 0;
+  bool already = GetNamedPipeHandleStateW(handle, &state, NULL, NULL, NULL, NULL, 0) && (state & PIPE_READMODE_MESSAGE) != 0;
+  if (message && !already) {
     DWORD mode = PIPE_READMODE_MESSAGE;
     if (!SetNamedPipeHandleState(handle, &mode, NULL, NULL)) {
       ipc_throw_errno(env, GetLastError(), "SetNamedPipeHandleState");
