@@ -8,7 +8,7 @@
       "conditions": [
         ["OS=='win'", {
           "sources": ["native/windows/os.c", "native/windows/io.c", "native/windows/operation.c", "native/windows/pipe.c",
-                      "native/windows/npipe.c", "native/windows/sync.c"],
+                      "native/windows/npipe.c", "native/windows/sync.c", "native/windows/handle.c"],
           "libraries": ["ws2_32.lib", "advapi32.lib"]
         }, {
           "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c",

@@ -77,23 +77,30 @@ done:
   return result;
 }
 
-/* open(name, access, messageMode) -> a client end (CreateFileW, overlapped). Throws at once. */
+/*
+ * open(name, access, messageMode, writeThrough?, impersonable?) -> a client end (CreateFileW,
+ * overlapped). Throws at once.
+ */
 static napi_value np_open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 5;
+  napi_value argv[5];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uint32_t access;
-  bool message_mode = false;
+  bool message_mode = false, write_through = false, impersonable = false;
   if (argc < 3 || napi_get_value_uint32(env, argv[1], &access) != napi_ok ||
-      napi_get_value_bool(env, argv[2], &message_mode) != napi_ok) {
-    ipc_throw_type(env, "open(name, access, messageMode)");
+      napi_get_value_bool(env, argv[2], &message_mode) != napi_ok ||
+      (argc > 3 && napi_get_value_bool(env, argv[3], &write_through) != napi_ok) ||
+      (argc > 4 && napi_get_value_bool(env, argv[4], &impersonable) != napi_ok)) {
+    ipc_throw_type(env, "open(name, access, messageMode, writeThrough, impersonable)");
     return NULL;
   }
   wchar_t* name = get_wide(env, argv[0], "the pipe name");
   if (name == NULL) return NULL;
-  /* SECURITY_IDENTIFICATION: a server may learn who we are, never act as us. */
-  HANDLE handle = CreateFileW(name, access, 0, NULL, OPEN_EXISTING,
-                              FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
+  /* SECURITY_IDENTIFICATION: a server may learn who we are, never act as us, unless the caller
+   * lets it (SECURITY_IMPERSONATION: it may act as us on this machine while it impersonates). */
+  DWORD flags = FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | (impersonable ? SECURITY_IMPERSONATION : SECURITY_IDENTIFICATION);
+  if (write_through) flags |= FILE_FLAG_WRITE_THROUGH;
+  HANDLE handle = CreateFileW(name, access, 0, NULL, OPEN_EXISTING, flags, NULL);
   DWORD err = GetLastError();
   free(name);
   if (handle == INVALID_HANDLE_VALUE) {
@@ -324,6 +331,7 @@ napi_value np_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, np, "dupFd", np_dup_fd));
   NAPI_CALL(env, ipc_set_fn(env, np, "fdType", np_fd_type));
   NAPI_CALL(env, ipc_set_fn(env, np, "handleCount", np_handle_count));
+  NAPI_CALL(env, hnd_init(env, np));
   napi_value constants;
   NAPI_CALL(env, napi_create_object(env, &constants));
   const struct { const char* name; int64_t value; } table[] = {
@@ -342,6 +350,14 @@ napi_value np_init(napi_env env, napi_value exports) {
       {"GENERIC_WRITE", GENERIC_WRITE},
       {"FILE_READ_ATTRIBUTES", FILE_READ_ATTRIBUTES},
       {"FILE_WRITE_ATTRIBUTES", FILE_WRITE_ATTRIBUTES},
+      {"FILE_FLAG_WRITE_THROUGH", FILE_FLAG_WRITE_THROUGH},
+      {"PIPE_SERVER_END", PIPE_SERVER_END},
+      {"FILE_TYPE_PIPE", FILE_TYPE_PIPE},
+      {"FILE_READ_DATA", FILE_READ_DATA},
+      {"FILE_WRITE_DATA", FILE_WRITE_DATA},
+      {"FILE_WRITE_THROUGH", 0x00000002},         /* FILE_MODE_INFORMATION flags (wdm.h) */
+      {"FILE_SYNCHRONOUS_IO_ALERT", 0x00000010},
+      {"FILE_SYNCHRONOUS_IO_NONALERT", 0x00000020},
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
     NAPI_CALL(env, ipc_set_int(env, constants, table[i].name, table[i].value));

@@ -39,6 +39,7 @@
  *   operation.c  op_    one overlapped operation: started, waited for, completed, called back
  *   pipe.c       pipe_  the NamedPipe class (connect, read, write, info, close, ...)
  *   npipe.c      np_    the namedPipe export: creating and opening pipes, unnamed pairs, sync I/O
+ *   handle.c     hnd_   raw handles: described, adopted, shared with a process; the client's identity
  */
 #ifndef INTERPROCESS_NPIPE_H
 #define INTERPROCESS_NPIPE_H
@@ -152,4 +153,7 @@ bool pipe_is_callback(napi_env env, napi_value value);
 
 /* npipe.c: the namedPipe export. */
 napi_value np_init(napi_env env, napi_value exports);
+
+/* handle.c: raw handles (describe, adopt, share with a process), impersonating a pipe's client. */
+napi_status hnd_init(napi_env env, napi_value np);
 #endif

@@ -272,6 +272,14 @@ static napi_value pipe_to_fd(napi_env env, napi_callback_info info) {
   return ipc_int_value(env, fd);
 }
 
+/* pipe.handle() -> the handle's value (see handle.c), while this object owns it. */
+static napi_value pipe_handle(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  pipe_t* p = this_pipe(env, info, &argc, NULL);
+  if (p == NULL) return NULL;
+  return ipc_int_value(env, (int64_t)((uintptr_t)p->handle & 0xffffffffu));
+}
+
 /* The pipe of a call that may come after close (close, ref: they do nothing then), and its optional flag. */
 static pipe_t* pipe_and_flag(napi_env env, napi_callback_info info, bool* flag) {
   size_t argc = 1;
@@ -335,6 +343,7 @@ napi_value pipe_init(napi_env env) {
       {"info", NULL, pipe_info, NULL, NULL, NULL, napi_default, NULL},
       {"securityDescriptor", NULL, pipe_security, NULL, NULL, NULL, napi_default, NULL},
       {"toFd", NULL, pipe_to_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"handle", NULL, pipe_handle, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, pipe_close, NULL, NULL, NULL, napi_default, NULL},
       {"ref", NULL, pipe_ref, NULL, NULL, NULL, napi_default, NULL},
   };

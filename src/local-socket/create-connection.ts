@@ -8,7 +8,8 @@ import { checkAllowHalfOpen, checkOptionsObject } from '../options.js';
 import { isWindows } from '../platform.js';
 import { connectError } from '../socket-connect.js';
 import { type LocalSocketName, toName } from './name.js';
-import { LocalSocket, connectedTo, setSocketName } from './stream.js';
+import { LocalSocket, connectedTo, setSocketName, socketOverPipe } from './stream.js';
+import { optionalNative } from '../native/addon.js';
 import { connectAbstract } from './unix/abstract.js';
 
 /** Options of {@link createConnection}. */
@@ -24,7 +25,9 @@ export interface CreateConnectionOptions {
  * Writes made meanwhile wait for the connection. This is the form http takes:
  * `http.request({ createConnection: () => createConnection(name), path: '/' })`, or see
  * {@link LocalSocketAgent}. A bad name or option throws at once (a TypeError, as net's do). On
- * Windows the socket is Node's own pipe client, without the server's process id.
+ * Windows the pipe is opened at once (our own client end, so `peerCredentials()` gives the
+ * server's process id); while every instance is busy, Node's own pipe client waits for one, and
+ * that socket has no process id.
  */
 export function createConnection(name: string | LocalSocketName, options: CreateConnectionOptions = {}): LocalSocket {
   const resolved = toName(name);
@@ -48,6 +51,10 @@ export function createConnection(name: string | LocalSocketName, options: Create
       return direct;
     }
   }
+  if (isWindows) {
+    const opened = openPipeNow(resolved, allowHalfOpen);
+    if (opened !== null) return opened;
+  }
   const socket = new LocalSocket({ allowHalfOpen });
   setSocketName(socket, resolved);
   // While connecting, Node fails the socket through destroy(error): give that error our type and
@@ -68,5 +75,28 @@ export function createConnection(name: string | LocalSocketName, options: Create
   socket.once('connect', onConnect);
   socket.once('close', settled);
   socket.connect({ path: resolved.address });
+  return socket;
+}
+
+/**
+ * Windows: one CreateFile now (it does not wait), so the socket is our pipe end and knows the
+ * server's process id; a failure is the socket's 'error' event, as Node's client would give it.
+ * null when every instance is busy: Node's client then waits for one (as net.connect() does).
+ */
+function openPipeNow(name: LocalSocketName, allowHalfOpen: boolean): LocalSocket | null {
+  const native = optionalNative();
+  if (native === null) return null;
+  const c = native.namedPipe.constants;
+  let socket: LocalSocket;
+  try {
+    socket = socketOverPipe(native.namedPipe.open(name.address, c.GENERIC_READ | c.GENERIC_WRITE, false), name, 'server', allowHalfOpen);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EBUSY') return null;
+    const failed = new LocalSocket({ allowHalfOpen });
+    setSocketName(failed, name);
+    process.nextTick(() => failed.destroy(connectError(error, name)));
+    return failed;
+  }
+  process.nextTick(() => socket.emit('connect'));
   return socket;
 }

@@ -6,12 +6,12 @@
  */
 import net from 'node:net';
 import { type AccessCheck, type AccessRule, type Refusal, accessCheck, decide, markAccepted, socketFileMode } from '../access.js';
-import { pipeCredentials } from '../credentials.js';
 import { InterprocessError, abortError, fromSystemError, invalidType, unsupported } from '../errors.js';
 import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
 import { optionalNative, requireNative } from '../native/addon.js';
 import { pipeInstance } from '../named-pipe/options.js';
 import { PipeServer } from '../named-pipe/server.js';
+import { clientRefusal } from '../named-pipe/handle.js';
 import { type BindOptions, checkAllowHalfOpen, checkBacklog, checkMode, checkOptionsObject, checkSignal } from '../options.js';
 import { isWindows } from '../platform.js';
 import { listenOn } from '../unix/listen-on.js';
@@ -208,7 +208,7 @@ function listenPipe(name: LocalSocketName, options: ListenOptions, check: Access
   return new LocalSocketListener(name, null, ({ deliver, fail, refuse }) => {
     const server: PipeServer = new PipeServer(native, name.address, instance, (pipe) => {
       // The client's process id, read before the handle goes to libuv (which reads from it).
-      const refusal = decide(check, () => pipeCredentials(pipe.info().clientProcessId));
+      const refusal = clientRefusal(native, pipe, check); // its pid, and under 'same-user' its user
       if (refusal !== null) {
         pipe.close(true);
         server.released();

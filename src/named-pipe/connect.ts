@@ -8,7 +8,7 @@ import type { LocalSocketName } from '../local-socket/name.js';
 import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
 import { type RetryOptions, retry } from '../retry.js';
 import { pipeConnection } from './connection.js';
-import { checkDirection, checkMaxMessageSize, namedPipes, type NamedPipeType } from './options.js';
+import { checkBoolean, checkDirection, checkMaxMessageSize, namedPipes, type NamedPipeType } from './options.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, type MessagePipe, type NamedPipeDirection } from './message.js';
 import { toPipeName } from './name.js';
 import type { NamedPipeStream } from './stream.js';
@@ -26,6 +26,18 @@ export interface NamedPipeConnectOptions extends RetryOptions {
   maxMessageSize?: number;
   /** Byte type: keep our writable side open after the server ends its side (as net's `allowHalfOpen`); default false. */
   allowHalfOpen?: boolean;
+  /**
+   * FILE_FLAG_WRITE_THROUGH: on a byte-type pipe to a server on another machine, a write returns
+   * only once the data is in the server's buffer, rather than batched by the network redirector.
+   * To a server on this machine (and for the message type) Windows changes nothing. Default false.
+   */
+  writeThrough?: boolean;
+  /**
+   * Let the server act as this client while it impersonates it (SECURITY_IMPERSONATION), e.g. open
+   * files with this user's rights through `impersonate()`. Default false: the server may only
+   * identify this client (SECURITY_IDENTIFICATION: read who it is, never act as it).
+   */
+  allowImpersonation?: boolean;
 }
 
 /** After a busy pipe, how long its name may be missing and still count as busy. */
@@ -45,12 +57,12 @@ function waitForInstance(native: NativeNamedPipes, path: string, cancel: AbortSi
  * @internal Opens a client end, waiting (WaitNamedPipe) while every instance is busy: for at most
  * `busyLimit` ms, then the EBUSY error is thrown.
  */
-export async function openPipe(native: NativeNamedPipes, path: string, access: number, message: boolean, cancel: AbortSignal | undefined, busyLimit = Infinity): Promise<NativeNamedPipe> {
+export async function openPipe(native: NativeNamedPipes, path: string, access: number, message: boolean, cancel: AbortSignal | undefined, busyLimit = Infinity, flags: { writeThrough?: boolean; allowImpersonation?: boolean } = {}): Promise<NativeNamedPipe> {
   let sawServer = 0; // when the pipe was last seen busy
   let busySince = 0;
   for (;;) {
     try {
-      return native.open(path, access, message);
+      return native.open(path, access, message, flags.writeThrough === true, flags.allowImpersonation === true);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (cancel?.aborted) throw error;
@@ -95,6 +107,8 @@ export async function connectNamedPipe(name: string | LocalSocketName, options: 
   checkDirection(direction);
   checkMaxMessageSize(maxMessageSize);
   if (typeof allowHalfOpen !== 'boolean') throw invalidType('options.allowHalfOpen', 'a boolean', allowHalfOpen);
+  checkBoolean(options.writeThrough, 'options.writeThrough');
+  checkBoolean(options.allowImpersonation, 'options.allowImpersonation');
   const native = namedPipes('connectNamedPipe()');
   const c = native.constants;
   const message = type === 'message';
@@ -107,6 +121,6 @@ export async function connectNamedPipe(name: string | LocalSocketName, options: 
     notYet: new Set(['ENOENT']),
     timedOut: (timeout) => new InterprocessError('ETIMEDOUT', `Connecting to ${path} timed out after ${timeout} ms`, { syscall: 'CreateFile', address: path }),
     failed: (error) => connectError(error, path),
-  }, (cancel) => openPipe(native, path, access, message, cancel));
+  }, (cancel) => openPipe(native, path, access, message, cancel, Infinity, options));
   return pipeConnection(pipe, pipeName, 'server', { message, direction, maxMessageSize, allowHalfOpen });
 }

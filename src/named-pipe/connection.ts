@@ -22,9 +22,9 @@ export interface PipeConnectionOptions {
 
 /**
  * @internal The connection over `pipe`, which it then owns; `peer` is the other end ('client' on
- * a server). The peer's process id is read now, while Windows can tell it.
+ * a server); `name` is null for an adopted handle. The peer's process id is read now, while Windows can tell it.
  */
-export function pipeConnection(pipe: NativeNamedPipe, name: LocalSocketName, peer: PipePeer, options: PipeConnectionOptions): NamedPipeStream | MessagePipe {
+export function pipeConnection(pipe: NativeNamedPipe, name: LocalSocketName | null, peer: PipePeer, options: PipeConnectionOptions): NamedPipeStream | MessagePipe {
   const identity = identityOf(pipe.info(), peer);
   const { direction } = options;
   // The server sends unless the pipe is 'clientToServer', the client unless 'serverToClient'.

@@ -8,3 +8,5 @@ export type { NamedPipeType } from './options.js';
 export { DEFAULT_MAX_MESSAGE_SIZE, MessagePipe } from './message.js';
 export type { MessagePipeCallOptions, MessagePipeEvents, MessagePipeIteratorOptions, NamedPipeDirection } from './message.js';
 export { NamedPipeStream } from './stream.js';
+export { namedPipeFromFd, namedPipeFromHandle } from './handle.js';
+export type { NamedPipeAdoptOptions } from './handle.js';

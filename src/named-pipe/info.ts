@@ -24,6 +24,8 @@ export type PipePeer = 'client' | 'server';
 export interface PipeIdentity {
   readonly ends: NamedPipeEnds;
   readonly credentials: PeerCredentials;
+  /** This end is the server's (its peer is the client). */
+  readonly isServer: boolean;
 }
 
 /** @internal Read once the pipe is connected (before, Windows may report garbage), then kept. */
@@ -37,5 +39,5 @@ export function identityOf(info: NativePipeInfo, peer: PipePeer): PipeIdentity {
   });
   // Process id 0 is the System Idle Process: never a peer, so "not told".
   const pid = peer === 'client' ? ends.clientProcessId : ends.serverProcessId;
-  return { ends, credentials: Object.freeze({ pid: pid === 0 ? null : pid, uid: null, gid: null }) };
+  return { ends, credentials: Object.freeze({ pid: pid === 0 ? null : pid, uid: null, gid: null }), isServer: peer === 'client' };
 }

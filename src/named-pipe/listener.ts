@@ -4,13 +4,13 @@
  * safe defaults: local clients only, the first instance claimed so no one can squat the name, and
  * a DACL that lets in only this user, SYSTEM and Administrators (the `allow` rule 'same-user').
  */
-import { decide, markAccepted } from '../access.js';
-import { pipeCredentials } from '../credentials.js';
+import { markAccepted } from '../access.js';
 import { abortError } from '../errors.js';
 import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
 import type { NativeNamedPipes } from '../native/addon.js';
 import { pipeConnection } from './connection.js';
+import { clientRefusal } from './handle.js';
 import type { MessagePipe } from './message.js';
 import { toPipeName } from './name.js';
 import { type NamedPipeType, type PipeInstance, type NamedPipeListenOptions, namedPipes, pipeInstance } from './options.js';
@@ -43,8 +43,9 @@ export class NamedPipeListener<T extends NamedPipeType = 'byte'> extends Listene
     this.name = name;
     const { instance, check } = options;
     this.#server = new PipeServer(native, name.address, instance, (pipe) => {
-      // Before the pipe is read from or handed on: the client's process id is all Windows tells.
-      const refusal = decide(check, () => pipeCredentials(pipe.info().clientProcessId));
+      // Before the pipe is read from or handed on: the client's process id, and under 'same-user'
+      // its user (./handle.ts).
+      const refusal = clientRefusal(native, pipe, check);
       if (refusal !== null) {
         pipe.close(true);
         this.#server.released();

@@ -7,7 +7,8 @@ import { EventEmitter } from 'node:events';
 import { InterprocessError, abortError, fromSystemError, invalidType } from '../errors.js';
 import type { LocalSocketName } from '../local-socket/name.js';
 import type { PeerCredentials } from '../credentials.js';
-import type { NativeNamedPipe } from '../native/addon.js';
+import { type NativeNamedPipe, requireNative } from '../native/addon.js';
+import { impersonateClient, shareHandle } from './handle.js';
 import type { NamedPipeEnds, PipeIdentity } from './info.js';
 
 /** Default largest message a receiver accepts: 16 MiB. */
@@ -58,8 +59,8 @@ function closedError(): InterprocessError {
 }
 
 /** A failed send, with how many of its bytes Windows took (`bytesWritten`). */
-function sendError(error: Error & { code?: string; bytesWritten?: number }, name: LocalSocketName): InterprocessError {
-  return fromSystemError(error, `Cannot send on ${name}`, error.code === 'EPIPE' ? 'The other end has closed the pipe.' : undefined, { bytesWritten: error.bytesWritten });
+function sendError(error: Error & { code?: string; bytesWritten?: number }, name: LocalSocketName | null): InterprocessError {
+  return fromSystemError(error, `Cannot send on ${name ?? 'an adopted pipe'}`, error.code === 'EPIPE' ? 'The other end has closed the pipe.' : undefined, { bytesWritten: error.bytesWritten });
 }
 
 function checkSignal(options: MessagePipeCallOptions | undefined): AbortSignal | undefined {
@@ -88,8 +89,11 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
  * 'message' listeners. Events: see {@link MessagePipeEvents}.
  */
 export class MessagePipe extends EventEmitter<MessagePipeEvents> implements AsyncIterable<Buffer>, AsyncDisposable {
-  /** The pipe's name: for a client the name it connected to, for an accepted connection its listener's. */
-  readonly name: LocalSocketName;
+  /**
+   * The pipe's name: for a client the name it connected to, for an accepted connection its
+   * listener's; null for an adopted handle ({@link namedPipeFromHandle}).
+   */
+  readonly name: LocalSocketName | null;
   /** The largest message receive() accepts. */
   readonly maxMessageSize: number;
   readonly #native: NativeNamedPipe;
@@ -106,7 +110,7 @@ export class MessagePipe extends EventEmitter<MessagePipeEvents> implements Asyn
   #closing: Promise<void> | null = null;
 
   /** @internal Made by {@link listenNamedPipe} and {@link connectNamedPipe}. */
-  constructor(native: NativeNamedPipe, name: LocalSocketName, identity: PipeIdentity, maxMessageSize: number, canSend: boolean, canReceive: boolean) {
+  constructor(native: NativeNamedPipe, name: LocalSocketName | null, identity: PipeIdentity, maxMessageSize: number, canSend: boolean, canReceive: boolean) {
     super();
     this.#native = native;
     this.name = name;
@@ -136,6 +140,40 @@ export class MessagePipe extends EventEmitter<MessagePipeEvents> implements Asyn
   /** Windows only: the process and session ids of both ends, as Windows reported them at connect. */
   pipeEnds(): NamedPipeEnds {
     return this.#identity.ends;
+  }
+
+  /**
+   * The pipe's Windows handle (a HANDLE's value: Windows keeps handles within 32 bits, so a number
+   * holds it), owned by this object: valid while it is open, closed with it. Throws
+   * ERR_INTERPROCESS_CLOSED once closed. This is the Windows handle, not a Unix descriptor (`fd`).
+   */
+  get handle(): number {
+    if (this.#closed || this.#closing) throw this.#error ?? closedError();
+    return this.#native.handle();
+  }
+
+  /**
+   * Runs `fn` synchronously while this thread impersonates the client (ImpersonateNamedPipeClient),
+   * and returns what it returns; reverts (RevertToSelf) when `fn` returns or throws. What `fn` does
+   * synchronously on this thread is done with the client's identity; anything asynchronous is not
+   * (impersonation belongs to the thread): an async `fn` is refused (ERR_INVALID_ARG_TYPE) and a
+   * promise returned is ERR_INVALID_RETURN_VALUE. Server end only (ERR_INVALID_STATE on a client
+   * end). To act with its rights (not only read who it is), the client must connect with
+   * `allowImpersonation: true`.
+   */
+  impersonate<T>(fn: () => T): T {
+    return impersonateClient(requireNative('impersonate()').namedPipe, () => this.handle, this.#identity.isServer, fn);
+  }
+
+  /**
+   * Shares this pipe with the running process `pid`: duplicates the handle into it and returns
+   * the handle's value there, for that process to adopt with
+   * `namedPipeFromHandle(value, { type: 'message' })` (send it the number by any means). This end
+   * stays open here: close it (destroy()) once the other process has its copy, without reading
+   * meanwhile. The Rust crate's ShareHandle.
+   */
+  shareWith(pid: number): number {
+    return shareHandle(requireNative('shareWith()').namedPipe, this.handle, pid);
   }
 
   /**
@@ -252,7 +290,7 @@ export class MessagePipe extends EventEmitter<MessagePipeEvents> implements Asyn
       const failed = (error: Error & { size?: number }): Outcome => {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'ERR_INTERPROCESS_MESSAGE_TOO_LARGE') return { error: new InterprocessError(code, error.message, { size: error.size }) };
-        return { error: fromSystemError(error, `Cannot receive on ${this.name}`) };
+        return { error: fromSystemError(error, `Cannot receive on ${this.name ?? 'an adopted pipe'}`) };
       };
       try {
         const waiting = this.#native.read(this.maxMessageSize, (error, message) => resolve(error ? failed(error) : { message }));
@@ -283,7 +321,7 @@ export class MessagePipe extends EventEmitter<MessagePipeEvents> implements Asyn
       const [available, left] = this.#native.peek();
       return available === 0 ? null : left;
     } catch (error) {
-      throw fromSystemError(error, `Cannot peek on ${this.name}`);
+      throw fromSystemError(error, `Cannot peek on ${this.name ?? 'an adopted pipe'}`);
     }
   }
 

@@ -48,6 +48,13 @@ export interface NamedPipeListenOptions {
   securityDescriptor?: string;
   /** Whether the pipe handles may be inherited by child processes; default false. */
   inheritable?: boolean;
+  /**
+   * FILE_FLAG_WRITE_THROUGH on every instance: on a byte-type pipe whose client is on another
+   * machine, a write returns only once the data is in the remote end's buffer, rather than batched
+   * by the network redirector. Between processes of one machine (and for the message type) Windows
+   * changes nothing. Default false.
+   */
+  writeThrough?: boolean;
   /** Message type: the largest message a connection receives (default 16 MiB). */
   maxMessageSize?: number;
   /** Byte type: keep our writable side open after the client ends its side (as net's `allowHalfOpen`); default false. */
@@ -95,6 +102,7 @@ export function pipeInstance(options: NamedPipeListenOptions): PipeInstance {
   checkSignal(options.signal);
   checkAllowHalfOpen(options.allowHalfOpen);
   checkMaxMessageSize(maxMessageSize);
+  checkBoolean(options.writeThrough, 'options.writeThrough');
   const check = accessCheck(options.allow);
   return {
     check,
@@ -108,10 +116,16 @@ export function pipeInstance(options: NamedPipeListenOptions): PipeInstance {
       firstInstance: options.firstInstance ?? true,
       securityDescriptor: securityDescriptor ?? defaultSecurityDescriptor(check.rule),
       inheritable: options.inheritable ?? false,
+      writeThrough: options.writeThrough ?? false,
     },
     maxMessageSize,
     allowHalfOpen: options.allowHalfOpen ?? false,
   };
+}
+
+/** @internal An optional boolean option. */
+export function checkBoolean(value: unknown, argument: string): void {
+  if (value !== undefined && typeof value !== 'boolean') throw invalidType(argument, 'a boolean', value);
 }
 
 /** @internal */

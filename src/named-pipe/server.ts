@@ -22,6 +22,8 @@ export interface InstanceOptions {
   firstInstance: boolean;
   securityDescriptor: string | null;
   inheritable: boolean;
+  /** FILE_FLAG_WRITE_THROUGH (optional: Windows local sockets leave it out). */
+  writeThrough?: boolean;
 }
 
 /** How many instances wait for clients at a time (fewer if maxInstances is lower). */
@@ -57,7 +59,7 @@ export class PipeServer {
     const { constants: c } = this.#native;
     const o = this.#options;
     const access = o.direction === 'duplex' ? c.PIPE_ACCESS_DUPLEX : o.direction === 'clientToServer' ? c.PIPE_ACCESS_INBOUND : c.PIPE_ACCESS_OUTBOUND;
-    const openMode = access | (first && o.firstInstance ? c.FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    const openMode = access | (first && o.firstInstance ? c.FILE_FLAG_FIRST_PIPE_INSTANCE : 0) | (o.writeThrough === true ? c.FILE_FLAG_WRITE_THROUGH : 0);
     const pipeMode = (o.message ? c.PIPE_TYPE_MESSAGE | c.PIPE_READMODE_MESSAGE : c.PIPE_TYPE_BYTE | c.PIPE_READMODE_BYTE) | (o.rejectRemoteClients ? c.PIPE_REJECT_REMOTE_CLIENTS : 0);
     let pipe: NativeNamedPipe;
     try {

@@ -92,6 +92,8 @@ export interface NativeNamedPipe {
   securityDescriptor(): string;
   /** Hands the handle to a descriptor of node.exe's C runtime (for net.Socket); this object is then closed. */
   toFd(): number;
+  /** The handle's value, while this object owns it. */
+  handle(): number;
   /** Cancels reads and accepts; writes in flight finish first unless `destroy`; then closes the handle. */
   close(destroy?: boolean): void;
   ref(keepAlive: boolean): void;
@@ -100,7 +102,7 @@ export interface NativeNamedPipe {
 /** Windows named pipes (native/windows/, npipe.h). */
 export interface NativeNamedPipes {
   create(name: string, openMode: number, pipeMode: number, maxInstances: number, outBufferSize: number, inBufferSize: number, sddl: string | null, inheritable: boolean): NativeNamedPipe;
-  open(name: string, access: number, messageMode: boolean): NativeNamedPipe;
+  open(name: string, access: number, messageMode: boolean, writeThrough?: boolean, impersonable?: boolean): NativeNamedPipe;
   wait(name: string, timeoutMs: number, callback: (error: Error | null) => void): void;
   /** An unnamed pipe [readFd, writeFd] of node.exe's runtime. */
   pair(bufferSize: number): [number, number];
@@ -112,10 +114,29 @@ export interface NativeNamedPipes {
   fdType(fd: number): 'pipe' | 'file' | 'char' | 'unknown';
   /** How many handles this process has open. */
   handleCount(): number;
+  /** The handle behind a descriptor of node.exe's runtime (native/windows/handle.c, as the rest below). */
+  fdHandle(fd: number): number;
+  /** GetFileType, the FILE_MODE_INFORMATION flags, the granted access, GetNamedPipeInfo's flags (-1: unknown). */
+  describe(handle: number): { fileType: number; mode: number; access: number; flags: number };
+  /** A NamedPipe owning `handle` (message read mode set first if asked). */
+  adopt(handle: number, messageReadMode: boolean): NativeNamedPipe;
+  /** A new handle of this process to the same object. */
+  duplicate(handle: number): number;
+  closeHandle(handle: number): void;
+  /** The handle's value in process `pid`: a duplicate made there. */
+  share(handle: number, pid: number): number;
+  /** fn() while this thread impersonates the pipe's client; reverted after, also on a throw. */
+  impersonate<T>(handle: number, fn: () => T): T;
+  /** This thread's token's user (null: it impersonates no one) or this process's. */
+  tokenUser(thread: boolean): { sid: string; admin: boolean } | null;
+  /** The user of a server end's client. */
+  clientUser(handle: number): { sid: string; admin: boolean };
   readonly constants: Readonly<Record<
     | 'PIPE_ACCESS_DUPLEX' | 'PIPE_ACCESS_INBOUND' | 'PIPE_ACCESS_OUTBOUND' | 'FILE_FLAG_FIRST_PIPE_INSTANCE' | 'WRITE_DAC'
     | 'PIPE_TYPE_BYTE' | 'PIPE_TYPE_MESSAGE' | 'PIPE_READMODE_BYTE' | 'PIPE_READMODE_MESSAGE' | 'PIPE_REJECT_REMOTE_CLIENTS'
-    | 'PIPE_UNLIMITED_INSTANCES' | 'GENERIC_READ' | 'GENERIC_WRITE' | 'FILE_READ_ATTRIBUTES' | 'FILE_WRITE_ATTRIBUTES', number>>;
+    | 'PIPE_UNLIMITED_INSTANCES' | 'GENERIC_READ' | 'GENERIC_WRITE' | 'FILE_READ_ATTRIBUTES' | 'FILE_WRITE_ATTRIBUTES'
+    | 'FILE_FLAG_WRITE_THROUGH' | 'PIPE_SERVER_END' | 'FILE_TYPE_PIPE' | 'FILE_READ_DATA' | 'FILE_WRITE_DATA'
+    | 'FILE_WRITE_THROUGH' | 'FILE_SYNCHRONOUS_IO_ALERT' | 'FILE_SYNCHRONOUS_IO_NONALERT', number>>;
 }
 
 /**

@@ -527,10 +527,10 @@ test('names: NAME, @NAME, nsName(NAME) and the pipe path reach the same pipe; .n
   for (const [given, kind] of [[name, 'namespaced'], [`@${name}`, 'namespaced'], [nsName(name), 'namespaced'], [path, 'filesystem'], [fsName(path), 'filesystem']] as const) {
     const client = await connectNamedPipe(given);
     const server = (await connections.next()).value as NamedPipeStream;
-    assert.equal(client.name.address, path);
-    assert.equal(client.name.kind, kind);
+    assert.equal(client.name!.address, path);
+    assert.equal(client.name!.kind, kind);
     assert.equal(String(client.name), path);
-    assert.equal(server.name.address, path);
+    assert.equal(server.name!.address, path);
     client.destroy();
     server.destroy();
   }

@@ -32,6 +32,7 @@ const prefixes: Record<string, string> = {
   'windows/pipe.c': 'pipe_',
   'windows/npipe.c': 'np_',
   'windows/sync.c': 'sync_',
+  'windows/handle.c': 'hnd_',
 };
 const allPrefixes = [...new Set(Object.values(prefixes))];
 
