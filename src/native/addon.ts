@@ -132,6 +132,8 @@ export interface NativeBinding {
   /** ERROR is reported, never asked for: the descriptor polled POLLERR and polling stopped (start again to go on). */
   readonly pollEvents: { readonly READABLE: number; readonly WRITABLE: number; readonly DISCONNECT: number; readonly ERROR: number };
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** The peer's supplementary groups (Linux SO_PEERGROUPS, LOCAL_PEERCRED); null where the OS does not tell them. */
+  peerGroups(fd: number): number[] | null;
   tryLock(fd: number): boolean;
   /** Linux: a listening socket bound to the abstract address ("\0name") with its exact length. */
   abstractListen(address: Buffer, backlog: number): number;
