@@ -47,7 +47,7 @@ export interface NativeUnixSockets {
   /** Makes a descriptor we were handed non-blocking and close-on-exec. */
   adopt(fd: number): void;
   /** Sends datas[head .. head+count); returns how many went (0: would block). See send.c. */
-  send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array, packed: Buffer | undefined, spans: Int32Array | undefined): number;
+  send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array, packed: Buffer | undefined, spans: Int32Array | undefined, credLists: Array<Int32Array | null> | null): number;
   /**
    * Receives what waits into `pool` from `poolOffset` (returning pool), or into a new Buffer from 0
    * if it does not fit (returning that); undefined when nothing waits. See receive.c for meta.

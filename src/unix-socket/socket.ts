@@ -298,15 +298,15 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
   #enqueue(bytes: Uint8Array, options: SendOptions | undefined): Promise<void> {
     if (this.#destroyed || this.#closing !== null) throw closedError('send');
     if (this.#ended) throw new InterprocessError('EPIPE', 'Cannot send: end() was called on this socket');
-    const { address, fds, signal } = sendOptions(options, this.type, this.#native.MAX_FDS);
+    const { address, fds, credentials, signal } = sendOptions(options, this.type, this.#native.MAX_FDS);
     if (address === null && this.type === 'datagram' && !this.#connected) {
       throw invalidArgument('options.to', 'is required: this datagram socket has no default peer (connect() it, or pass { to })');
     }
     if (bytes.length === 0 && this.type === 'stream') {
-      if (fds !== null) throw invalidArgument('data', 'must hold at least one byte when descriptors go with it on a stream socket (they travel with the bytes)');
+      if (fds !== null || credentials !== null) throw invalidArgument('data', `must hold at least one byte when ${fds !== null ? 'descriptors go' : 'credentials go'} with it on a stream socket (they travel with the bytes)`);
       return Promise.resolve();
     }
-    return this.#sender.push(bytes, address, fds, signal);
+    return this.#sender.push(bytes, address, fds, credentials, signal);
   }
 
   /** Resolves once the send queue is at most half of sendHighWaterMark again (at once if it is). */
