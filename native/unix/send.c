@@ -6,9 +6,10 @@
  *   Sends datas[head .. head+count) (Uint8Arrays, straight from JS memory: no copy), each to
  *   addresses[i] (a Buffer of sun_path bytes) if given, with the descriptors in fdLists[i] (an
  *   Int32Array) if given, and (Linux) the credentials in credLists[i] (an Int32Array of pid, uid,
- *   gid: SCM_CREDENTIALS, which the kernel checks) if given; elsewhere credentials are EOPNOTSUPP. Returns how many went; 0 when the socket would block. An error on the
- *   first message throws; an error after some were sent ends the batch, and the next call throws
- *   it (sendmmsg's own rule). Stream sockets may take part of a message: progress[0] is then the
+ *   gid: SCM_CREDENTIALS, which the kernel checks) if given; elsewhere credentials are EOPNOTSUPP.
+ *   Returns how many went; 0 when the socket would block. An error on the first message throws;
+ *   an error after some were sent ends the batch, and the next call throws it (sendmmsg's own
+ *   rule). Stream sockets may take part of a message: progress[0] is then the
  *   bytes of datas[head + result] already sent (its descriptors went with the first byte).
  *   packed and spans (optional): JS has copied the small messages of the batch into the Buffer
  *   `packed`; spans (Int32Array) holds for message i its offset there and length, or offset -1 for
