@@ -35,7 +35,10 @@ export interface PeerCredentialsOptions {
 }
 
 /** Peer credentials with the supplementary groups read (`peerCredentials({ groups: true })`). */
-export type PeerCredentialsWithGroups = PeerCredentials & { readonly groups: readonly number[] | null };
+export type PeerCredentialsWithGroups = PeerCredentials & {
+  /** The supplementary group ids (see PeerCredentials.groups); null where the OS does not tell them. */
+  readonly groups: readonly number[] | null;
+};
 
 /** @internal The addon's answer (pid 0 or less: unknown) as frozen credentials. */
 export function unixCredentials(raw: { pid: number; uid: number; gid: number }, groups?: readonly number[] | null): PeerCredentials {

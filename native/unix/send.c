@@ -238,6 +238,8 @@ static bool take_credentials(napi_env env, const send_elements_t* e, int count, 
     has_creds[i] = true;
     *control_total += CRED_SPACE;
 #else
+    (void)creds;
+    (void)control_total;
     ipc_throw_errno(env, EOPNOTSUPP, "sendmsg"); /* SCM_CREDENTIALS is Linux's */
     return false;
 #endif
