@@ -18,8 +18,11 @@ export interface AllowList {
   /** User ids let in (besides ours and root). */
   readonly uids?: readonly number[];
   /**
-   * Group ids let in: a peer whose effective (primary) group is listed. Supplementary groups are
-   * not seen (the kernel's peer credentials carry the primary group only).
+   * Group ids let in: a peer whose effective (primary) group or one of whose supplementary groups
+   * is listed. The supplementary groups are read as each connection is accepted (Linux
+   * SO_PEERGROUPS, macOS and FreeBSD LOCAL_PEERCRED, which keeps 15 at most); where the OS does
+   * not tell them (OpenBSD, NetBSD), and for datagrams (SCM_CREDENTIALS carries no groups), only
+   * the primary group counts.
    */
   readonly gids?: readonly number[];
 }
@@ -29,7 +32,8 @@ export interface AllowList {
  * - `'same-user'` (the default): peers running as this process's effective user, or as root.
  * - `'any'`: every peer that the OS lets reach the name (see docs/security.md: a Linux abstract
  *   name is reachable by every local user).
- * - `{ uids, gids }`: this user, root, and the listed users and primary groups (Unix only).
+ * - `{ uids, gids }`: this user, root, the listed users, and members of the listed groups
+ *   (primary or supplementary; Unix only).
  * - a predicate: `(peer) => boolean`, called synchronously with the peer's credentials before
  *   anything of the connection is read; true lets it in. A predicate that throws refuses the peer.
  */
@@ -43,6 +47,8 @@ export interface AccessCheck {
   readonly admitsOthers: boolean;
   /** Whether anything needs checking per peer ('any' needs nothing). */
   readonly checks: boolean;
+  /** Whether the rule needs the peer's supplementary groups (a `gids` list): read them at accept. */
+  readonly needsGroups: boolean;
   /** Whether `peer` may connect; throws what a predicate threw. */
   admits(peer: PeerCredentials): boolean;
 }
@@ -66,13 +72,13 @@ function idList(value: unknown, argument: string): readonly number[] {
  */
 export function accessCheck(rule: unknown, argument = 'options.allow'): AccessCheck {
   const given = rule === undefined ? 'same-user' : rule;
-  if (given === 'any') return Object.freeze({ rule: 'any', admitsOthers: true, checks: false, admits: () => true });
+  if (given === 'any') return Object.freeze({ rule: 'any', admitsOthers: true, checks: false, needsGroups: false, admits: () => true });
   if (given === 'same-user') {
-    return Object.freeze({ rule: 'same-user', admitsOthers: false, checks: true, admits: (peer: PeerCredentials) => isWindows || sameUser(peer.uid) });
+    return Object.freeze({ rule: 'same-user', admitsOthers: false, checks: true, needsGroups: false, admits: (peer: PeerCredentials) => isWindows || sameUser(peer.uid) });
   }
   if (typeof given === 'function') {
     const predicate = given as (peer: PeerCredentials) => unknown;
-    return Object.freeze({ rule: given as AccessRule, admitsOthers: true, checks: true, admits: (peer: PeerCredentials) => predicate(peer) === true });
+    return Object.freeze({ rule: given as AccessRule, admitsOthers: true, checks: true, needsGroups: false, admits: (peer: PeerCredentials) => predicate(peer) === true });
   }
   if (given !== null && typeof given === 'object' && !Array.isArray(given)) {
     if (isWindows) throw unsupported(`${argument} with uids or gids`, "Windows has no uids or gids: use 'same-user' (a DACL the OS enforces), 'any', a predicate of the client's process id, or securityDescriptor (SDDL).");
@@ -87,10 +93,18 @@ export function accessCheck(rule: unknown, argument = 'options.allow'): AccessCh
       rule: Object.freeze({ uids, gids }),
       admitsOthers,
       checks: true,
-      admits: (peer: PeerCredentials) => sameUser(peer.uid) || (peer.uid !== null && uids.includes(peer.uid)) || (peer.gid !== null && gids.includes(peer.gid)),
+      needsGroups: gids.length > 0,
+      admits: (peer: PeerCredentials) => sameUser(peer.uid) || (peer.uid !== null && uids.includes(peer.uid)) || inGroups(peer, gids),
     });
   }
   throw invalidType(argument, "'same-user', 'any', { uids, gids } or a function (peer) => boolean", given);
+}
+
+/** Whether the peer's primary group, or one of its supplementary groups (when read), is listed. */
+function inGroups(peer: PeerCredentials, gids: readonly number[]): boolean {
+  if (gids.length === 0) return false;
+  if (peer.gid !== null && gids.includes(peer.gid)) return true;
+  return peer.groups != null && peer.groups.some((gid) => gids.includes(gid));
 }
 
 function sameUser(uid: number | null): boolean {

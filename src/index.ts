@@ -5,7 +5,7 @@
 export * from './local-socket/index.js';
 export * from './unix-socket/index.js';
 export type { AccessRule, AllowList } from './access.js';
-export type { PeerCredentials } from './credentials.js';
+export type { PeerCredentials, PeerCredentialsOptions, PeerCredentialsWithGroups } from './credentials.js';
 export type { BindOptions } from './options.js';
 export type { Listener, ListenerEvents, ListenerIteratorOptions } from './listener.js';
 export { InterprocessError } from './errors.js';

@@ -4,6 +4,7 @@
 
 napi_value os_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, exports, "peerCredentials", credentials_peer));
+  NAPI_CALL(env, ipc_set_fn(env, exports, "peerGroups", credentials_groups));
   NAPI_CALL(env, ipc_set_fn(env, exports, "tryLock", lock_try));
   NAPI_CALL(env, ipc_set_fn(env, exports, "abstractListen", abstract_listen));
   NAPI_CALL(env, ipc_set_fn(env, exports, "abstractConnect", abstract_connect));

@@ -197,26 +197,28 @@ static int receive_some(int fd, int type, arena_t* arena, int vlen, size_t contr
 static int find_end(int fd, int type, arena_t* arena, int n, bool marked, bool* eof) {
   *eof = false;
   if (type == USOCK_DATAGRAM) return n;
+  if (type == USOCK_STREAM) {
+    /* A stream has no empty messages: a zero-length read is the end, even with a cmsg (with
+     * SO_PASSCRED on, Linux gives one at the end too). */
+    for (int i = 0; i < n; i++) {
+      if (arena->lengths[i] == 0) {
+        *eof = true;
+        return i;
+      }
+    }
+    return n;
+  }
   int first_empty = -1;
   for (int i = n - 1; i >= 0 && arena->lengths[i] == 0 && arena->msgs[i].msg_controllen == 0; i--) first_empty = i;
   if (first_empty < 0) return n;
-  if (type == USOCK_SEQPACKET) {
-    /* Marked: the reads from first_empty on carried no cmsg, so they are the end. */
+  /* Seqpacket. Marked: the reads from first_empty on carried no cmsg, so they are the end. */
 #if defined(POLLRDHUP)
-    struct pollfd p = {.fd = fd, .events = POLLRDHUP, .revents = 0};
-    if (!marked && poll(&p, 1, 0) >= 0 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
+  struct pollfd p = {.fd = fd, .events = POLLRDHUP, .revents = 0};
+  if (!marked && poll(&p, 1, 0) >= 0 && (p.revents & (POLLRDHUP | POLLHUP)) == 0) return n; /* empty messages */
 #else
-    (void)fd;
-    (void)marked;
+  (void)fd;
+  (void)marked;
 #endif
-  } else {
-    for (int i = 0; i < n; i++) {
-      if (arena->lengths[i] == 0) {
-        first_empty = i;
-        break;
-      }
-    }
-  }
   *eof = true;
   return first_empty;
 }

@@ -1,12 +1,15 @@
 /*
  * The batched send of Unix domain sockets (see message.h).
  *
- * send(fd, type, datas, head, count, addresses, fdLists, progress, packed, spans) -> messages sent
+ * send(fd, type, datas, head, count, addresses, fdLists, progress, packed, spans, credLists)
+ *   -> messages sent.
  *   Sends datas[head .. head+count) (Uint8Arrays, straight from JS memory: no copy), each to
  *   addresses[i] (a Buffer of sun_path bytes) if given, with the descriptors in fdLists[i] (an
- *   Int32Array) if given. Returns how many went; 0 when the socket would block. An error on the
- *   first message throws; an error after some were sent ends the batch, and the next call throws
- *   it (sendmmsg's own rule). Stream sockets may take part of a message: progress[0] is then the
+ *   Int32Array) if given, and (Linux) the credentials in credLists[i] (an Int32Array of pid, uid,
+ *   gid: SCM_CREDENTIALS, which the kernel checks) if given; elsewhere credentials are EOPNOTSUPP.
+ *   Returns how many went; 0 when the socket would block. An error on the first message throws;
+ *   an error after some were sent ends the batch, and the next call throws it (sendmmsg's own
+ *   rule). Stream sockets may take part of a message: progress[0] is then the
  *   bytes of datas[head + result] already sent (its descriptors went with the first byte).
  *   packed and spans (optional): JS has copied the small messages of the batch into the Buffer
  *   `packed`; spans (Int32Array) holds for message i its offset there and length, or offset -1 for
@@ -90,6 +93,7 @@ typedef struct {
   napi_value datas;            /* the messages */
   napi_value addresses;        /* NULL when not given */
   napi_value fd_lists;         /* NULL when not given */
+  napi_value cred_lists;       /* NULL when not given */
   napi_value progress_value;   /* progress, fetched again after getters may have run */
   int32_t* progress;           /* valid only until JS runs */
   napi_value packed;           /* NULL when not given */
@@ -98,7 +102,7 @@ typedef struct {
 
 /* The elements of a batch, fetched (getters may run) before any JS memory is taken. */
 typedef struct {
-  napi_value datas[SEND_BATCH], names[SEND_BATCH], lists[SEND_BATCH]; /* NULL: none */
+  napi_value datas[SEND_BATCH], names[SEND_BATCH], lists[SEND_BATCH], creds[SEND_BATCH]; /* NULL: none */
 } send_elements_t;
 
 #define PROGRESS_TYPE "progress must be an Int32Array of one number at least"
@@ -130,9 +134,9 @@ static bool optional_array(napi_env env, napi_value value, const char* message, 
 
 /* Reads send's arguments (no JS runs here); false if one is wrong (having thrown). */
 static bool send_args(napi_env env, napi_callback_info info, send_args_t* a) {
-  napi_value argv[10];
+  napi_value argv[11];
   int64_t type, head, count;
-  if (!ipc_fd_args(env, info, 10, argv, &a->fd) ||
+  if (!ipc_fd_args(env, info, 11, argv, &a->fd) ||
       !ipc_get_int(env, argv[1], USOCK_DATAGRAM, USOCK_STREAM, "the socket type", &type) ||
       !ipc_get_int(env, argv[3], 0, INT32_MAX, "head", &head) || !ipc_get_int(env, argv[4], 0, INT32_MAX, "count", &count)) {
     return false;
@@ -143,6 +147,7 @@ static bool send_args(napi_env env, napi_callback_info info, send_args_t* a) {
   }
   if (!optional_array(env, argv[5], "the addresses must be an array, or null", &a->addresses) ||
       !optional_array(env, argv[6], "the descriptor lists must be an array, or null", &a->fd_lists) ||
+      !optional_array(env, argv[10], "the credential lists must be an array, or null", &a->cred_lists) ||
       (a->progress = progress_arg(env, argv[7])) == NULL) {
     return false;
   }
@@ -176,7 +181,8 @@ static bool fetch_elements(napi_env env, const send_args_t* a, send_elements_t* 
     uint32_t index = a->head + (uint32_t)i; /* head <= INT32_MAX: no wrap */
     e->datas[i] = NULL;
     if (a->spans[2 * i] < 0 && !element(env, a->datas, index, &e->datas[i])) return false;
-    if (!optional_element(env, a->addresses, index, &e->names[i]) || !optional_element(env, a->fd_lists, index, &e->lists[i])) {
+    if (!optional_element(env, a->addresses, index, &e->names[i]) || !optional_element(env, a->fd_lists, index, &e->lists[i]) ||
+        !optional_element(env, a->cred_lists, index, &e->creds[i])) {
       return false;
     }
   }
@@ -208,17 +214,66 @@ static bool take_fd_lists(napi_env env, const send_elements_t* e, int count, int
   return true;
 }
 
-/* Puts count descriptors into msg as one SCM_RIGHTS cmsg at control; returns the space it took. */
-static size_t add_rights(struct msghdr* msg, char* control, const int32_t* fds, size_t count) {
-  size_t space = CMSG_SPACE(count * sizeof(int));
+#define CREDS_TYPE "credentials must be given as an Int32Array of pid, uid and gid"
+
+/*
+ * The credentials of the batch, copied (creds[i]: pid, uid, gid; has_creds[i] false when none),
+ * and the control space they add to *control_total; false (having thrown) if one is not an
+ * Int32Array of three, or the OS cannot send credentials (EOPNOTSUPP: Linux only).
+ */
+static bool take_credentials(napi_env env, const send_elements_t* e, int count, int32_t (*creds)[3], bool* has_creds,
+                             size_t* control_total) {
+  for (int i = 0; i < count; i++) {
+    has_creds[i] = false;
+    if (e->creds[i] == NULL) continue;
+    int32_t* given;
+    size_t length;
+    if (!msg_typed_array(env, e->creds[i], napi_int32_array, (void**)&given, &length, CREDS_TYPE)) return false;
+    if (length != 3) {
+      ipc_throw_type(env, CREDS_TYPE);
+      return false;
+    }
+#if defined(__linux__)
+    memcpy(creds[i], given, sizeof creds[i]);
+    has_creds[i] = true;
+    *control_total += CRED_SPACE;
+#else
+    (void)creds;
+    (void)control_total;
+    ipc_throw_errno(env, EOPNOTSUPP, "sendmsg"); /* SCM_CREDENTIALS is Linux's */
+    return false;
+#endif
+  }
+  return true;
+}
+
+/*
+ * Puts the control messages of one message at control: count descriptors as SCM_RIGHTS, then
+ * (Linux, if cred) SCM_CREDENTIALS; returns the space they took (0: none).
+ */
+static size_t add_control(struct msghdr* msg, char* control, const int32_t* fds, size_t count, const int32_t* cred) {
+  size_t space = (count > 0 ? CMSG_SPACE(count * sizeof(int)) : 0) + (cred != NULL ? CRED_SPACE : 0);
+  if (space == 0) return 0;
   memset(control, 0, space);
   msg->msg_control = control;
   msg->msg_controllen = space;
   struct cmsghdr* cmsg = CMSG_FIRSTHDR(msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
-  memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
+  if (count > 0) {
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
+    memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
+    cmsg = CMSG_NXTHDR(msg, cmsg);
+  }
+#if defined(__linux__)
+  if (cred != NULL) {
+    struct ucred ucred = {.pid = cred[0], .uid = (uid_t)cred[1], .gid = (gid_t)cred[2]};
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_CREDENTIALS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof ucred);
+    memcpy(CMSG_DATA(cmsg), &ucred, sizeof ucred);
+  }
+#endif
   return space;
 }
 
@@ -234,7 +289,12 @@ static arena_t* build_headers(napi_env env, const send_args_t* a, const send_ele
   if (a->packed != NULL && !msg_buffer_arg(env, a->packed, &packed, &packed_length, PACKED_TYPE)) return NULL;
   int32_t* fd_data[SEND_BATCH];
   size_t fd_counts[SEND_BATCH], control_total;
-  if (!take_fd_lists(env, e, a->count, fd_data, fd_counts, &control_total)) return NULL;
+  int32_t creds[SEND_BATCH][3];
+  bool has_creds[SEND_BATCH];
+  if (!take_fd_lists(env, e, a->count, fd_data, fd_counts, &control_total) ||
+      !take_credentials(env, e, a->count, creds, has_creds, &control_total)) {
+    return NULL;
+  }
   arena_t* arena = msg_arena(env);
   if (arena == NULL) return NULL;
   if (control_total > arena->send_control_size) {
@@ -271,7 +331,7 @@ static arena_t* build_headers(napi_env env, const send_args_t* a, const send_ele
       msg->msg_name = &arena->send_names[i];
       msg->msg_namelen = len;
     }
-    if (fd_counts[i] > 0) control += add_rights(msg, control, fd_data[i], fd_counts[i]);
+    control += add_control(msg, control, fd_data[i], fd_counts[i], has_creds[i] ? creds[i] : NULL);
   }
   return arena;
 }

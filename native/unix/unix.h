@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-/* credentials.c: peerCredentials(fd) -> { pid, uid, gid }; pid is -1 where the OS does not tell it. */
+/* credentials.c: peerCredentials(fd) -> { pid, uid, gid }; pid is -1 where the OS does not tell it.
+ * peerGroups(fd) -> the supplementary group ids, or null where the OS does not tell them. */
 napi_value credentials_peer(napi_env env, napi_callback_info info);
+napi_value credentials_groups(napi_env env, napi_callback_info info);
 /* lock.c: tryLock(fd) -> true if an exclusive flock(2) was taken, false if another holder has it. */
 napi_value lock_try(napi_env env, napi_callback_info info);
 /* abstract.c: abstractListen(address: Buffer, backlog) -> fd, and abstractConnect(address: Buffer)

@@ -12,6 +12,7 @@ static napi_value not_supported(napi_env env, napi_callback_info info) {
 
 napi_value os_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, exports, "peerCredentials", not_supported));
+  NAPI_CALL(env, ipc_set_fn(env, exports, "peerGroups", not_supported));
   NAPI_CALL(env, ipc_set_fn(env, exports, "tryLock", not_supported));
   return np_init(env, exports);
 }

@@ -160,7 +160,7 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
   const admit = (socket: net.Socket): LocalSocket | Refusal => {
     const local = adoptAccepted(socket, resolved);
     markAccepted(local, check);
-    const refusal = verify ? decide(check, () => local.peerCredentials()) : null;
+    const refusal = verify ? decide(check, () => local.peerCredentials({ groups: check.needsGroups })) : null;
     if (refusal === null) return local;
     socket.destroy();
     return refusal;

@@ -4,7 +4,7 @@
  * path.
  */
 import net from 'node:net';
-import { type PeerCredentials, pipeCredentials, unixCredentials } from '../credentials.js';
+import { type PeerCredentials, type PeerCredentialsOptions, type PeerCredentialsWithGroups, hasGroups, pipeCredentials, readGroups, unixCredentials, wantsGroups, withGroups } from '../credentials.js';
 import { InterprocessError, fromSystemError } from '../errors.js';
 import { type NativeNamedPipe, optionalNative, requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
@@ -38,28 +38,42 @@ export class LocalSocket extends net.Socket {
    * The pid, uid and gid of the process at the other end (Linux SO_PEERCRED, macOS
    * LOCAL_PEERCRED and LOCAL_PEERPID, BSD getpeereid; on Windows the peer's process id). Read
    * when the connection is made, so it answers for as long as the object lives, also after
-   * close. Needs the native addon on Unix (ERR_INTERPROCESS_NATIVE without it).
+   * close. With `{ groups: true }` also the peer's supplementary groups (see
+   * PeerCredentials.groups), read when first asked for (ask before close). Needs the native
+   * addon on Unix (ERR_INTERPROCESS_NATIVE without it).
    */
-  peerCredentials(): PeerCredentials {
+  peerCredentials(options: PeerCredentialsOptions & { readonly groups: true }): PeerCredentialsWithGroups;
+  peerCredentials(options?: PeerCredentialsOptions): PeerCredentials;
+  peerCredentials(options?: PeerCredentialsOptions): PeerCredentials {
+    const groups = wantsGroups(options);
     const cached = credentialsCache.get(this);
-    if (cached) return cached;
+    if (cached && (!groups || hasGroups(cached))) return cached;
     if (isWindows) {
+      if (cached) return remember(this, withGroups(cached, null)); // Windows has no groups
       throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot read peer credentials: this socket has no peer interprocess knows of (on Windows the peer\'s process id is read when listen() or connect() of interprocess connects the pipe; createConnection() and sockets of your own have none).');
     }
     const native = requireNative('Reading peer credentials');
     const fd = descriptorOf(this);
     if (fd === undefined) {
+      if (cached) {
+        throw new InterprocessError('ERR_SOCKET_CLOSED', "Cannot read the peer's supplementary groups: this socket is closed, and they are read only when asked for. Call peerCredentials({ groups: true }) while it is connected (an allow: { gids } rule reads them as it accepts).");
+      }
       throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot read peer credentials: this socket never had a peer interprocess knows of (it is not connected, or was closed before it was ever connected). Sockets made by listen(), connect() and createConnection() read them as they connect.');
     }
     let credentials: PeerCredentials;
     try {
-      credentials = unixCredentials(native.peerCredentials(fd));
+      credentials = cached ?? unixCredentials(native.peerCredentials(fd));
     } catch (error) {
       throw fromSystemError(error, 'Cannot read peer credentials');
     }
-    credentialsCache.set(this, credentials);
-    return credentials;
+    if (groups) credentials = withGroups(credentials, readGroups(native, fd));
+    return remember(this, credentials);
   }
+}
+
+function remember<T extends PeerCredentials>(socket: LocalSocket, credentials: T): T {
+  credentialsCache.set(socket, credentials);
+  return credentials;
 }
 
 /**

@@ -47,7 +47,7 @@ export interface NativeUnixSockets {
   /** Makes a descriptor we were handed non-blocking and close-on-exec. */
   adopt(fd: number): void;
   /** Sends datas[head .. head+count); returns how many went (0: would block). See send.c. */
-  send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array, packed: Buffer | undefined, spans: Int32Array | undefined): number;
+  send(fd: number, type: number, datas: Uint8Array[], head: number, count: number, addresses: Array<Buffer | null> | null, fdLists: Array<Int32Array | null> | null, progress: Int32Array, packed: Buffer | undefined, spans: Int32Array | undefined, credLists: Array<Int32Array | null> | null): number;
   /**
    * Receives what waits into `pool` from `poolOffset` (returning pool), or into a new Buffer from 0
    * if it does not fit (returning that); undefined when nothing waits. See receive.c for meta.
@@ -153,6 +153,8 @@ export interface NativeBinding {
   /** ERROR is reported, never asked for: the descriptor polled POLLERR and polling stopped (start again to go on). */
   readonly pollEvents: { readonly READABLE: number; readonly WRITABLE: number; readonly DISCONNECT: number; readonly ERROR: number };
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** The peer's supplementary groups (Linux SO_PEERGROUPS, LOCAL_PEERCRED); null where the OS does not tell them. */
+  peerGroups(fd: number): number[] | null;
   tryLock(fd: number): boolean;
   /** Linux: a listening socket bound to the abstract address ("\0name") with its exact length. */
   abstractListen(address: Buffer, backlog: number): number;

@@ -1,5 +1,5 @@
 /** The argument checks and small helpers of UnixSocket's methods. */
-import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
+import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import type { NativeUnixSockets } from '../native/addon.js';
 import type { PeerCredentials } from '../credentials.js';
 import { requireNative } from '../native/addon.js';
@@ -47,16 +47,19 @@ export function toBytes(data: unknown): Uint8Array {
 export interface CheckedSend {
   readonly address: Buffer | null;
   readonly fds: Int32Array | null;
+  /** SCM_CREDENTIALS to send: pid, uid, gid. */
+  readonly credentials: Int32Array | null;
   readonly signal: AbortSignal | undefined;
 }
 
-const NO_OPTIONS: CheckedSend = Object.freeze({ address: null, fds: null, signal: undefined });
+const NO_OPTIONS: CheckedSend = Object.freeze({ address: null, fds: null, credentials: null, signal: undefined });
 
 /** @internal send()'s options, checked: where to, which descriptors, which signal. */
 export function sendOptions(options: SendOptions | undefined, type: UnixSocketType, maxFds: number): CheckedSend {
   if (options === undefined) return NO_OPTIONS;
   let address: Buffer | null = null;
   let fds: Int32Array | null = null;
+  let credentials: Int32Array | null = null;
   let signal: AbortSignal | undefined;
   if (options !== undefined) {
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
@@ -70,10 +73,33 @@ export function sendOptions(options: SendOptions | undefined, type: UnixSocketTy
       if (list.length > maxFds) throw invalidArgument('options.fds', `holds ${list.length} descriptors; one message carries at most ${maxFds} (SCM_MAX_FD)`);
       if (list.length > 0) fds = Int32Array.from(list);
     }
+    if (options.credentials !== undefined) credentials = sendCredentials(options.credentials);
     signal = checkSignal(options.signal, 'options.signal');
     if (signal?.aborted) throw abortError(signal);
   }
-  return { address, fds, signal };
+  return { address, fds, credentials, signal };
+}
+
+/**
+ * The `credentials` option of send() as SCM_CREDENTIALS (pid, uid, gid; null for
+ * false): true is this process's pid, effective uid and effective gid. Linux only.
+ */
+export function sendCredentials(value: unknown): Int32Array | null {
+  if (value === false) return null;
+  if (value !== true && (value === null || typeof value !== 'object')) throw invalidType('options.credentials', 'true, or an object { pid, uid, gid }', value);
+  if (process.platform !== 'linux') {
+    throw unsupported('Sending credentials (SCM_CREDENTIALS)', 'only Linux lets a sender attach them. The receiver can tell who is connected with peerCredentials() on every Unix (LOCAL_PEERCRED, getpeereid).');
+  }
+  if (value === true) return Int32Array.of(process.pid, process.geteuid!(), process.getegid!());
+  const given = value as { pid?: unknown; uid?: unknown; gid?: unknown };
+  const id = (key: 'pid' | 'uid' | 'gid', max: number): number => {
+    const n = given[key];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < (key === 'pid' ? 1 : 0) || n > max) {
+      throw invalidArgument(`options.credentials.${key}`, `must be an integer from ${key === 'pid' ? 1 : 0} to ${max}; got ${String(n)}`);
+    }
+    return n;
+  };
+  return Int32Array.of(id('pid', 0x7fffffff), id('uid', 0xffffffff), id('gid', 0xffffffff));
 }
 
 /** @internal SO_PASSCRED on or off, with a typed error where the OS has none. */

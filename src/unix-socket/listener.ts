@@ -4,7 +4,7 @@
  * accepts them all. Each connection is a UnixSocket (messages, descriptors, credentials).
  */
 import { type AccessCheck, type AccessRule, accessCheck, decide, markAccepted, socketFileMode } from '../access.js';
-import { unixCredentials } from '../credentials.js';
+import { type PeerCredentials, readGroups, unixCredentials } from '../credentials.js';
 import { InterprocessError, abortError, fromSystemError } from '../errors.js';
 import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
@@ -111,10 +111,11 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
       return;
     }
     for (const fd of fds) {
-      if (this.#access.checks && this.#refuse(fd)) continue;
+      const credentials = this.#access.checks ? this.#admit(fd) : undefined;
+      if (credentials === null) continue;
       let socket: UnixSocket;
       try {
-        socket = new UnixSocket(fd, this.type, this.#options, { connected: true, origin: 'accepted', name: this.name, localName: this.name });
+        socket = new UnixSocket(fd, this.type, this.#options, { connected: true, origin: 'accepted', name: this.name, localName: this.name, credentials });
       } catch (error) {
         closeFd(fd);
         this.#report(fromSystemError(error, 'Cannot set up an accepted connection'), false);
@@ -151,13 +152,22 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
     else process.emitWarning(error);
   }
 
-  /** Applies the `allow` rule to an accepted descriptor: true (and closed) if refused. */
-  #refuse(fd: number): boolean {
-    const refusal = decide(this.#access, () => unixCredentials(requireNative('Unix listeners').peerCredentials(fd)));
-    if (refusal === null) return false;
+  /**
+   * Applies the `allow` rule to an accepted descriptor: the peer's credentials if admitted (with
+   * its groups if the rule needed them), null (and closed) if refused.
+   */
+  #admit(fd: number): PeerCredentials | null {
+    let credentials: PeerCredentials | undefined;
+    const refusal = decide(this.#access, () => {
+      const native = requireNative('Unix listeners');
+      const raw = native.peerCredentials(fd);
+      credentials = unixCredentials(raw, this.#access.needsGroups ? readGroups(native, fd) : undefined);
+      return credentials;
+    });
+    if (refusal === null) return credentials!;
     closeFd(fd);
     this._refuse(refusal);
-    return true;
+    return null;
   }
 
   /** @internal Stops accepting and removes the socket file (if still ours). */

@@ -30,6 +30,8 @@ export class SendQueue {
   #datas: Uint8Array[] = [];
   #addresses: Array<Buffer | null> | null = null;
   #fdLists: Array<Int32Array | null> | null = null;
+  /** SCM_CREDENTIALS per message (pid, uid, gid), or null for none. */
+  #credLists: Array<Int32Array | null> | null = null;
   #settle: Settle[] = [];
   #head = 0;
   /** The head message was partly taken by the kernel (a stream): it cannot be cancelled. */
@@ -48,7 +50,7 @@ export class SendQueue {
   }
 
   /** Queues a message; the promise settles when the kernel has it (or it fails, or is cancelled). */
-  push(bytes: Uint8Array, address: Buffer | null, fds: Int32Array | null, signal: AbortSignal | undefined): Promise<void> {
+  push(bytes: Uint8Array, address: Buffer | null, fds: Int32Array | null, credentials: Int32Array | null, signal: AbortSignal | undefined): Promise<void> {
     const index = this.#datas.length;
     this.#datas.push(bytes);
     if (address !== null || this.#addresses !== null) {
@@ -58,6 +60,10 @@ export class SendQueue {
     if (fds !== null || this.#fdLists !== null) {
       this.#fdLists ??= new Array<Int32Array | null>(index).fill(null);
       this.#fdLists.push(fds);
+    }
+    if (credentials !== null || this.#credLists !== null) {
+      this.#credLists ??= new Array<Int32Array | null>(index).fill(null);
+      this.#credLists.push(credentials);
     }
     return new Promise<void>((resolve, reject) => {
       if (signal === undefined) {
@@ -82,6 +88,7 @@ export class SendQueue {
     this.#settle.splice(i, 1);
     this.#addresses?.splice(i, 1);
     this.#fdLists?.splice(i, 1);
+    this.#credLists?.splice(i, 1);
     settle.reject(abortError(signal));
     this.compact();
   }
@@ -117,7 +124,7 @@ export class SendQueue {
       }
       let sent: number;
       try {
-        sent = native.send(fd, this.#typeNumber, this.#datas, this.#head, count, this.#addresses, this.#fdLists, progress, packed, spans);
+        sent = native.send(fd, this.#typeNumber, this.#datas, this.#head, count, this.#addresses, this.#fdLists, progress, packed, spans, this.#credLists);
       } catch (error) {
         if (RETRY_LATER.has((error as NodeJS.ErrnoException).code ?? '')) {
           this.compact();
@@ -130,7 +137,8 @@ export class SendQueue {
       // Offer the kernel about what it took last time: building headers it refuses costs time.
       this.#batch = sent === count ? Math.min(this.#batch * 2, native.SEND_BATCH) : Math.max(8, sent * 2);
       if (progress[0]! > 0) {
-        // A stream took part of the message: the rest goes next, its descriptors already went.
+        // A stream took part of the message: the rest goes next, its descriptors already went
+        // (its credentials go again: the kernel does not join bytes sent with different ones).
         this.#datas[this.#head] = this.#datas[this.#head]!.subarray(progress[0]);
         if (this.#fdLists) this.#fdLists[this.#head] = null;
         this.#partial = true;
@@ -158,7 +166,11 @@ export class SendQueue {
           ? `The message (${this.#datas[this.#head]!.length} bytes) is larger than the socket's send buffer allows (SO_SNDBUF; about 208 KiB by default on Linux).`
           : code === 'EBADF'
             ? 'A descriptor in options.fds is not open.'
-            : undefined;
+            : code === 'EPERM' && this.#credLists?.[this.#head]
+              ? 'The kernel refused the credentials in options.credentials: a process may send only its own pid, uid and gid (real, effective or saved), unless it has CAP_SYS_ADMIN (another pid), CAP_SETUID (another uid) or CAP_SETGID (another gid).'
+              : code === 'ESRCH' && this.#credLists?.[this.#head]
+                ? 'No process has the pid in options.credentials.'
+                : undefined;
     const failure = fromSystemError(error, `Cannot send a ${this.#type} message${where}`, hint, name ? { address: name.address } : {});
     if (CONNECTION_LOST.has(code) && !(code === 'EBADF' && this.#fdLists?.[this.#head])) this.failAll(failure);
     else this.settleHead(failure);
@@ -171,6 +183,7 @@ export class SendQueue {
     this.#datas[i] = undefined as unknown as Uint8Array;
     if (this.#addresses) this.#addresses[i] = null;
     if (this.#fdLists) this.#fdLists[i] = null;
+    if (this.#credLists) this.#credLists[i] = null;
     this.#settle[i] = undefined as unknown as Settle;
     this.#partial = false;
     if (error === null) settle.resolve();
@@ -191,11 +204,13 @@ export class SendQueue {
       this.#settle = [];
       this.#addresses = null;
       this.#fdLists = null;
+      this.#credLists = null;
     } else if (step === 'splice') {
       this.#datas.splice(0, this.#head);
       this.#settle.splice(0, this.#head);
       this.#addresses?.splice(0, this.#head);
       this.#fdLists?.splice(0, this.#head);
+      this.#credLists?.splice(0, this.#head);
     }
     if (step !== null) this.#head = 0;
   }

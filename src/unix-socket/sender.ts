@@ -48,8 +48,8 @@ export class Sender {
   }
 
   /** Queues a message (see SendQueue.push) and flushes at the end of the tick. */
-  push(bytes: Uint8Array, address: Buffer | null, fds: Int32Array | null, signal: AbortSignal | undefined): Promise<void> {
-    const promise = this.#queue.push(bytes, address, fds, signal);
+  push(bytes: Uint8Array, address: Buffer | null, fds: Int32Array | null, credentials: Int32Array | null, signal: AbortSignal | undefined): Promise<void> {
+    const promise = this.#queue.push(bytes, address, fds, credentials, signal);
     if (!this.#flushQueued && this.#writeWait === null) {
       this.#flushQueued = true;
       queueMicrotask(() => {

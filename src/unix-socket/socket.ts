@@ -16,7 +16,7 @@ import type { AccessCheck } from '../access.js';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
 import type { LocalSocketName } from '../local-socket/name.js';
-import type { PeerCredentials } from '../credentials.js';
+import { type PeerCredentials, type PeerCredentialsOptions, type PeerCredentialsWithGroups, hasGroups, readGroups, wantsGroups, withGroups } from '../credentials.js';
 import { type SocketFile, releaseSocketFile } from '../unix/socket-file.js';
 import { addressOf, nameFromAddress, resolveName } from './address.js';
 import { closedError, noPeer, passCredentials, positiveInteger, readPeer, sendOptions, toBytes, waitSignal } from './checks.js';
@@ -54,6 +54,8 @@ export interface SocketOrigin {
   file?: SocketFile | null;
   /** Datagram receivers with credentials: the `allow` rule each message must pass. */
   access?: AccessCheck | null;
+  /** The peer's credentials, when the listener read them already (for its `allow` rule). */
+  credentials?: PeerCredentials;
 }
 
 /**
@@ -127,7 +129,7 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
         // Then reads toggle it.
       }
     }
-    this.#credentials = this.#connected ? readPeer(fd, type) : noPeer();
+    this.#credentials = from.credentials ?? (this.#connected ? readPeer(fd, type) : noPeer());
     this.#sender = new Sender({
       type,
       typeNumber: this.#typeNumber,
@@ -259,10 +261,20 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
    * (or the socket pair) was made. Read when the socket connects, so it answers after close too.
    * Throws ERR_INTERPROCESS_NO_CREDENTIALS for a socket that never had a peer (an unconnected
    * datagram socket) or whose peer the kernel recorded none for (a datagram socket connected
-   * with connect()).
+   * with connect()). With `{ groups: true }` also the peer's supplementary groups (see
+   * PeerCredentials.groups), read when first asked for: ask before close
+   * (ERR_INTERPROCESS_CLOSED after, unless asked before).
    */
-  peerCredentials(): PeerCredentials {
+  peerCredentials(options: PeerCredentialsOptions & { readonly groups: true }): PeerCredentialsWithGroups;
+  peerCredentials(options?: PeerCredentialsOptions): PeerCredentials;
+  peerCredentials(options?: PeerCredentialsOptions): PeerCredentials {
+    const groups = wantsGroups(options);
     if (this.#credentials instanceof Error) throw this.#credentials;
+    if (!groups || hasGroups(this.#credentials)) return this.#credentials;
+    if (this.#destroyed) {
+      throw new InterprocessError('ERR_INTERPROCESS_CLOSED', "Cannot read the peer's supplementary groups: the socket is closed, and they are read only when asked for. Call peerCredentials({ groups: true }) while it is open (an allow: { gids } rule reads them as it accepts).");
+    }
+    this.#credentials = withGroups(this.#credentials, readGroups(requireNative('Reading peer credentials'), this.#fd));
     return this.#credentials;
   }
 
@@ -286,15 +298,15 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
   #enqueue(bytes: Uint8Array, options: SendOptions | undefined): Promise<void> {
     if (this.#destroyed || this.#closing !== null) throw closedError('send');
     if (this.#ended) throw new InterprocessError('EPIPE', 'Cannot send: end() was called on this socket');
-    const { address, fds, signal } = sendOptions(options, this.type, this.#native.MAX_FDS);
+    const { address, fds, credentials, signal } = sendOptions(options, this.type, this.#native.MAX_FDS);
     if (address === null && this.type === 'datagram' && !this.#connected) {
       throw invalidArgument('options.to', 'is required: this datagram socket has no default peer (connect() it, or pass { to })');
     }
     if (bytes.length === 0 && this.type === 'stream') {
-      if (fds !== null) throw invalidArgument('data', 'must hold at least one byte when descriptors go with it on a stream socket (they travel with the bytes)');
+      if (fds !== null || credentials !== null) throw invalidArgument('data', `must hold at least one byte when ${fds !== null ? 'descriptors go' : 'credentials go'} with it on a stream socket (they travel with the bytes)`);
       return Promise.resolve();
     }
-    return this.#sender.push(bytes, address, fds, signal);
+    return this.#sender.push(bytes, address, fds, credentials, signal);
   }
 
   /** Resolves once the send queue is at most half of sendHighWaterMark again (at once if it is). */

@@ -44,6 +44,15 @@ export interface SendOptions {
   /** Descriptors to send with the message (SCM_RIGHTS), up to 253. They stay open here. */
   fds?: Iterable<Sendable>;
   /**
+   * Linux: credentials to send with the message (SCM_CREDENTIALS), for a receiver with
+   * `passCredentials`: `true` for this process's pid, effective uid and effective gid, or
+   * `{ pid, uid, gid }`, which the kernel checks (only a process with CAP_SYS_ADMIN may name
+   * another pid, CAP_SETUID another uid, CAP_SETGID another gid): a refused send rejects with
+   * EPERM (ESRCH for a pid no process has), and only that message fails. Without it the kernel
+   * attaches the pid, real uid and real gid. Elsewhere ERR_INTERPROCESS_UNSUPPORTED.
+   */
+  credentials?: boolean | MessageCredentials;
+  /**
    * Cancels the send: a message still waiting in the send queue is taken out (not sent) and the
    * send rejects with an AbortError. A stream message the kernel has already taken part of is
    * finished, never torn: then the abort has no effect.

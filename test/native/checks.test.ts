@@ -138,7 +138,7 @@ test('send takes memory only after every getter ran: an array detached by a gett
       return null;
     },
   });
-  const sent = native.send(a, 2, datas, 0, 2, null, fdLists as Array<Int32Array | null>, new Int32Array(1), undefined, undefined);
+  const sent = native.send(a, 2, datas, 0, 2, null, fdLists as Array<Int32Array | null>, new Int32Array(1), undefined, undefined, null);
   assert.ok(moved !== null && big.byteLength === 0, 'the getter ran and detached the first message');
   assert.equal(sent, 2);
   const meta = new Int32Array(2 + 8 * 4);
@@ -154,7 +154,7 @@ test('a getter that throws during send leaves it with that error and nothing sen
   t.after(() => [a, b].forEach((fd) => fs.closeSync(fd)));
   const datas: unknown[] = [Buffer.from('one')];
   Object.defineProperty(datas, 1, { get: () => { throw new Error('from the getter'); } });
-  assert.throws(() => native.send(a, 1, datas as Uint8Array[], 0, 2, null, null, new Int32Array(1), undefined, undefined), /from the getter/);
+  assert.throws(() => native.send(a, 1, datas as Uint8Array[], 0, 2, null, null, new Int32Array(1), undefined, undefined, null), /from the getter/);
   assert.equal(native.receive(b, 1, new Int32Array(10), new Int32Array(1), 1, Buffer.alloc(64), 0, 0), undefined, 'nothing was sent');
 });
 
