@@ -17,3 +17,4 @@ export * from './fifo/index.js';
 export * from './signal/index.js';
 export * from './channel/index.js';
 export * from './named-pipe/index.js';
+export * from './service/index.js';
