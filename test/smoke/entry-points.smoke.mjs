@@ -8,7 +8,7 @@ import path from 'node:path';
 export const title = 'entry points and the native addon';
 
 /** Public names every build has (the other primitives add theirs). */
-const expected = ['InterprocessError', 'LocalSocket', 'LocalSocketAgent', 'LocalSocketListener', 'MessagePipe', 'NamedPipeListener', 'NamedPipeStream', 'authenticate', 'connect', 'connectNamedPipe', 'createConnection', 'defaultSecurityDescriptor', 'fsName', 'listen', 'listenNamedPipe', 'namespaceDirectory', 'nativeStatus', 'nsName', 'supportedNameKinds', 'toName'];
+const expected = ['InterprocessError', 'LocalSocket', 'LocalSocketAgent', 'LocalSocketListener', 'ServiceWatchdog', 'listenFds', 'notifyReady', 'notifyReloading', 'notifyStatus', 'notifyStopping', 'sdNotify', 'startWatchdog', 'storeFds', 'watchdogTimeout', 'MessagePipe', 'NamedPipeListener', 'NamedPipeStream', 'authenticate', 'connect', 'connectNamedPipe', 'createConnection', 'defaultSecurityDescriptor', 'fsName', 'listen', 'listenNamedPipe', 'namespaceDirectory', 'nativeStatus', 'nsName', 'supportedNameKinds', 'toName'];
 
 export async function run(smoke) {
   const esm = await import('interprocess');
