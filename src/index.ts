@@ -19,3 +19,4 @@ export * from './channel/index.js';
 export * from './named-pipe/index.js';
 export * from './single-instance/index.js';
 export * from './sync/index.js';
+export * from './service/index.js';

@@ -2,7 +2,7 @@
 export { fsName, nsName, namespaceDirectory, supportedNameKinds, toName } from './name.js';
 export type { LocalSocketName, NameKind, NameSupport, NamespaceStyle } from './name.js';
 export { LocalSocketListener, listen } from './listener.js';
-export type { ListenOptions, LocalSocketListenerEvents } from './listener.js';
+export type { ListenFromFdOptions, ListenOptions, LocalSocketListenerEvents } from './listener.js';
 export { connect } from './connect.js';
 export type { ConnectOptions } from './connect.js';
 export { LocalSocket } from './stream.js';

@@ -6,14 +6,18 @@
  */
 import net from 'node:net';
 import { type AccessCheck, type AccessRule, type Refusal, accessCheck, decide, markAccepted, socketFileMode } from '../access.js';
-import { InterprocessError, abortError, fromSystemError, invalidType, unsupported } from '../errors.js';
+import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
 import { optionalNative, requireNative } from '../native/addon.js';
+import { handToNode } from '../native/fds.js';
 import { pipeInstance } from '../named-pipe/options.js';
 import { PipeServer } from '../named-pipe/server.js';
 import { clientRefusal } from '../named-pipe/handle.js';
 import { type BindOptions, checkAllowHalfOpen, checkBacklog, checkMode, checkOptionsObject, checkSignal } from '../options.js';
 import { isWindows } from '../platform.js';
+import { checkFd, describeFd, notA, unixType } from '../service/describe.js';
+import { nameFromAddress } from '../unix-socket/address.js';
+import { descriptorOf } from '../unix-socket/descriptor-symbol.js';
 import { listenOn } from '../unix/listen-on.js';
 import { type SocketFile, bindSocketFile, ensurePrivateDirectory, netServerBinder, releaseSocketFile } from '../unix/socket-file.js';
 import { type LocalSocketName, toName } from './name.js';
@@ -53,11 +57,31 @@ export interface ListenOptions extends BindOptions {
   securityDescriptor?: string;
 }
 
+/**
+ * Options of {@link LocalSocketListener.fromFd}: those of {@link listen} that apply to a socket
+ * that is already bound and listening.
+ */
+export interface ListenFromFdOptions {
+  /** Who may connect (default `'same-user'`), as {@link ListenOptions.allow}: checked on every connection of the adopted listener. */
+  allow?: AccessRule;
+  /**
+   * The accept queue's length. Node listens on the descriptor again with it; default: the largest
+   * the system allows (the kernel does not say which length the socket was made with).
+   */
+  backlog?: number;
+  /** As {@link ListenOptions.allowHalfOpen}; default false. */
+  allowHalfOpen?: boolean;
+  /** Closes the listener when aborted; aborting before it is adopted fails with ABORT_ERR (the descriptor is then still yours). */
+  signal?: AbortSignal;
+}
+
 /** What accepts for a listener: a net.Server (Unix) or our pipe server (Windows). */
 interface Acceptor {
   /** Stops accepting; resolves when no one can connect through it any more. */
   close(): Promise<void> | void;
   ref(keepAlive: boolean): void;
+  /** The listening descriptor (Unix), -1 once closed. */
+  fd?(): number;
 }
 
 /** How an acceptor hands over what it accepts. */
@@ -94,6 +118,39 @@ export class LocalSocketListener extends Listener<LocalSocket> {
       fail: (error) => this._fail(error),
       refuse: (refusal) => this._refuse(refusal),
     });
+  }
+
+  /**
+   * The listening socket's descriptor (Unix), for native APIs or to pass on (`send(data, { fds:
+   * [listener] })`, {@link storeFds}). The listener owns it: do not close it. Fails with
+   * ERR_INTERPROCESS_CLOSED once closed, and with ERR_INTERPROCESS_UNSUPPORTED on Windows, where a
+   * listener is named pipe instances, not a descriptor.
+   */
+  get fd(): number {
+    if (isWindows || this.#server.fd === undefined) {
+      throw unsupported("A local socket listener's descriptor", 'the listener is a named pipe server there, made of pipe instance handles rather than one descriptor');
+    }
+    const fd = this.listening ? this.#server.fd() : -1;
+    if (fd < 0) throw new InterprocessError('ERR_INTERPROCESS_CLOSED', 'This listener is closed: it has no descriptor any more.');
+    return fd;
+  }
+
+  /** The descriptor, to hand this listener to another process. */
+  [descriptorOf](): number {
+    return this.fd;
+  }
+
+  /**
+   * Adopts a listening Unix stream socket this process was handed by number: by a service manager
+   * (see {@link listenFds}), or by a parent in spawn's stdio. It becomes non-blocking and
+   * close-on-exec, and the listener owns it; its name is the address it is bound to, and close()
+   * leaves that socket file in place (it belongs to whoever made it). The `allow` rule is applied
+   * to every connection as by {@link listen}. Fails with ERR_INVALID_ARG_VALUE, saying what the
+   * descriptor is, for anything but a listening Unix stream socket (the descriptor is then left
+   * open and untouched), EBADF if it is not open, ERR_INTERPROCESS_UNSUPPORTED on Windows.
+   */
+  static fromFd(fd: number, options: ListenFromFdOptions = {}): Promise<LocalSocketListener> {
+    return listenerFromFd(fd, options);
   }
 
   /** @internal Stops accepting and removes the socket file (if it is still ours). */
@@ -155,28 +212,14 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
   const mode = resolved.path === null ? undefined : socketFileMode(options.mode, check);
   const verify = needsCredentials(resolved, mode, check, 'A listener');
   const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
-  // The access rule, on each connection as net.Server accepts it: 'connection' is emitted in the
-  // same callback as the accept, so a refused socket is closed before libuv reads from it.
-  const admit = (socket: net.Socket): LocalSocket | Refusal => {
-    const local = adoptAccepted(socket, resolved);
-    markAccepted(local, check);
-    const refusal = verify ? decide(check, () => local.peerCredentials({ groups: check.needsGroups })) : null;
-    if (refusal === null) return local;
-    socket.destroy();
-    return refusal;
-  };
-  // A socket file is reachable once it is linked into place, before bindSocketFile has finished
-  // (it still tidies up): a client may connect in between. Keep such connections for the listener.
-  const early: Array<LocalSocket | Refusal> = [];
-  const keepEarly = (socket: net.Socket) => early.push(admit(socket));
-  server.on('connection', keepEarly);
+  const start = accepting(server, resolved, check, verify);
   let file: SocketFile | null = null;
   if (resolved.path !== null) {
     if (resolved.privateDirectory !== null) await ensurePrivateDirectory(resolved.privateDirectory, resolved.path);
     try {
       file = await bindSocketFile(resolved.path, { ...options, mode }, netServerBinder(server, options.backlog));
     } catch (error) {
-      for (const socket of early) if (socket instanceof LocalSocket) socket.destroy();
+      start.discard();
       throw error;
     }
   } else {
@@ -187,16 +230,82 @@ export async function listen(name: string | LocalSocketName, options: ListenOpti
       throw fromSystemError(error, `Cannot listen on ${resolved}`, code === 'EADDRINUSE' ? 'Another server has this name: stop it first or choose another name.' : undefined, { address: resolved.address });
     }
   }
-  const listener = new LocalSocketListener(resolved, file, ({ deliver, fail, refuse }) => {
+  return closeOnAbort(new LocalSocketListener(resolved, file, start), signal);
+}
+
+/**
+ * How a net.Server's connections reach a listener: each one admitted or refused by the access
+ * rule as net.Server accepts it ('connection' comes in the same callback as the accept, so a
+ * refused socket is closed before libuv reads from it). Connections accepted before the listener
+ * exists (a socket file is reachable once linked into place, before bindSocketFile has finished;
+ * an adopted socket may have a queue already) are kept for it.
+ */
+function accepting(server: net.Server, name: LocalSocketName, check: AccessCheck, verify: boolean): ((delivery: Delivery) => Acceptor) & { discard(): void } {
+  const admit = (socket: net.Socket): LocalSocket | Refusal => {
+    const local = adoptAccepted(socket, name);
+    markAccepted(local, check);
+    const refusal = verify ? decide(check, () => local.peerCredentials({ groups: check.needsGroups })) : null;
+    if (refusal === null) return local;
+    socket.destroy();
+    return refusal;
+  };
+  const early: Array<LocalSocket | Refusal> = [];
+  const keepEarly = (socket: net.Socket) => early.push(admit(socket));
+  server.on('connection', keepEarly);
+  const start = ({ deliver, fail, refuse }: Delivery): Acceptor => {
     const hand = (outcome: LocalSocket | Refusal) => (outcome instanceof LocalSocket ? deliver(outcome) : refuse(outcome));
     server.off('connection', keepEarly);
     server.on('connection', (socket) => hand(admit(socket)));
     // In a later turn, as any connection comes: after the caller has its listener and its handlers.
     if (early.length > 0) setImmediate(() => early.forEach(hand));
-    server.on('error', (error) => fail(fromSystemError(error, `The listener on ${resolved} failed`)));
-    return { close: () => void server.close(), ref: (keepAlive) => (keepAlive ? server.ref() : server.unref()) };
+    server.on('error', (error) => fail(fromSystemError(error, `The listener on ${name} failed`)));
+    return {
+      close: () => void server.close(),
+      ref: (keepAlive) => (keepAlive ? server.ref() : server.unref()),
+      fd: () => (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? -1,
+    };
+  };
+  return Object.assign(start, {
+    discard: () => {
+      for (const socket of early) if (socket instanceof LocalSocket) socket.destroy();
+    },
   });
-  return closeOnAbort(listener, signal);
+}
+
+// The largest backlog: listen(2) caps it at the system's maximum (somaxconn).
+const MAX_BACKLOG = 0x7fffffff;
+
+async function listenerFromFd(fd: number, options: ListenFromFdOptions): Promise<LocalSocketListener> {
+  if (isWindows) throw unsupported('LocalSocketListener.fromFd()', 'a local socket listener there is a named pipe server, which has handles, not descriptors; use listen()');
+  checkFd(fd);
+  checkOptionsObject(options);
+  const check = accessCheck(options.allow);
+  checkBacklog(options.backlog);
+  checkSignal(options.signal);
+  checkAllowHalfOpen(options.allowHalfOpen);
+  const { signal } = options;
+  if (signal?.aborted) throw abortError(signal);
+  const what = 'Adopting a listening descriptor';
+  const description = describeFd(fd, what);
+  if (unixType(description) !== 'stream' || !description.listening) throw notA(fd, description, 'a listening Unix stream socket');
+  const native = requireNative(what);
+  const name = nameFromAddress(native.unixSockets.address(fd, false));
+  if (name === null) throw invalidArgument('fd', `(descriptor ${fd}) is a listening Unix stream socket bound to no name`);
+  try {
+    native.unixSockets.adopt(fd); // non-blocking, close-on-exec
+  } catch (error) {
+    throw fromSystemError(error, `Cannot adopt descriptor ${fd}`);
+  }
+  const verify = needsCredentials(name, undefined, check, 'An adopted listener');
+  const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
+  const start = accepting(server, name, check, verify);
+  try {
+    await handToNode(fd, () => listenOn(server, { fd, backlog: options.backlog ?? MAX_BACKLOG }));
+  } catch (error) {
+    start.discard();
+    throw fromSystemError(error, `Cannot listen on descriptor ${fd} (${name})`);
+  }
+  return closeOnAbort(new LocalSocketListener(name, null, start), signal);
 }
 
 /** Windows: a byte-mode duplex pipe server of ours; each connection a LocalSocket over our handle. */

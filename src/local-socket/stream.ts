@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { type PeerCredentials, type PeerCredentialsOptions, type PeerCredentialsWithGroups, hasGroups, pipeCredentials, readGroups, unixCredentials, wantsGroups, withGroups } from '../credentials.js';
-import { InterprocessError, fromSystemError } from '../errors.js';
+import { InterprocessError, fromSystemError, unsupported } from '../errors.js';
 import { type NativeNamedPipe, optionalNative, requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
 import type { LocalSocketName } from './name.js';
@@ -32,6 +32,17 @@ export class LocalSocket extends net.Socket {
    */
   get name(): LocalSocketName | null {
     return names.get(this) ?? null;
+  }
+
+  /**
+   * The socket's descriptor on Unix, for native APIs or to pass on (`send(data, { fds: [socket] })`);
+   * -1 while it has none (not connected yet, or closed), as Node's handle. Node owns it: do not
+   * close it. On Windows a local socket is a named pipe handle, not a descriptor: this throws
+   * ERR_INTERPROCESS_UNSUPPORTED.
+   */
+  get fd(): number {
+    if (isWindows) throw unsupported("A local socket's descriptor", 'a local socket there is a named pipe, with a handle rather than a descriptor');
+    return descriptorOf(this) ?? -1;
   }
 
   /**

@@ -5,14 +5,15 @@
  */
 import { type AccessCheck, type AccessRule, accessCheck, decide, markAccepted, socketFileMode } from '../access.js';
 import { type PeerCredentials, readGroups, unixCredentials } from '../credentials.js';
-import { InterprocessError, abortError, fromSystemError } from '../errors.js';
+import { InterprocessError, abortError, fromSystemError, invalidArgument } from '../errors.js';
 import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
 import { closeFd } from '../native/fds.js';
 import { type BindOptions, checkBacklog, checkOptionsObject, checkSignal } from '../options.js';
 import { type SocketFile, releaseSocketFile } from '../unix/socket-file.js';
-import { resolveName } from './address.js';
+import { checkFd, describeFd, notA, unixType } from '../service/describe.js';
+import { nameFromAddress, resolveName } from './address.js';
 import { descriptorOf } from './descriptor-symbol.js';
 import type { HasDescriptor } from './descriptors.js';
 import { bindTo, checkPlatform, checkType, openSocket } from './open.js';
@@ -34,6 +35,14 @@ export interface ListenUnixOptions extends UnixSocketOptions, BindOptions {
   /** Length of the kernel's queue of connections not yet accepted (default 511). */
   backlog?: number;
   /** Closes the listener when aborted; aborting before it listens fails with ABORT_ERR. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link UnixListener.fromFd}: those of listenUnix() that apply to a socket already bound and listening. */
+export interface UnixListenerFromFdOptions extends UnixSocketOptions {
+  /** Who may connect (default 'same-user'), checked on each connection as by listenUnix(). */
+  allow?: AccessRule;
+  /** Closes the listener when aborted; aborting before it is adopted fails with ABORT_ERR (the descriptor is then still yours). */
   signal?: AbortSignal;
 }
 
@@ -84,6 +93,47 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
   [descriptorOf](): number {
     if (!this.listening) throw new InterprocessError('ERR_INTERPROCESS_CLOSED', 'Cannot send a closed listener: send it while it listens (close it here after sending, if this process is done with it).');
     return this.#fd;
+  }
+
+  /**
+   * The listening socket's descriptor, for native APIs or to pass on (`send(data, { fds: [listener] })`,
+   * storeFds()). The listener owns it: do not close it. ERR_INTERPROCESS_CLOSED once closed.
+   */
+  get fd(): number {
+    if (!this.listening) throw new InterprocessError('ERR_INTERPROCESS_CLOSED', 'This listener is closed: it has no descriptor any more.');
+    return this.#fd;
+  }
+
+  /**
+   * Adopts a listening Unix stream or seqpacket socket this process was handed by number (by a
+   * service manager: see listenFds(); or by a parent in spawn's stdio). It becomes non-blocking and
+   * close-on-exec, and the listener owns it; its type and name are read from the socket, and
+   * close() leaves the socket file in place (it belongs to whoever made it). The `allow` rule is
+   * applied to every connection. Fails with ERR_INVALID_ARG_VALUE, saying what the descriptor is,
+   * for anything but a listening Unix stream or seqpacket socket (the descriptor is then left open
+   * and untouched), EBADF if it is not open.
+   */
+  static async fromFd(fd: number, options: UnixListenerFromFdOptions = {}): Promise<UnixListener> {
+    checkPlatform('UnixListener.fromFd()');
+    checkFd(fd);
+    checkOptionsObject(options);
+    const access = accessCheck(options.allow);
+    const { signal } = options;
+    checkSignal(signal);
+    if (signal?.aborted) throw abortError(signal);
+    const description = describeFd(fd, 'Adopting a listening descriptor');
+    const type = unixType(description);
+    if ((type !== 'stream' && type !== 'seqpacket') || !description.listening) throw notA(fd, description, 'a listening Unix stream or seqpacket socket');
+    const native = unixNative('Unix listeners');
+    const name = nameFromAddress(native.address(fd, false));
+    if (name === null) throw invalidArgument('fd', `(descriptor ${fd}) is a listening Unix ${type} socket bound to no name`);
+    try {
+      native.adopt(fd); // non-blocking, close-on-exec
+    } catch (error) {
+      throw fromSystemError(error, `Cannot adopt descriptor ${fd}`);
+    }
+    const { allow: _allow, signal: _signal, ...socketOptions } = options;
+    return closeOnAbort(new UnixListener(fd, type, name, null, socketOptions, access), signal);
   }
 
   #accept(status: number, events: number): void {

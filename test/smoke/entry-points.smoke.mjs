@@ -8,7 +8,7 @@ import path from 'node:path';
 export const title = 'entry points and the native addon';
 
 /** Public names every build has (the other primitives add theirs). */
-const expected = ['InterprocessError', 'LocalSocket', 'LocalSocketAgent', 'LocalSocketListener', 'MessagePipe', 'NamedPipeListener', 'NamedPipeStream', 'SyncLocalSocket', 'authenticate', 'connect', 'connectNamedPipe', 'connectSync', 'createConnection', 'defaultSecurityDescriptor', 'fsName', 'listen', 'listenNamedPipe', 'namedPipeFromFd', 'namedPipeFromHandle', 'namespaceDirectory', 'nativeStatus', 'nsName', 'requestRpcSync', 'singleInstance', 'supportedNameKinds', 'toName'];
+const expected = ['InterprocessError', 'LocalSocket', 'LocalSocketAgent', 'LocalSocketListener', 'MessagePipe', 'NamedPipeListener', 'NamedPipeStream', 'ServiceWatchdog', 'SyncLocalSocket', 'authenticate', 'connect', 'connectNamedPipe', 'connectSync', 'createConnection', 'defaultSecurityDescriptor', 'fsName', 'listen', 'listenFds', 'listenNamedPipe', 'namedPipeFromFd', 'namedPipeFromHandle', 'namespaceDirectory', 'nativeStatus', 'notifyReady', 'notifyReloading', 'notifyStatus', 'notifyStopping', 'nsName', 'requestRpcSync', 'sdNotify', 'singleInstance', 'startWatchdog', 'storeFds', 'supportedNameKinds', 'toName', 'watchdogTimeout'];
 
 export async function run(smoke) {
   const esm = await import('interprocess');
