@@ -213,7 +213,7 @@ export class SharedMemoryTransport implements Transport {
   #writeTurn(): false {
     const writer = this.#writer;
     if (writer === null || this.#writing) return false;
-    if (writer.readerGone()) {
+    if ((this.#queue.length > 0 || this.#ending !== null) && writer.readerGone()) {
       throw new InterprocessError('EPIPE', 'The peer stopped reading the shared-memory channel (it closed, or found the ring broken)', { syscall: 'write' });
     }
     this.#writing = true;
@@ -289,7 +289,8 @@ export class SharedMemoryTransport implements Transport {
         }
         this.#readEnded = true;
         this.#events.end();
-        if (this.#socketEnded) this.#events.gone();
+        // Nothing more will come: the channel closes once our side has ended too.
+        if (this.#socketEnded || this.#ended) this.#events.gone();
         return false;
       }
       if (reader.sleep()) return false;
@@ -335,7 +336,7 @@ export class SharedMemoryTransport implements Transport {
   }
 
   get gone(): boolean {
-    return this.#destroyed || (this.#readEnded && this.#socketEnded);
+    return this.#destroyed || (this.#readEnded && (this.#socketEnded || this.#ended));
   }
 
   #fail(error: unknown): void {
