@@ -352,7 +352,8 @@ static napi_value shm_map(napi_env env, napi_callback_info info) {
   if (napi_create_external_arraybuffer(env, base, (size_t)size, on_buffer_finalize, r, &buffer) != napi_ok) {
     r->refs--;
     ipc_throw(env, IPC_ERROR, "ERR_INTERPROCESS_UNSUPPORTED",
-              "this runtime refuses external ArrayBuffers (a V8 sandbox, as in Electron): shared memory cannot be exposed without a copy");
+              "this runtime refuses external ArrayBuffers (a V8 sandbox, as in Electron): "
+              "shared memory cannot be exposed without a copy");
     return NULL;
   }
   napi_property_descriptor props[] = {

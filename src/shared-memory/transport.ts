@@ -31,6 +31,10 @@ export const DEFAULT_RING_SIZE = 4 * 1024 * 1024;
 const HELLO_SIZE = 16;
 // Bytes one wakeup reads before yielding to the event loop (a flooding peer cannot hold it).
 const READ_PER_TURN = 16 * 1024 * 1024;
+// Bytes handed to the channel at once, as a socket read would (its frame reader parses each chunk
+// up to where flow control holds it, and holds the rest: a chunk of many MiB of small frames would
+// be scanned again at each resume).
+const CHUNK = 64 * 1024;
 
 /** Checks a ring size option. */
 export function ringSizeOf(value: unknown): number {
@@ -256,7 +260,7 @@ export class SharedMemoryTransport implements Transport {
     if (reader === null || this.#paused || this.#readEnded) return false;
     let read = 0;
     for (;;) {
-      const scan = reader.scan(READ_PER_TURN - read);
+      const scan = reader.scan(CHUNK);
       if (scan.consumed > 0) {
         let chunk: Buffer | null = null;
         if (scan.bytes > 0) {

@@ -25,6 +25,7 @@ const prefixes: Record<string, string> = {
   'unix/message.c': 'msg_',
   'unix/send.c': 'send_',
   'unix/receive.c': 'receive_',
+  'unix/shm.c': 'shm_',
   'windows/os.c': 'os_',
   'windows/io.c': 'io_',
   'windows/operation.c': 'op_',
