@@ -4,13 +4,16 @@
  * hostile peer scribbling over the shared memory, a worker thread as one side, descriptors.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Channel, InterprocessError, listenUnix, unixSocketPair, type UnixSocket } from '#internal/index.js';
 import { requireNative } from '#internal/native/addon.js';
-import { openFds, python, sanitizerScale, spawnFixture, testSocketPath } from '../helpers.js';
+import type { NativeSharedMemory } from '#internal/shared-memory/transport.js';
+import { closeFd } from '#internal/native/fds.js';
+import { openFds, python, scratchDir, sanitizerScale, spawnFixture, testSocketPath } from '../helpers.js';
 import { Digest, countFor, message } from './messages.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -209,5 +212,47 @@ test('arguments: ringSize is a power of two in range, and the stream a Unix stre
     assert.throws(() => new Channel(a, { transport: 'carrier-pigeon' as 'stream' }), { code: 'ERR_INVALID_ARG_VALUE' });
   } finally {
     a.destroy();
+  }
+});
+
+test('a region: a view of the mapping without a copy; unmap() detaches it (views read as empty) and later calls fail typed', { skip }, () => {
+  const shm = (requireNative('the test') as unknown as { sharedMemory: NativeSharedMemory }).sharedMemory;
+  const fds = shm.create(8192);
+  try {
+    const a = shm.map(fds[0], 8192);
+    const b = shm.map(fds[0], 8192);
+    const view = new Uint8Array(a.buffer);
+    view[500] = 42;
+    assert.equal(new Uint8Array(b.buffer)[500], 42, 'both mappings are the same memory');
+    a.store(128, 7);
+    assert.equal(b.load(128), 7);
+    a.unmap();
+    a.unmap(); // idempotent
+    assert.equal(view.length, 0, 'a view of an unmapped region is empty, never a dangling pointer');
+    assert.equal(a.buffer.byteLength, 0);
+    assert.throws(() => a.load(128), { code: 'ERR_INTERPROCESS_CLOSED' });
+    assert.throws(() => b.load(8192), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => b.store(130, 1), { code: 'ERR_OUT_OF_RANGE' });
+    b.unmap();
+  } finally {
+    for (const fd of new Set(fds)) closeFd(fd);
+  }
+});
+
+test('a mapping the peer could shrink (no F_SEAL_SHRINK), or smaller than announced, is refused', { skip: skip || (process.platform !== 'linux' && 'seals are Linux memfd') }, (t) => {
+  const shm = (requireNative('the test') as unknown as { sharedMemory: NativeSharedMemory }).sharedMemory;
+  const file = path.join(scratchDir(t), 'region');
+  fs.writeFileSync(file, Buffer.alloc(8192));
+  const fd = fs.openSync(file, 'r+');
+  try {
+    assert.throws(() => shm.map(fd, 8192), { code: 'ERR_INTERPROCESS_PROTOCOL', message: /F_SEAL_SHRINK/ });
+    const fds = shm.create(8192);
+    try {
+      assert.throws(() => shm.map(fds[0], 16384), { code: 'ERR_INTERPROCESS_PROTOCOL', message: /smaller/ });
+    } finally {
+      for (const f of new Set(fds)) closeFd(f);
+    }
+  } finally {
+    fs.closeSync(fd);
   }
 });
