@@ -45,7 +45,8 @@ export function ringSizeOf(value: unknown): number {
   return value;
 }
 
-function nativeSharedMemory(): NativeSharedMemory {
+/** The native part; on Windows, ERR_INTERPROCESS_UNSUPPORTED saying what to use instead. */
+export function nativeSharedMemory(): NativeSharedMemory {
   if (process.platform === 'win32') {
     throw unsupported(
       'A shared-memory channel',

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -32,7 +33,7 @@ async function accepted(socketPath: string): Promise<{ next: () => Promise<UnixS
 
 test('Windows: transport shared-memory is ERR_INTERPROCESS_UNSUPPORTED, naming what to use', { skip: !windows }, () => {
   assert.throws(
-    () => new Channel(unixSocketPair()[0], { transport: 'shared-memory' }),
+    () => new Channel(new PassThrough(), { transport: 'shared-memory' }),
     (error: InterprocessError) => error.code === 'ERR_INTERPROCESS_UNSUPPORTED' && /default transport/.test(error.message),
   );
 });
