@@ -218,7 +218,7 @@ export class SharedMemoryTransport implements Transport {
   #writeTurn(): false {
     const writer = this.#writer;
     if (writer === null || this.#writing) return false;
-    if ((this.#queue.length > 0 || this.#ending !== null) && writer.readerGone()) {
+    if ((this.#queue.length > 0 || this.#ending !== null) && (writer.readerGone() || this.#socketEnded)) {
       throw new InterprocessError('EPIPE', 'The peer stopped reading the shared-memory channel (it closed, or found the ring broken)', { syscall: 'write' });
     }
     this.#writing = true;

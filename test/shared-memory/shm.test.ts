@@ -55,7 +55,6 @@ test('both ways at once between processes: messages of 0 B to 8 MiB, checksummed
       sent.add(body);
       await channel.send(body);
     }
-    await channel.close();
   })();
   const received = new Digest();
   let index = 0;
@@ -65,8 +64,12 @@ test('both ways at once between processes: messages of 0 B to 8 MiB, checksummed
     assert.ok(body.equals(message(index)), `message ${index} (${body.length} bytes) arrived intact`);
     total += body.length;
     index++;
+    // Each side closes once it has everything both ways: the first end would close the other side
+    // (a channel finishes its side when the peer's ends), failing sends it had not made yet.
+    if (index === count) break;
   }
   await sending;
+  await channel.close();
   const report = await peer.next<{ received: number; sentDigest: string; receivedDigest: string; bad: number }>('done');
   assert.equal(index, count);
   assert.ok(total >= bytes);
@@ -75,6 +78,7 @@ test('both ways at once between processes: messages of 0 B to 8 MiB, checksummed
   assert.equal(report.receivedDigest, sent.hex(), 'the peer received exactly what we sent');
   assert.equal(received.hex(), report.sentDigest, 'we received exactly what the peer sent');
   await peer.exited;
+  if (!channel.closed) await new Promise((resolve) => channel.once('close', resolve));
   assert.equal(channel.error, null);
   assert.equal(openFds(), fdsBefore, 'no descriptor left open (regions, doorbells, socket)');
 });
@@ -119,8 +123,12 @@ test('a Python peer written from the layout spec echoes every message, and ends 
   for await (const body of channel.iterator({ closeOnReturn: false })) {
     assert.ok(body.equals(message(index)), `message ${index} came back intact`);
     index++;
+    // Each side closes once it has everything both ways: the first end would close the other side
+    // (a channel finishes its side when the peer's ends), failing sends it had not made yet.
+    if (index === count) break;
   }
   await sending;
+  await channel.close();
   assert.equal(index, count);
   assert.equal((await peer.output).trim(), 'echoed');
 });
