@@ -13,7 +13,7 @@
         }, {
           "sources": ["native/unix/os.c", "native/unix/credentials.c", "native/unix/lock.c", "native/unix/abstract.c",
                       "native/unix/fd.c", "native/unix/usocket.c", "native/unix/message.c", "native/unix/send.c",
-                      "native/unix/receive.c", "native/unix/sync.c"]
+                      "native/unix/receive.c", "native/unix/sync.c", "native/unix/shm.c"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {"OTHER_CFLAGS": ["-std=gnu11", "-Wall", "-Wextra"], "MACOSX_DEPLOYMENT_TARGET": "11.0"}

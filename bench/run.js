@@ -16,7 +16,7 @@ import { median } from './lib/stats.js';
 import { formatRatio, formatValue, renderTable } from './lib/table.js';
 
 // Add a suite here (bench/suites/<name>.js; see bench/README.md).
-const SUITE_NAMES = ['local-socket', 'unix-socket', 'pipe', 'fifo', 'channel', 'sync'];
+const SUITE_NAMES = ['local-socket', 'unix-socket', 'pipe', 'fifo', 'channel', 'shm', 'sync'];
 
 // The columns of a suite that does not name its own (see bench/README.md: implementations).
 const IMPLEMENTATIONS = [

@@ -17,5 +17,6 @@ napi_value os_init(napi_env env, napi_value exports) {
   NAPI_CALL(env, ipc_set_fn(env, exports, "dupCloexec", fd_dup_cloexec));
   NAPI_CALL(env, ipc_set_fn(env, exports, "waitFd", fd_wait));
   if (usock_init(env, exports) == NULL) return NULL;
+  if (shm_init(env, exports) == NULL) return NULL;
   return exports;
 }

@@ -40,4 +40,6 @@ size_t usock_sun_path_length(const struct sockaddr_un* addr, socklen_t len);
 /* The `unixSockets` export: lifecycle (usocket.c), then messages (message.c: send.c, receive.c). */
 napi_value usock_init(napi_env env, napi_value exports);
 napi_value msg_init(napi_env env, napi_value sockets);
+/* shm.c: the `sharedMemory` export (regions, their atomic indices, doorbells). */
+napi_value shm_init(napi_env env, napi_value exports);
 #endif

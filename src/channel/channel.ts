@@ -81,7 +81,7 @@ export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> impleme
       error: (error) => this.destroy(fromSystemError(error, "The channel's stream failed", 'The peer may have gone away.')),
       gone: () => this.#maybeClosed(),
       drain: () => this.#sending.flush(),
-    });
+    }, options);
     const channel = this;
     this.#sending = new SendQueue(this.#transport, maxMessageSize, {
       get error() {

@@ -33,6 +33,14 @@ export interface ChannelOptions<T> {
    * its input). See docs/security.md.
    */
   trustPeers?: boolean;
+  /**
+   * How the messages travel: `'stream'` (default) as frames on the stream, or `'shared-memory'`
+   * through rings in memory shared with the peer, set up over the stream, which must then be a
+   * Unix stream socket of interprocess, with the peer using this option too (docs/shared-memory.md).
+   */
+  transport?: 'stream' | 'shared-memory';
+  /** With `transport: 'shared-memory'`: the bytes of the ring this side reads from (a power of two, 4 KiB to 1 GiB; default 4 MiB). */
+  ringSize?: number;
 }
 
 /** Separate streams for each direction, e.g. the ends of two pipes or two FIFOs. */

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { invalidArgument, invalidType } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import { UnixSocket, type UnixMessage } from '../unix-socket/socket.js';
+import { SharedMemoryTransport, nativeSharedMemory } from '../shared-memory/transport.js';
 import { StreamTransport, type Transport, type TransportEvents } from './transport.js';
 import type { StreamPair } from './types.js';
 
@@ -120,7 +121,13 @@ export class UnixTransport implements Transport {
 }
 
 /** The transport for `stream`, checked. */
-export function transportOf(stream: Duplex | StreamPair | UnixSocket, events: TransportEvents): Transport {
+export function transportOf(stream: Duplex | StreamPair | UnixSocket, events: TransportEvents, options: { transport?: unknown; ringSize?: number } = {}): Transport {
+  if (options.transport === 'shared-memory') {
+    nativeSharedMemory(); // Windows: unsupported, whatever the stream
+    if (!(stream instanceof UnixSocket)) throw invalidArgument('stream', "must be a Unix stream socket of interprocess (connectUnix, listenUnix, unixSocketPair) for transport: 'shared-memory': the shared memory is handed over it");
+    return new SharedMemoryTransport(stream, events, options);
+  }
+  if (options.transport !== undefined && options.transport !== 'stream') throw invalidArgument('options.transport', `must be 'stream' or 'shared-memory'; got ${String(options.transport)}`);
   if (stream instanceof UnixSocket) {
     if (stream.type !== 'stream') throw invalidArgument('stream', `is a ${stream.type} socket; a channel needs a stream socket (its frames are a byte stream)`);
     return new UnixTransport(stream, events);

@@ -26,6 +26,7 @@ const prefixes: Record<string, string> = {
   'unix/send.c': 'send_',
   'unix/receive.c': 'receive_',
   'unix/sync.c': 'sync_',
+  'unix/shm.c': 'shm_',
   'windows/os.c': 'os_',
   'windows/io.c': 'io_',
   'windows/operation.c': 'op_',

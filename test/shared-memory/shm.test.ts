@@ -1,0 +1,268 @@
+/**
+ * Shared-memory channels (docs/shared-memory.md) across real processes: a checksummed exchange
+ * both ways at once, a peer killed mid-message, a Python peer written from the layout spec, a
+ * hostile peer scribbling over the shared memory, a worker thread as one side, descriptors.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Channel, InterprocessError, listenUnix, unixSocketPair, type UnixSocket } from '#internal/index.js';
+import { requireNative } from '#internal/native/addon.js';
+import type { NativeSharedMemory } from '#internal/shared-memory/transport.js';
+import { closeFd } from '#internal/native/fds.js';
+import { openFds, python, scratchDir, sanitizerScale, spawnFixture, testSocketPath } from '../helpers.js';
+import { Digest, countFor, message } from './messages.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..', '..');
+const PY_PEER = path.join(root, 'test', 'fixtures', 'shm_peer.py');
+const windows = process.platform === 'win32';
+const skip = windows && 'shared memory is Unix-only for now (the Windows test checks ERR_INTERPROCESS_UNSUPPORTED)';
+const RUN_PY = `import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')`;
+const FULL = process.env.INTERPROCESS_FAULT_FULL === '1';
+
+async function accepted(socketPath: string): Promise<{ next: () => Promise<UnixSocket>; close: () => Promise<void> }> {
+  const listener = await listenUnix(socketPath);
+  const iterator = listener[Symbol.asyncIterator]();
+  return { next: async () => (await iterator.next()).value as UnixSocket, close: () => listener.close() };
+}
+
+test('Windows: transport shared-memory is ERR_INTERPROCESS_UNSUPPORTED, naming what to use', { skip: !windows }, () => {
+  assert.throws(
+    () => new Channel(new PassThrough(), { transport: 'shared-memory' }),
+    (error: InterprocessError) => error.code === 'ERR_INTERPROCESS_UNSUPPORTED' && /default transport/.test(error.message),
+  );
+});
+
+test('both ways at once between processes: messages of 0 B to 8 MiB, checksummed', { skip, timeout: 600_000 }, async (t) => {
+  const fdsBefore = openFds();
+  const bytes = FULL ? 512 << 20 : 32 << 20; // each way: 1 GiB in all with INTERPROCESS_FAULT_FULL=1
+  const socketPath = testSocketPath(t, 's');
+  const listener = await accepted(socketPath);
+  const peer = spawnFixture(t, 'shm-peer', [socketPath, 'exchange', String(bytes)]);
+  const socket = await listener.next();
+  await listener.close();
+  const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw', maxMessageSize: 16 << 20 });
+  const count = countFor(bytes);
+  const sent = new Digest();
+  const sending = (async () => {
+    for (let i = 0; i < count; i++) {
+      const body = message(i);
+      sent.add(body);
+      await channel.send(body);
+    }
+  })();
+  const received = new Digest();
+  let index = 0;
+  let total = 0;
+  for await (const body of channel.iterator({ closeOnReturn: false })) {
+    received.add(body);
+    assert.ok(body.equals(message(index)), `message ${index} (${body.length} bytes) arrived intact`);
+    total += body.length;
+    index++;
+    // Each side closes once it has everything both ways: the first end would close the other side
+    // (a channel finishes its side when the peer's ends), failing sends it had not made yet.
+    if (index === count) break;
+  }
+  await sending;
+  await channel.close();
+  const report = await peer.next<{ received: number; sentDigest: string; receivedDigest: string; bad: number }>('done');
+  assert.equal(index, count);
+  assert.ok(total >= bytes);
+  assert.equal(report.bad, 0);
+  assert.equal(report.received, count);
+  assert.equal(report.receivedDigest, sent.hex(), 'the peer received exactly what we sent');
+  assert.equal(received.hex(), report.sentDigest, 'we received exactly what the peer sent');
+  await peer.exited;
+  if (!channel.closed) await new Promise((resolve) => channel.once('close', resolve));
+  assert.equal(channel.error, null);
+  assert.equal(openFds(), fdsBefore, 'no descriptor left open (regions, doorbells, socket)');
+});
+
+test('a peer SIGKILLed in the middle of a message: ECONNRESET at once, no hang', { skip, timeout: 60_000 }, async (t) => {
+  const socketPath = testSocketPath(t, 's');
+  const listener = await accepted(socketPath);
+  // The peer (test/fixtures/shm_peer.py, mode 'half') writes the first piece of a message, says
+  // 'half', and waits: it is killed there, its message unfinished.
+  const peer = python(t, RUN_PY, [PY_PEER, socketPath, 'half']);
+  const socket = await listener.next();
+  await listener.close();
+  const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw' });
+  let said = '';
+  await new Promise<void>((resolve) => peer.stdout!.on('data', (d) => ((said += d), said.includes('half') && resolve())));
+  peer.output.catch(() => {}); // it dies by SIGKILL: no exit code
+  peer.kill('SIGKILL');
+  const started = Date.now();
+  await assert.rejects(
+    (async () => {
+      for await (const body of channel) assert.fail(`no message was whole, got ${body.length} bytes`);
+    })(),
+    (error: InterprocessError) => error instanceof InterprocessError && ['ECONNRESET', 'ERR_INTERPROCESS_TRUNCATED'].includes(error.code),
+  );
+  assert.ok(Date.now() - started < 20_000, 'noticed through the socket, not a timeout');
+  assert.equal(channel.closed, true);
+});
+
+test('a Python peer written from the layout spec echoes every message, and ends in order', { skip, timeout: 120_000 }, async (t) => {
+  const socketPath = testSocketPath(t, 's');
+  const listener = await accepted(socketPath);
+  const peer = python(t, RUN_PY, [PY_PEER, socketPath, 'echo']);
+  const socket = await listener.next();
+  await listener.close();
+  const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw', maxMessageSize: 16 << 20 });
+  const count = countFor(12 << 20);
+  const sending = (async () => {
+    for (let i = 0; i < count; i++) await channel.send(message(i));
+    await channel.close();
+  })();
+  let index = 0;
+  for await (const body of channel.iterator({ closeOnReturn: false })) {
+    assert.ok(body.equals(message(index)), `message ${index} came back intact`);
+    index++;
+    // Each side closes once it has everything both ways: the first end would close the other side
+    // (a channel finishes its side when the peer's ends), failing sends it had not made yet.
+    if (index === count) break;
+  }
+  await sending;
+  await channel.close();
+  assert.equal(index, count);
+  assert.equal((await peer.output).trim(), 'echoed');
+});
+
+test('a peer scribbling random bytes over the shared memory for 10 s: clear errors, no crash, bounded memory', { skip, timeout: 120_000 }, async (t) => {
+  const socketPath = testSocketPath(t, 's');
+  const fdsBefore = openFds();
+  const listener = await listenUnix(socketPath);
+  const seconds = 10;
+  const peer = python(t, RUN_PY, [PY_PEER, socketPath, 'scribble', String(seconds)]);
+  const codes = new Map<string, number>();
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  let channels = 0;
+  // The scribbler connects again each time we give up on a connection: one channel after another
+  // for the whole 10 s, each sending into the ring it scribbles over and reading from the one it
+  // scribbles over.
+  const deadline = Date.now() + seconds * 1000;
+  const done = peer.output;
+  for await (const socket of listener.iterator({ closeOnReturn: false })) {
+    channels++;
+    const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw', maxMessageSize: 1 << 20, highWaterMark: 16, ringSize: 1 << 16 });
+    const closed = new Promise<unknown>((resolve) => channel.once('close', resolve));
+    channel.on('error', () => {});
+    let n = 0;
+    const sending = (async () => {
+      while (!channel.closed) {
+        await channel.send(Buffer.alloc(1000 + (n % 3000), n++ & 255)).catch(() => {});
+        rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      }
+    })();
+    const reading = (async () => {
+      for await (const body of channel.iterator({ closeOnReturn: false })) assert.ok(body.length <= 1 << 20);
+    })().catch((error: unknown) => error);
+    const error = await closed;
+    await sending;
+    await reading;
+    const code = error instanceof InterprocessError ? error.code : `not typed: ${String(error)}`;
+    codes.set(code, (codes.get(code) ?? 0) + 1);
+    if (Date.now() > deadline) break;
+  }
+  await listener.close();
+  const report = await done;
+  assert.match(report, /scribbled \d+ connections \d+/);
+  const allowed = new Set(['ERR_INTERPROCESS_SHARED_MEMORY', 'ECONNRESET', 'EPIPE', 'ERR_INTERPROCESS_FRAME_TOO_LARGE', 'ERR_INTERPROCESS_TRUNCATED', 'ERR_INTERPROCESS_CLOSED']);
+  for (const [code, count] of codes) assert.ok(allowed.has(code), `every channel ended with a typed error (${code} x${count})`);
+  assert.ok((codes.get('ERR_INTERPROCESS_SHARED_MEMORY') ?? 0) > 0, `the broken layout was reported: ${JSON.stringify([...codes])}`);
+  assert.ok(channels > 1, `channels: ${channels}`);
+  assert.ok(rssPeak - rssBefore < 256 * 1024 * 1024 * sanitizerScale, `memory stayed bounded (${((rssPeak - rssBefore) / 2 ** 20).toFixed(0)} MiB more)`);
+  assert.equal(openFds(), fdsBefore, 'no descriptor left open');
+  t.diagnostic(`${channels} channels over 10 s; ${report.trim()}; endings ${JSON.stringify([...codes])}`);
+});
+
+test('a worker thread as one side', { skip, timeout: 60_000 }, async () => {
+  const [a, b] = unixSocketPair();
+  // The worker's own descriptor for b's socket: out of this environment's registry, its to own.
+  const native = requireNative('the test');
+  const fd = native.dupCloexec(b.fd);
+  native.releaseFd(fd);
+  b.destroy();
+  const worker = new Worker(
+    `
+    const { workerData, parentPort } = require('node:worker_threads');
+    import(workerData.entry).then(async ({ Channel, unixSocketFromFd }) => {
+      const channel = new Channel(unixSocketFromFd(workerData.fd), { transport: 'shared-memory', codec: 'raw' });
+      for await (const body of channel) await channel.send(Buffer.concat([Buffer.from('echo:'), body]));
+    });
+    `,
+    { eval: true, workerData: { fd, entry: new URL('../../../dist/index.js', import.meta.url).href } },
+  );
+  const channel = new Channel<Buffer>(a, { transport: 'shared-memory', codec: 'raw' });
+  for (const size of [0, 5, 1 << 20, 9 << 20]) {
+    await channel.send(Buffer.alloc(size, 7));
+  }
+  let n = 0;
+  for await (const body of channel) {
+    assert.equal(body.subarray(0, 5).toString(), 'echo:');
+    assert.equal(body.length, [0, 5, 1 << 20, 9 << 20][n]! + 5);
+    if (++n === 4) break;
+  }
+  await worker.terminate();
+});
+
+test('arguments: ringSize is a power of two in range, and the stream a Unix stream socket', { skip }, () => {
+  const [a] = unixSocketPair();
+  try {
+    for (const ringSize of [1000, 4095, 3 << 20, 2 ** 31, -1, 1.5]) {
+      assert.throws(() => new Channel(a, { transport: 'shared-memory', ringSize }), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    assert.throws(() => new Channel({ readable: process.stdin, writable: process.stdout }, { transport: 'shared-memory' }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => new Channel(a, { transport: 'carrier-pigeon' as 'stream' }), { code: 'ERR_INVALID_ARG_VALUE' });
+  } finally {
+    a.destroy();
+  }
+});
+
+test('a region: a view of the mapping without a copy; unmap() detaches it (views read as empty) and later calls fail typed', { skip }, () => {
+  const shm = (requireNative('the test') as unknown as { sharedMemory: NativeSharedMemory }).sharedMemory;
+  const fds = shm.create(8192);
+  try {
+    const a = shm.map(fds[0], 8192);
+    const b = shm.map(fds[0], 8192);
+    const view = new Uint8Array(a.buffer);
+    view[500] = 42;
+    assert.equal(new Uint8Array(b.buffer)[500], 42, 'both mappings are the same memory');
+    a.store(128, 7);
+    assert.equal(b.load(128), 7);
+    a.unmap();
+    a.unmap(); // idempotent
+    assert.equal(view.length, 0, 'a view of an unmapped region is empty, never a dangling pointer');
+    assert.equal(a.buffer.byteLength, 0);
+    assert.throws(() => a.load(128), { code: 'ERR_INTERPROCESS_CLOSED' });
+    assert.throws(() => b.load(8192), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => b.store(130, 1), { code: 'ERR_OUT_OF_RANGE' });
+    b.unmap();
+  } finally {
+    for (const fd of new Set(fds)) closeFd(fd);
+  }
+});
+
+test('a mapping the peer could shrink (no F_SEAL_SHRINK), or smaller than announced, is refused', { skip: skip || (process.platform !== 'linux' && 'seals are Linux memfd') }, (t) => {
+  const shm = (requireNative('the test') as unknown as { sharedMemory: NativeSharedMemory }).sharedMemory;
+  const file = path.join(scratchDir(t), 'region');
+  fs.writeFileSync(file, Buffer.alloc(8192));
+  const fd = fs.openSync(file, 'r+');
+  try {
+    assert.throws(() => shm.map(fd, 8192), { code: 'ERR_INTERPROCESS_PROTOCOL', message: /F_SEAL_SHRINK/ });
+    const fds = shm.create(8192);
+    try {
+      assert.throws(() => shm.map(fds[0], 16384), { code: 'ERR_INTERPROCESS_PROTOCOL', message: /smaller/ });
+    } finally {
+      for (const f of new Set(fds)) closeFd(f);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+});
