@@ -54,7 +54,7 @@ const counterpartTitle = (suite) => suite.counterpartTitle ?? 'node';
 const ownOf = (suite) => suite.own ?? ['interprocess'];
 
 const allRows = SUITES.flatMap((suite) => suite.rows.map((row) => ({ ...row, suite })));
-const rows = allRows.filter((row) => flags.only === null || row.id.includes(flags.only));
+const rows = allRows.filter((row) => flags.only === null || flags.only.split(',').some((part) => row.id.includes(part)));
 if (rows.length === 0) {
   console.error(`No row id contains "${flags.only}". Rows: ${allRows.map((row) => row.id).join(', ')}`);
   process.exit(2);
@@ -100,6 +100,7 @@ if (noPinning) progress(`Skipping pinned rows: ${noPinning}`);
 const timeoutMs = flags.quick ? 60_000 : 180_000;
 let measurement = 0;
 let failures = 0;
+// At least this many (rows whose runs spread widely take more: see SPREAD_LIMIT).
 const totalMeasurements = rows.filter((row) => !(row.pin && noPinning)).reduce((n, row) => n + implementationsOf(row.suite).length, 0) * flags.reps;
 
 /** Runs one measurement; returns { metricKey: value }. */
@@ -115,19 +116,48 @@ async function measure(row, impl) {
   return Object.fromEntries(row.metrics.map((metric) => [metric.key, metric.from(result)]));
 }
 
+// A row whose runs spread wider than this (max - min over the median, for any column in its
+// ratios) gets more runs, up to --max-reps: on a shared machine one slow run is common.
+const SPREAD_LIMIT = 0.25;
+
+/** The keys whose spread decides whether a row needs more runs: ours, the counterparts, and C if a target names it. */
+function decidingKeys(row) {
+  const keys = new Set([...ownOf(row.suite), ...counterpartsOf(row.suite)]);
+  for (const metric of row.metrics) for (const t of metric.targets ?? []) if (t.against !== 'counterpart') keys.add(t.against);
+  return [...keys];
+}
+
+function spreadOf(series) {
+  if (series.length < 2) return null;
+  const mid = median(series);
+  return mid ? (Math.max(...series) - Math.min(...series)) / mid : null;
+}
+
 async function runRow(row) {
   const record = { id: row.id, suite: row.suite.name, label: row.label, pinned: row.pin, params: row.params(flags.quick, { pipeSize: flags.pipeSize }), skipped: null, errors: {}, metrics: {} };
   const implementations = implementationsOf(row.suite);
+  // runs[key][rep]: that repetition's values, or null where it failed or was skipped. The
+  // repetitions interleave the implementations (each runs once per repetition, in a rotating
+  // order), so runs of one repetition ran side by side in time: ratios are taken per repetition,
+  // and drift in the machine's load hits both sides of each.
   const runs = Object.fromEntries(implementations.map(({ key }) => [key, []]));
   if (row.pin && noPinning) {
     record.skipped = noPinning;
     return record;
   }
-  for (let rep = 0; rep < flags.reps; rep++) {
+  const wide = () =>
+    row.metrics.some((metric) =>
+      decidingKeys(row).some((key) => (spreadOf((runs[key] ?? []).filter(Boolean).map((run) => run[metric.key])) ?? 0) > SPREAD_LIMIT),
+    );
+  let rep = 0;
+  for (; rep < flags.maxReps; rep++) {
+    if (rep >= flags.reps && !wide()) break;
+    if (rep === flags.reps) progress(`${row.id}: the runs spread more than ${SPREAD_LIMIT * 100}%: more runs (up to ${flags.maxReps})`);
     // Rotate the order each repetition, so drift in the machine's state hits every column alike.
     const order = implementations.map((_, i) => implementations[(i + rep) % implementations.length]);
     for (const { key } of order) {
       const tag = `[${measurement + 1}/${totalMeasurements}] ${row.id} ${key} run ${rep + 1}/${flags.reps}`;
+      runs[key][rep] = null;
       const skip = skipReason(row, key);
       if (skip !== null) {
         record.errors[key] = [skip];
@@ -138,7 +168,7 @@ async function runRow(row) {
       const started = Date.now();
       try {
         const values = await measure(row, key);
-        runs[key].push(values);
+        runs[key][rep] = values;
         const shown = row.metrics.map((metric) => `${formatValue(values[metric.key])} ${metric.unit}`).join(', ');
         progress(`${tag}: ${shown} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       } catch (error) {
@@ -151,16 +181,27 @@ async function runRow(row) {
       }
     }
   }
+  record.repetitions = rep;
   for (const metric of row.metrics) {
     const values = {};
     for (const { key } of implementations) {
-      const series = runs[key].map((run) => run[metric.key]);
+      const series = runs[key].filter(Boolean).map((run) => run[metric.key]);
       const mid = series.length > 0 ? median(series) : null;
       // Spread of the runs relative to their median: a ratio is only as good as this.
-      const spread = series.length > 1 && mid ? (Math.max(...series) - Math.min(...series)) / mid : null;
-      values[key] = { median: mid, spread, runs: series };
+      values[key] = { median: mid, spread: spreadOf(series), runs: runs[key].map((run) => (run ? run[metric.key] : null)) };
     }
     const ratio = (a, b) => (values[a]?.median != null && values[b]?.median ? values[a].median / values[b].median : null);
+    /** The ratio a/b of each repetition in which both ran: its lowest and highest (the interval shown). */
+    const interval = (a, b) => {
+      if (a == null || b == null) return null;
+      const pairs = [];
+      for (let i = 0; i < rep; i++) {
+        const x = runs[a]?.[i]?.[metric.key];
+        const y = runs[b]?.[i]?.[metric.key];
+        if (x != null && y) pairs.push(x / y);
+      }
+      return pairs.length >= 2 ? { low: Math.min(...pairs), high: Math.max(...pairs), n: pairs.length } : null;
+    };
     const bestOf = (keys) =>
       keys.filter((key) => values[key]?.median != null).sort((x, y) => (metric.better === 'higher' ? values[y].median - values[x].median : values[x].median - values[y].median))[0] ?? null;
     // The counterpart: node, or the best of a suite's peers; ours: interprocess, or the best of its columns.
@@ -175,8 +216,15 @@ async function runRow(row) {
       interprocessToCounterpart: best === null ? null : ratio(ours, best),
       counterpartToC: best === null ? null : ratio(best, 'c'),
     };
-    const { target, status } = metric.targets ? targetsOf(metric, ratios, row.suite, ratio) : { target: targetOf(metric), status: statusOf(metric, ratios.interprocessToNode) };
-    record.metrics[metric.key] = { unit: metric.unit, better: metric.better, target, values, ratios, status };
+    const intervals = {
+      interprocessToNode: interval(ours, 'node'),
+      interprocessToC: interval(ours, 'c'),
+      interprocessToCounterpart: interval(ours, best),
+    };
+    const { target, status } = metric.targets
+      ? targetsOf(metric, ratios, row.suite, ratio, (against) => interval(ours, against === 'c' ? 'c' : against === 'counterpart' ? best : against))
+      : { target: targetOf(metric), status: statusOf(metric, ratios.interprocessToNode, intervals.interprocessToNode) };
+    record.metrics[metric.key] = { unit: metric.unit, better: metric.better, target, values, ratios, intervals, status };
   }
   return record;
 }
@@ -188,29 +236,51 @@ function targetOf(metric) {
 }
 
 /**
+ * Whether a ratio meets `bound` (at least it for higher-is-better, at most for lower): 'ok' when
+ * the median ratio does and so does every repetition's (its interval), 'MISS' when none does,
+ * 'unsure' when the interval straddles the bound (the runs disagree: noise decides), 'unknown'
+ * without a ratio. With fewer than two paired repetitions the median alone decides.
+ */
+function judge(better, actual, range, bound) {
+  if (actual === null) return 'unknown';
+  const meets = (x) => (better === 'higher' ? x >= bound : x <= bound);
+  if (range === null) return meets(actual) ? 'ok' : 'MISS';
+  const low = meets(range.low);
+  const high = meets(range.high);
+  if (low && high) return 'ok';
+  if (!low && !high) return 'MISS';
+  return 'unsure';
+}
+
+/**
  * A metric's `targets` ([{ against: 'counterpart' | 'c' | <implementation key>, ratio }]):
  * interprocess at least `ratio` times the other (higher is better) or at most `ratio` times it
- * (lower is better).
+ * (lower is better), judged on the interval of the per-repetition ratios (see judge).
  */
-function targetsOf(metric, ratios, suite, ratioOf) {
+function targetsOf(metric, ratios, suite, ratioOf, intervalOf) {
   const sign = metric.better === 'higher' ? '>=' : '<=';
   const titleOf = (against) => (against === 'c' ? 'C' : against === 'counterpart' ? counterpartTitle(suite) : (implementationsOf(suite).find((i) => i.key === against)?.title ?? against));
   const parts = metric.targets.map(({ against, ratio }) => {
     const actual = against === 'c' ? ratios.interprocessToC : against === 'counterpart' ? ratios.interprocessToCounterpart : ratioOf(ratios.interprocess, against);
-    const ok = actual === null ? null : metric.better === 'higher' ? actual >= ratio : actual <= ratio;
+    const range = intervalOf(against);
+    const verdict = judge(metric.better, actual, range, ratio);
     // The ratio against a named implementation has no column of its own: it is shown here.
-    const shown = against !== 'c' && against !== 'counterpart' && actual !== null ? ` (${actual.toFixed(2)}x)` : '';
-    return { text: `${sign}${ratio.toFixed(2)}x ${titleOf(against)}${shown}`, ok };
+    const shown = against !== 'c' && against !== 'counterpart' && actual !== null ? ` (${actual.toFixed(2)}x${range ? ` ${formatInterval(range)}` : ''})` : '';
+    return { text: `${sign}${ratio.toFixed(2)}x ${titleOf(against)}${shown}`, verdict };
   });
-  const status = parts.some((p) => p.ok === false) ? 'MISS' : parts.some((p) => p.ok === null) ? 'unknown' : 'ok';
-  return { target: parts.map((p) => p.text).join(', '), status };
+  const verdicts = parts.map((p) => p.verdict);
+  const status = verdicts.includes('MISS') ? 'MISS' : verdicts.includes('unsure') ? 'unsure' : verdicts.includes('unknown') ? 'unknown' : 'ok';
+  return { target: parts.map((p) => (parts.length > 1 && p.verdict !== status ? `${p.text} ${p.verdict}` : p.text)).join(', '), status };
 }
 
-function statusOf(metric, ratio) {
+function statusOf(metric, ratio, range) {
   if (metric.within === null) return null;
-  if (ratio === null) return 'unknown';
-  const ok = metric.better === 'higher' ? ratio >= 1 - metric.within : ratio <= 1 + metric.within;
-  return ok ? 'ok' : 'MISS';
+  return judge(metric.better, ratio, range, metric.better === 'higher' ? 1 - metric.within : 1 + metric.within);
+}
+
+/** The interval of per-repetition ratios, as text: [low-high]. */
+function formatInterval(range) {
+  return `[${formatRatio(range.low)}-${formatRatio(range.high)}]`;
 }
 
 function printTable(records) {
@@ -226,11 +296,15 @@ function printTable(records) {
       'interprocess is faster. Targets (target column): local sockets within 10% of node (connection rate',
       '15%); pipes and FIFOs at least node\'s throughput and p50 latency within 10%; unix-socket rows against',
       'the best npm peer; channel rows against the better child_process IPC column (and rates 5x node-ipc);',
-      'p99 and rt/s are shown for information only. spread: (max - min) / median',
-      'of the runs, the larger of interprocess\'s and its counterpart\'s; a ratio off by less than the spread may be noise.',
+      'p99 and rt/s are shown for information only. spread: (max - min) / median of the runs, the larger of',
+      'interprocess\'s and its counterpart\'s; a row that spreads over 25% gets more runs (up to --max-reps).',
+      '[low-high] after a ratio: the lowest and highest of the ratios of single repetitions (each repetition runs',
+      'every column once, side by side in time). ok: the median ratio and every repetition\'s meet the target;',
+      'MISS: none does; unsure: the interval straddles the target, so the runs cannot say (rerun on an idle',
+      'machine, or pinned).',
       ...SUITES.map((suite) => `node column for ${suite.name}: ${suite.nodeCounterpart}.`),
       'peer (unix-socket rows): the better of the npm peers unix-dgram and node-unix-socket for that metric.',
-      `C column: ${cBuild.ok ? `the bench/c baseline, ${cBuild.flags}` : `unavailable (${cBuild.reason})`}. Median of ${flags.reps} run(s); each peer is a separate process.`,
+      `C column: ${cBuild.ok ? `the bench/c baseline, ${cBuild.flags}` : `unavailable (${cBuild.reason})`}. Median of ${flags.reps} run(s) (up to ${flags.maxReps} where they spread); each peer is a separate process.`,
     ].join('\n'),
   );
 }
@@ -264,11 +338,21 @@ function printSuiteTable(suite, records) {
       const arrow = metric.better === 'higher' ? '(higher=better)' : '(lower=better)';
       const target = metric.status === null ? '(info only)' : `${metric.status} ${metric.target}`;
       const { interprocessToCounterpart, interprocessToC, counterpartToC } = metric.ratios;
+      const within = (range) => (range ? ` ${formatInterval(range)}` : '');
       const spreads = [metric.ratios.interprocess, ...counterpartsOf(suite)].map((key) => metric.values[key]?.spread).filter((x) => x != null);
       const spread = spreads.length > 0 ? `${Math.round(Math.max(...spreads) * 100)}%` : '-';
       // With several columns of ours (the channel's codecs), the ratios name the one they use.
       const which = ownOf(suite).length > 1 ? ` ${implementations.find((impl) => impl.key === metric.ratios.interprocess)?.short ?? ''}` : '';
-      lines.push([i === 0 ? name : '', `${metric.unit} ${arrow}`, ...cells, `${formatRatio(interprocessToCounterpart)}${which}`, formatRatio(interprocessToC), formatRatio(counterpartToC), spread, target]);
+      lines.push([
+        i === 0 ? name : '',
+        `${metric.unit} ${arrow}`,
+        ...cells,
+        `${formatRatio(interprocessToCounterpart)}${which}${within(metric.intervals.interprocessToCounterpart)}`,
+        `${formatRatio(interprocessToC)}${within(metric.intervals.interprocessToC)}`,
+        formatRatio(counterpartToC),
+        spread,
+        target,
+      ]);
     });
   }
   console.log(`\n${renderTable(columns, lines)}\n`);
@@ -287,7 +371,7 @@ const output = {
   startedAt: startedAt.toISOString(),
   finishedAt: finishedAt.toISOString(),
   durationSeconds: (finishedAt - startedAt) / 1000,
-  options: { quick: flags.quick, only: flags.only, reps: flags.reps, pipeSize: flags.pipeSize },
+  options: { quick: flags.quick, only: flags.only, reps: flags.reps, maxReps: flags.maxReps, pipeSize: flags.pipeSize },
   machine,
   cBaseline: cBuild.ok ? { compiler: cBuild.compiler, flags: cBuild.flags } : { unavailable: cBuild.reason },
   pinning: noPinning === null ? 'taskset -c 0' : { unavailable: noPinning },

@@ -131,5 +131,20 @@ export default {
         { key: 'p99', unit: 'p99 µs', better: 'lower', within: null, from: (r) => percentile(r.samples_ns, 99) / 1000 },
       ],
     }),
+    // The same with both processes on CPU 0: without the cross-CPU wakeup, the per-message cost
+    // of each library (the issue 19 row: SO_PASSCRED toggling cost two syscalls a read).
+    row({
+      id: 'unix-socket/seqpacket-latency-pinned',
+      label: `seqpacket ping-pong ${MESSAGE_BYTES} B, both processes on CPU 0`,
+      test: 'seqpacket-latency',
+      reporter: 'client',
+      pin: true,
+      params: (s) => ({ warmup: s.latencyWarmup, rounds: s.latencyRounds, messageBytes: MESSAGE_BYTES }),
+      unsupported: { 'unix-dgram': 'no seqpacket sockets' },
+      metrics: [
+        { key: 'p50', unit: 'p50 µs', better: 'lower', within: null, targets: [{ against: 'counterpart', ratio: 1 }], from: (r) => percentile(r.samples_ns, 50) / 1000 },
+        { key: 'p99', unit: 'p99 µs', better: 'lower', within: null, from: (r) => percentile(r.samples_ns, 99) / 1000 },
+      ],
+    }),
   ],
 };

@@ -29,6 +29,11 @@ if (role === 'child') {
 }
 
 const size = Number(numbers.at(-1));
+// Sends in flight at most (interprocess and cp): 256 messages, or 1 MiB of them if less (one
+// message of 1 MiB). A window of messages is what a sender of small ones wants; one of 256 large
+// messages only measures how fast a library can hold 16 MiB it has not sent (node-ipc, which
+// waits for 'drain', holds one).
+const WINDOW = Math.max(1, Math.min(256, Math.floor(2 ** 20 / size)));
 const PAD = 'x'.repeat(Math.max(0, size - JSON.stringify({ seq: 0, pad: '' }).length));
 const message = (seq) => ({ seq, pad: PAD });
 
@@ -89,10 +94,9 @@ async function interprocess(codec) {
       return report({ ready: true });
     }
     const channel = new ipc.Channel(await ipc.connect(socketPath), { codec });
-    // At most 256 sends in flight: send() resolves once the OS has the frame (and every frame
-    // sent before it) and waits while the socket is full, so awaiting every 256th send is the
+    // At most WINDOW sends in flight: send() resolves once the OS has the frame (and every frame
+    // sent before it) and waits while the socket is full, so awaiting every WINDOW-th send is the
     // channel's own backpressure, without an await per message.
-    const WINDOW = 256;
     for (let i = 0; i < count; i++) {
       const sent = channel.send(message(i));
       if (i % WINDOW === WINDOW - 1) await sent;
@@ -172,7 +176,6 @@ async function childProcess(serialization) {
   child.on('error', fail);
   if (test === 'rate') {
     const count = Number(numbers[0]);
-    const WINDOW = 256;
     let sent = 0;
     let done = 0;
     const pump = () => {

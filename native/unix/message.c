@@ -54,7 +54,7 @@ arena_t* msg_arena(napi_env env) {
     free_arena(arena);
     goto no_memory;
   }
-  arena->control_per_slot = CMSG_SPACE(MAX_FDS * sizeof(int)) + CRED_SPACE;
+  arena->control_per_slot = CMSG_SPACE(MAX_FDS * sizeof(int)) + CRED_SPACE + STAMP_SPACE;
   arena->control = malloc(arena->control_per_slot * RECV_SLOTS);
   if (arena->control == NULL) {
     free_arena(arena);
@@ -96,6 +96,7 @@ bool msg_buffer_arg(napi_env env, napi_value value, char** data, size_t* length,
 napi_value msg_init(napi_env env, napi_value sockets) {
   NAPI_CALL(env, ipc_set_fn(env, sockets, "send", send_messages));
   NAPI_CALL(env, ipc_set_fn(env, sockets, "receive", receive_messages));
+  NAPI_CALL(env, ipc_set_fn(env, sockets, "stampMessages", receive_stamp));
   NAPI_CALL(env, ipc_set_int(env, sockets, "RECEIVE_BATCH", RECV_SLOTS));
   NAPI_CALL(env, ipc_set_int(env, sockets, "SEND_BATCH", SEND_BATCH));
   NAPI_CALL(env, ipc_set_int(env, sockets, "META_HEADER", META_HEADER));
@@ -107,6 +108,7 @@ napi_value msg_init(napi_env env, napi_value sockets) {
   NAPI_CALL(env, ipc_set_int(env, marks, "OFF", MARK_OFF));
   NAPI_CALL(env, ipc_set_int(env, marks, "UNKNOWN", MARK_UNKNOWN));
   NAPI_CALL(env, ipc_set_int(env, marks, "ON", MARK_ON));
+  NAPI_CALL(env, ipc_set_int(env, marks, "STAMP", MARK_STAMP));
   NAPI_CALL(env, napi_set_named_property(env, sockets, "MARKS", marks));
   return sockets;
 }

@@ -38,10 +38,13 @@ enum { FLAG_TRUNCATED = 1, FLAG_CTRUNC = 2, FLAG_CREDENTIALS = 4, FLAG_FD_LIMIT 
 #define RECV_FLAGS (MSG_DONTWAIT | MSG_CMSG_CLOEXEC)
 #define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL)
 #define CRED_SPACE CMSG_SPACE(sizeof(struct ucred))
+/* SO_TIMESTAMP's cmsg (receive.c: MARK_STAMP): a struct timeval, 16 bytes at most. */
+#define STAMP_SPACE CMSG_SPACE(2 * sizeof(int64_t))
 #else
 #define RECV_FLAGS MSG_DONTWAIT
 #define SEND_FLAGS MSG_DONTWAIT
 #define CRED_SPACE 0
+#define STAMP_SPACE 0
 #endif
 
 typedef struct {
@@ -73,4 +76,5 @@ bool msg_buffer_arg(napi_env env, napi_value value, char** data, size_t* length,
 napi_value send_messages(napi_env env, napi_callback_info info);
 /* receive.c: unixSockets.receive (see there). */
 napi_value receive_messages(napi_env env, napi_callback_info info);
+napi_value receive_stamp(napi_env env, napi_callback_info info);
 #endif

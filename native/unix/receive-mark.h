@@ -11,6 +11,7 @@ enum receive_mark {
   MARK_OFF = 1,     /* it is off: turn it on for this read only, and report no credentials */
   MARK_UNKNOWN = 2, /* unknown (an adopted socket): ask the kernel first */
   MARK_ON = 3,      /* it is on only for this marking: report no credentials */
+  MARK_STAMP = 4,   /* SO_TIMESTAMP is on (receive_stamp): every real message carries a timestamp */
 };
 
 #endif

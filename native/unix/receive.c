@@ -24,7 +24,15 @@
  *   mark (Linux seqpacket sockets): after its peer closes, a seqpacket socket reads 0 bytes for
  *   the end, as for an empty message. With SO_PASSCRED on, the kernel gives every real message a
  *   credentials cmsg and the end none, so they are told apart exactly. The values are
- *   receive-mark.h's (exported as MARKS).
+ *   receive-mark.h's (exported as MARKS). SO_PASSCRED cannot stay on for a socket without an
+ *   address (a connecting one, a socket pair's): its next send would autobind it to an abstract
+ *   name. So the sockets we make or accept get SO_TIMESTAMP instead, once (receive_stamp): the
+ *   kernel gives every real message a timestamp cmsg and the end none, with no syscall per read
+ *   (turning SO_PASSCRED on and off around each read cost two) and no side effect (Unix sockets
+ *   do not turn on the network stack's timestamps). Only a socket whose state is unknown (an
+ *   adopted descriptor) or that could not be stamped still toggles SO_PASSCRED around its reads.
+ *
+ * receive_stamp(fd): turns SO_TIMESTAMP on (Linux), for MARK_STAMP reads; throws where it cannot.
  */
 #if defined(__linux__)
 #define _GNU_SOURCE /* recvmmsg, struct ucred, MSG_CMSG_CLOEXEC */
@@ -249,7 +257,7 @@ static bool receive_args(napi_env env, napi_callback_info info, receive_args_t* 
       !ipc_get_int(env, argv[4], 0, MAX_FDS, "maxFds", &max_fds) ||
       !msg_buffer_arg(env, argv[5], &a->pool, &a->pool_length, "receive needs a pool Buffer") ||
       !ipc_get_int(env, argv[6], 0, (int64_t)a->pool_length, "the pool offset", &pool_offset) ||
-      !ipc_get_int(env, argv[7], MARK_USER_ON, MARK_ON, "mark", &mark)) {
+      !ipc_get_int(env, argv[7], MARK_USER_ON, MARK_STAMP, "mark", &mark)) {
     return false;
   }
   a->type = (int)type;
@@ -321,7 +329,7 @@ napi_value receive_messages(napi_env env, napi_callback_info info) {
   if (arena == NULL) return NULL;
   out_t out = {.meta = args.meta, .fds = arena->fds, .fds_capacity = RECV_SLOTS * MAX_FDS, .max_fds = args.max_fds};
   if (out.fds_capacity > args.fds_length) out.fds_capacity = args.fds_length;
-  out.control_length = (args.max_fds > 0 ? CMSG_SPACE(args.max_fds * sizeof(int)) : 0) + CRED_SPACE;
+  out.control_length = (args.max_fds > 0 ? CMSG_SPACE(args.max_fds * sizeof(int)) : 0) + CRED_SPACE + STAMP_SPACE;
   args.meta[0] = 0;
   args.meta[1] = 0;
 
@@ -330,7 +338,9 @@ napi_value receive_messages(napi_env env, napi_callback_info info) {
   if (type == USOCK_SEQPACKET) {
     int on = 0;
     socklen_t on_length = sizeof on;
-    if (mark == MARK_USER_ON || mark == MARK_ON) {
+    if (mark == MARK_STAMP) {
+      marked = true; /* SO_TIMESTAMP is on: real messages carry a timestamp (credentials: if SO_PASSCRED is) */
+    } else if (mark == MARK_USER_ON || mark == MARK_ON) {
       marked = true; /* SO_PASSCRED is on: real messages carry credentials already */
       out.hide_credentials = mark == MARK_ON;
     } else if (mark == MARK_UNKNOWN && getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, &on_length) == 0 && on) {
@@ -370,4 +380,17 @@ napi_value receive_messages(napi_env env, napi_callback_info info) {
   args.meta[0] = n;
   args.meta[1] = eof ? 1 : 0;
   return result;
+}
+
+napi_value receive_stamp(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!ipc_fd_args(env, info, 1, argv, &fd)) return NULL;
+#if defined(__linux__) && defined(SO_TIMESTAMP)
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on) != 0) ipc_throw_errno(env, errno, "setsockopt");
+#else
+  ipc_throw_errno(env, EOPNOTSUPP, "setsockopt");
+#endif
+  return NULL;
 }

@@ -35,7 +35,7 @@ import type { Envelope } from './frame.js';
 import { Inbox } from './inbox.js';
 import { type FrameHook, Receiver } from './receiver.js';
 import { type Outcome, SendQueue } from './send-queue.js';
-import { busy, busyLimit, deliver, frameHook, queueFrame, sendFrame } from './symbols.js';
+import { busy, busyLimit, deliver, frameHook, queueFrame, sendFrame, transientFrames } from './symbols.js';
 import type { Transport } from './transport.js';
 import { type ChannelEvents, type ChannelIteratorOptions, type ChannelMessage, type ChannelOptions, type ChannelSendOptions, type StreamPair, limitsOf } from './types.js';
 import { transportOf } from './unix-transport.js';
@@ -233,6 +233,11 @@ export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> impleme
   /** @internal See frameHook. */
   set [frameHook](hook: FrameHook | null) {
     this.#receiving.hook = hook;
+  }
+
+  /** @internal See transientFrames. */
+  set [transientFrames](transient: boolean) {
+    this.#receiving.hookTransient = transient;
   }
 
   /**

@@ -1,4 +1,5 @@
 /** Reading frames: see frame.ts. */
+import { scratch } from './buffers.js';
 import { HEADER_BYTES, frameTooLarge, skewOf } from './frame.js';
 
 /**
@@ -63,6 +64,12 @@ export class FrameReader<D = never> {
   #held = false;
   /** Inside #read: resume() then only lifts the hold (the read under way goes on, in order). */
   #reading = false;
+  /**
+   * The frame handler keeps no view of a payload once it returns, and runs no code of others
+   * before it is done with the bytes (it decodes json): a frame joined from several reads then
+   * goes to the shared scratch buffer (buffers.ts), not to fresh memory.
+   */
+  transient = false;
   /** Chunks (and their descriptors) not read yet because the reader is held: chunk, fds, ... */
   #backlog: Array<Buffer | D[] | null> = [];
 
@@ -318,7 +325,8 @@ export class FrameReader<D = never> {
     const parts = this.#parts;
     this.#parts = [];
     const skew = skewOf(parts[0]!);
-    const joined = Buffer.allocUnsafe(skew + length);
+    // A frame its handler only decodes (transient) is joined in the shared scratch buffer.
+    const joined = this.transient ? scratch(skew + length) : Buffer.allocUnsafe(skew + length);
     let at = skew;
     for (const part of parts) {
       joined.set(part, at);

@@ -1,4 +1,5 @@
 /** Writing frames: see frame.ts. */
+import { giveBack, lend } from './buffers.js';
 import { type Envelope, HEADER_BYTES, MAX_FRAME_LIMIT, frameTooLarge } from './frame.js';
 
 // The slab small frames are written into; a new one when less than SLAB_ROOM is left. Memory once
@@ -24,12 +25,16 @@ const writeText: (buffer: Buffer, text: string, at: number) => number =
   typeof utf8Write === 'function' ? (buffer, text, at) => utf8Write.call(buffer, text, at, buffer.length - at) : (buffer, text, at) => buffer.write(text, at);
 
 export class FrameWriter {
+  /** Large text frames are encoded into lent buffers (see takeLoans), else into fresh ones. */
+  readonly #reuse: boolean;
   #slab: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
   /** Where the next frame goes in the slab. */
   #offset = 0;
   /** The start of the slab's bytes not yet cut into a chunk. */
   #start = 0;
   #chunks: Uint8Array[] = [];
+  /** Lent buffers behind some of #chunks (see takeLoans). */
+  #loans: Buffer[] = [];
   /** Bytes in #chunks (the slab's uncut bytes not counted). */
   #chunkBytes = 0;
   // Small text frames wait here, as strings, to be encoded together (see #settle): a placeholder
@@ -39,6 +44,14 @@ export class FrameWriter {
   readonly #marks: number[] = [];
   /** Characters of the waiting frames, placeholders included. */
   #chars = 0;
+
+  /**
+   * `reuse`: encode large text frames into buffers lent from the pool (buffers.ts), to be given
+   * back once written (takeLoans): only for a stream that copies what it writes (Transport#writesCopied).
+   */
+  constructor(reuse = false) {
+    this.#reuse = reuse;
+  }
 
   /** Bytes of the frames added since the last take() (waiting text counted a byte a character). */
   get bytes(): number {
@@ -63,15 +76,7 @@ export class FrameWriter {
         this.#text(body, max, kind, id, name, worst);
         return;
       }
-      // Large text: its exact size first, then one buffer for the whole frame.
-      const length = this.#envelopeLength(kind, id, name) + Buffer.byteLength(body);
-      if (length > max) throw frameTooLarge(length, max, 'send');
-      const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
-      frame.writeUInt32BE(length, 0);
-      const at = writeEnvelope(frame, HEADER_BYTES, kind, id, name);
-      writeText(frame, body, at);
-      this.#cut();
-      this.#push(frame);
+      this.#large(body, max, kind, id, name);
       return;
     }
     this.#settle();
@@ -101,6 +106,52 @@ export class FrameWriter {
     let at = this.#envelope(start + HEADER_BYTES, kind, id, name);
     at += writeText(this.#slab, body, at);
     this.#finish(start, at, max);
+  }
+
+  /** One large text frame, encoded now (see encodeLarge), joins the batch. */
+  #large(body: string, max: number, kind: number, id: number, name: string | null): void {
+    const { frame, bytes } = this.encodeLarge(body, max, { kind, id, name });
+    this.#cut();
+    this.#push(bytes === frame.length ? frame : frame.subarray(0, bytes));
+    if (this.#reuse) this.#loans.push(frame);
+  }
+
+  /**
+   * One large text frame in a buffer of its own, apart from any batch: its bytes are
+   * frame[0, bytes). With `reuse` the buffer is lent (see buffers.ts): give it back once written.
+   * Throws ERR_INTERPROCESS_FRAME_TOO_LARGE (having lent nothing) when the payload is over `max`.
+   *
+   * The buffer is sized for a byte a character, as JSON mostly is, and 4 bytes more: UTF-8 never
+   * takes fewer bytes than characters, and a write that runs out of room stops less than 4 bytes
+   * from the end (it writes whole characters only), so a write that ends earlier wrote everything,
+   * with no count of the text's bytes first. Text with longer characters is counted and encoded
+   * again into a buffer its size.
+   */
+  encodeLarge(body: string, max: number, envelope: Envelope): { frame: Buffer; bytes: number } {
+    const { kind, id, name } = envelope;
+    const extra = this.#envelopeLength(kind, id, name);
+    if (extra + body.length > max) throw frameTooLarge(extra + Buffer.byteLength(body), max, 'send');
+    const reuse = this.#reuse;
+    let frame = reuse ? lend(HEADER_BYTES + extra + body.length + 4) : Buffer.allocUnsafeSlow(HEADER_BYTES + extra + body.length + 4);
+    const at = writeEnvelope(frame, HEADER_BYTES, kind, id, name);
+    let written = writeText(frame, body, at);
+    if (at + written > frame.length - 4) {
+      const bytes = Buffer.byteLength(body);
+      if (bytes !== written) {
+        if (reuse) giveBack(frame);
+        if (extra + bytes > max) throw frameTooLarge(extra + bytes, max, 'send');
+        frame = reuse ? lend(at + bytes) : Buffer.allocUnsafeSlow(at + bytes);
+        writeEnvelope(frame, HEADER_BYTES, kind, id, name);
+        written = writeText(frame, body, at);
+      }
+    }
+    const length = at - HEADER_BYTES + written;
+    if (length > max) {
+      if (reuse) giveBack(frame);
+      throw frameTooLarge(length, max, 'send');
+    }
+    writeLength(frame, 0, length);
+    return { frame, bytes: at + written };
   }
 
   /** A small text frame (never over the limit, even at 3 bytes a character) waits for #settle. */
@@ -167,6 +218,17 @@ export class FrameWriter {
   #push(chunk: Uint8Array): void {
     this.#chunks.push(chunk);
     this.#chunkBytes += chunk.byteLength;
+  }
+
+  /**
+   * The lent buffers (see buffers.ts) behind the chunks take() returned last, or null for none:
+   * give them back once the stream has written those chunks.
+   */
+  takeLoans(): Buffer[] | null {
+    if (this.#loans.length === 0) return null;
+    const loans = this.#loans;
+    this.#loans = [];
+    return loans;
   }
 
   /** The chunks of every frame added since the last take(), in order; starts a new batch. */

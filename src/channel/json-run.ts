@@ -3,9 +3,8 @@
  * cost per small message of parsing each alone): see JsonRuns#parse for why this reads exactly
  * what parsing each frame alone would.
  */
+import { scratch as sharedScratch } from './buffers.js';
 import { HEADER_BYTES, readText, skewOf } from './frame.js';
-
-const EMPTY = Buffer.alloc(0);
 
 /**
  * Whether a json payload begins and ends like one object, array or string (no whitespace around
@@ -18,10 +17,8 @@ export function looksWhole(buffer: Buffer, start: number, end: number): boolean 
   return (first === 0x7b && last === 0x7d) || (first === 0x5b && last === 0x5d) || (first === 0x22 && last === 0x22);
 }
 
-/** Parses runs of json frames; holds the scratch buffer they are laid out in. */
+/** Parses runs of json frames, laid out in the shared scratch buffer (buffers.ts). */
 export class JsonRuns {
-  #scratch: Buffer = EMPTY;
-
   /**
    * The values of json frames from..to (of spans: payload start, end, per frame) parsed with one
    * JSON.parse, or null if they do not read as exactly one value each (then each frame is parsed
@@ -39,9 +36,9 @@ export class JsonRuns {
     const first = spans[2 * from]! - HEADER_BYTES;
     const size = spans[2 * to - 1]! - first + 1;
     // The copy keeps the bytes' address modulo 16 (see skewOf): the scratch buffer is its own allocation.
+    // It is read by the one JSON.parse below, before any value reaches user code.
     const skew = (skewOf(buffer) + first) & 15;
-    let scratch = this.#scratch;
-    if (scratch.length < skew + size) scratch = this.#scratch = Buffer.allocUnsafeSlow(Math.max(16 + size, 2 * scratch.length));
+    const scratch = sharedScratch(skew + size);
     buffer.copy(scratch, skew, first, size - 1 + first);
     for (let k = from; k < to; k++) {
       const at = skew + spans[2 * k]! - HEADER_BYTES - first;

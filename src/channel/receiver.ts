@@ -49,8 +49,8 @@ export class Receiver<T> {
   readonly #sendHighWaterMark: number;
   readonly #reader: FrameReader<ReceivedDescriptor>;
   readonly #runs = new JsonRuns();
-  /** See frameHook. */
-  hook: FrameHook | null = null;
+  #hook: FrameHook | null = null;
+  #hookTransient = false;
   #readEnded = false;
   /** Reading is stopped: the transport is paused and the reader held. */
   #stopped = false;
@@ -72,6 +72,28 @@ export class Receiver<T> {
       (buffer, start, end, fds) => this.#onFrame(buffer, start, end, fds),
       (buffer, spans, count) => this.#onRun(buffer, spans, count),
     );
+    this.#transientChanged();
+  }
+
+  /** See frameHook. */
+  get hook(): FrameHook | null {
+    return this.#hook;
+  }
+
+  set hook(hook: FrameHook | null) {
+    this.#hook = hook;
+    this.#transientChanged();
+  }
+
+  /** See transientFrames. */
+  set hookTransient(transient: boolean) {
+    this.#hookTransient = transient;
+    this.#transientChanged();
+  }
+
+  /** Frames need no memory of their own when what reads them only decodes json (see FrameReader#transient). */
+  #transientChanged(): void {
+    this.#reader.transient = this.#hook === null ? this.#json : this.#hookTransient;
   }
 
   /** The peer's end has been read. */
@@ -95,7 +117,7 @@ export class Receiver<T> {
   }
 
   #onFrame(buffer: Buffer, start: number, end: number, fds: ReceivedDescriptor[] | null): void {
-    const hook = this.hook;
+    const hook = this.#hook;
     if (hook !== null) {
       const list = fds ?? NO_FDS;
       try {
@@ -123,7 +145,7 @@ export class Receiver<T> {
    * how many it took: it stops where reading stops (see #stop).
    */
   #onRun(buffer: Buffer, spans: readonly number[], count: number): number {
-    const together = this.#json && this.hook === null;
+    const together = this.#json && this.#hook === null;
     const reader = this.#reader;
     let i = 0;
     while (i < count) {

@@ -17,10 +17,10 @@ import type { UnixSocket } from '../unix-socket/socket.js';
 import { PendingCalls } from './calls.js';
 import { Channel } from './channel.js';
 import { keepFds, release } from './fds.js';
-import { busy, busyLimit, deliver, frameHook, queueFrame, sendFrame } from './symbols.js';
+import { busy, busyLimit, deliver, frameHook, queueFrame, sendFrame, transientFrames } from './symbols.js';
 import { EVENT, FAILURE, MESSAGE, REPLY, REQUEST, type RequestHandler, type RequestOptions, type RpcChannelEvents, type RpcOptions, type StoredHandler, checkName, serverHandlers, setHandler } from './rpc-types.js';
 import type { ChannelIteratorOptions, ChannelSendOptions, StreamPair } from './types.js';
-import { type Codec, decodeSpan, encodeBody, toCodec, v8Codec } from './codec.js';
+import { type Codec, decodeSpan, encodeBody, jsonCodec, toCodec, v8Codec } from './codec.js';
 import type { Envelope } from './frame.js';
 import { NameReader } from './names.js';
 
@@ -61,6 +61,8 @@ export class RpcChannel<T = unknown> extends EventEmitter<RpcChannelEvents<T>> i
     this.channel = new Channel<Buffer>(stream, { ...channelOptions, codec: 'raw' });
     this.channel[busyLimit] = maxPendingRequests;
     // Frames come straight from the channel's reader, as bytes in a buffer (no view, no event).
+    // With json, every body is parsed from the bytes before a handler or listener sees it.
+    this.channel[transientFrames] = this.#codec === (jsonCodec as Codec<unknown>);
     this.channel[frameHook] = (buffer, start, end, fds) => {
       try {
         this.#receive(buffer, start, end, fds);

@@ -7,6 +7,7 @@
  */
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type Sendable, toDescriptor } from '../unix-socket/descriptors.js';
+import { giveBack } from './buffers.js';
 import { FrameWriter } from './frame-writer.js';
 import { type Envelope, HEADER_BYTES } from './frame.js';
 import type { Transport } from './transport.js';
@@ -77,6 +78,8 @@ function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void
 /** A batch of whole frames, written with one call (a frame with descriptors is alone in its batch). */
 interface Batch {
   chunks: Uint8Array[];
+  /** Lent buffers behind its chunks, given back once written (see buffers.ts). */
+  loans: Buffer[] | null;
   fds: Int32Array | null;
   settle: Outcome;
   /** Bytes of replies in it (see ChannelOptions.sendHighWaterMark). */
@@ -95,7 +98,7 @@ export class SendQueue {
   readonly #transport: Transport;
   readonly #owner: SendQueueOwner;
   readonly #max: number;
-  readonly #writer = new FrameWriter();
+  readonly #writer: FrameWriter;
   /** The batch this tick's sends join (its frames are in #writer). */
   #open: Outcome | null = null;
   #flushQueued = false;
@@ -109,6 +112,7 @@ export class SendQueue {
 
   constructor(transport: Transport, max: number, owner: SendQueueOwner) {
     this.#transport = transport;
+    this.#writer = new FrameWriter(transport.writesCopied === true);
     this.#max = max;
     this.#owner = owner;
   }
@@ -147,17 +151,18 @@ export class SendQueue {
    * Frames one message (`envelope` then `body`; text is sent as UTF-8) into this tick's batch,
    * or alone in a batch with its descriptors. Throws what send() rejects with at once.
    */
-  add(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Outcome {
+  add(body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined, replyBytes = 0): Outcome {
     const fds = options?.fds === undefined ? null : this.#descriptors(options.fds);
     if (fds !== null) {
       // Alone in its batch: the frames before it leave first, in order.
       this.#seal();
       this.#writer.add(body, this.#max, envelope);
       const settle = new Outcome();
-      this.#queue({ chunks: this.#writer.take(), fds, settle, replyBytes: 0 });
+      this.#queue({ chunks: this.#writer.take(), loans: this.#writer.takeLoans(), fds, settle, replyBytes });
       return settle;
     }
     this.#writer.add(body, this.#max, envelope);
+    this.#openReplyBytes += replyBytes;
     let open = this.#open;
     if (open === null) {
       open = this.#open = new Outcome();
@@ -175,18 +180,11 @@ export class SendQueue {
 
   /**
    * A reply (RpcChannel's answer to a request): its bytes (text counted a byte a character, as
-   * FrameWriter#bytes does) count in replyBytes until written. They belong to the open batch,
-   * which add() may seal.
+   * FrameWriter#bytes does) count in replyBytes until written, in the batch that holds it.
    */
   addReply(body: string | Uint8Array, envelope: Envelope): void {
     const bytes = HEADER_BYTES + 5 + (typeof body === 'string' ? body.length : body.byteLength);
-    this.#openReplyBytes += bytes;
-    try {
-      this.add(body, undefined, envelope);
-    } catch (error) {
-      this.#openReplyBytes -= bytes;
-      throw error;
-    }
+    this.add(body, undefined, envelope, bytes);
     this.#replyBytes += bytes;
   }
 
@@ -212,7 +210,7 @@ export class SendQueue {
     this.#unsettled--; // #queue counts it again
     const replyBytes = this.#openReplyBytes;
     this.#openReplyBytes = 0;
-    this.#queue({ chunks: this.#writer.take(), fds: null, settle, replyBytes });
+    this.#queue({ chunks: this.#writer.take(), loans: this.#writer.takeLoans(), fds: null, settle, replyBytes });
   }
 
   #queue(batch: Batch): void {
@@ -238,9 +236,14 @@ export class SendQueue {
     const transport = this.#transport;
     while (this.#batches.length > 0 && !transport.full && !this.#failed) {
       const batch = this.#batches.shift()!;
+      const loans = batch.loans;
       transport.write(batch.chunks, batch.fds, (error?: unknown) => {
         if (error) batch.settle.reject(this.#owner.error ?? fromSystemError(error, 'Sending failed'));
-        else batch.settle.resolve();
+        else {
+          // Written: the stream holds the chunks no more. (After a failure they are left to the collector.)
+          if (loans !== null) for (const loan of loans) giveBack(loan);
+          batch.settle.resolve();
+        }
         if (--this.#unsettled === 0) this.#flushed?.();
         if (batch.replyBytes > 0) {
           this.#replyBytes -= batch.replyBytes;

@@ -24,3 +24,9 @@ export const busyLimit: unique symbol = Symbol('interprocess.busyLimit');
  * unless kept (keepFds).
  */
 export const frameHook: unique symbol = Symbol('interprocess.frameHook');
+/**
+ * @internal A property of a Channel with a frameHook: true when the hook keeps no view of a
+ * payload and runs no user code before it has decoded it (RpcChannel with the json codec), so
+ * frames joined from several reads may share one scratch buffer (see FrameReader#transient).
+ */
+export const transientFrames: unique symbol = Symbol('interprocess.transientFrames');

@@ -3,6 +3,7 @@
  * streams: a Duplex, or a readable and a writable (StreamTransport). The one over a Unix stream
  * socket of ours, which also carries descriptors, is in unix-transport.ts.
  */
+import { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 
@@ -10,6 +11,12 @@ import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 export interface Transport {
   /** Whether descriptors can go with the bytes. */
   readonly passesFds: boolean;
+  /**
+   * Whether a write's `done` means the stream holds its chunks no more (the OS has a copy), so
+   * their memory can be written again (see buffers.ts). Absent: false (a Duplex may pass the
+   * very chunks on to its reader, as a PassThrough does).
+   */
+  readonly writesCopied?: boolean;
   /** Writes whole frames; with `fds`, the chunks are exactly one frame. `done` once the OS has them. */
   write(chunks: Uint8Array[], fds: Int32Array | null, done: (error?: unknown) => void): void;
   /** The stream is full: wait for onDrain before writing more. */
@@ -46,6 +53,7 @@ function refStream(stream: Readable | Writable, keepAlive: boolean): void {
 /** Node streams: a Duplex, or a readable and a writable. */
 export class StreamTransport implements Transport {
   readonly passesFds = false;
+  readonly writesCopied: boolean;
   readonly #readable: Readable;
   readonly #writable: Writable;
   readonly #duplex: boolean;
@@ -54,6 +62,9 @@ export class StreamTransport implements Transport {
     this.#readable = readable;
     this.#writable = writable;
     this.#duplex = (readable as unknown) === writable;
+    // A net.Socket (local sockets, pipe ends) writes to its handle: libuv calls back once the
+    // kernel has every byte. Any other Writable may keep the chunks after its callback.
+    this.writesCopied = writable instanceof Socket;
     // The channel decides when to end our side (after its own queue), not the stream.
     if (this.#duplex) (readable as Duplex).allowHalfOpen = true;
     readable.on('data', (chunk: Buffer) => events.data(chunk, null));

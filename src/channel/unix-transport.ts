@@ -17,6 +17,8 @@ const UNIX_HIGH_WATER = 64 * 1024;
 /** A Unix stream socket of ours: bytes and, as ancillary data, descriptors. */
 export class UnixTransport implements Transport {
   readonly passesFds = true;
+  /** send() resolves once the kernel has the bytes. */
+  readonly writesCopied = true;
   readonly #socket: UnixSocket;
   readonly #events: TransportEvents;
   readonly #onMessage: (message: UnixMessage) => void;

@@ -43,6 +43,8 @@ export interface NativeUnixSockets {
   shutdown(fd: number): void;
   address(fd: number, peer: boolean): Buffer;
   setPassCredentials(fd: number, on: boolean): void;
+  /** Linux: SO_TIMESTAMP on, which marks every real seqpacket message (receive's MARKS.STAMP). */
+  stampMessages(fd: number): void;
   describe(fd: number): NativeDescription;
   /** Makes a descriptor we were handed non-blocking and close-on-exec. */
   adopt(fd: number): void;
@@ -59,7 +61,7 @@ export interface NativeUnixSockets {
   readonly META_STRIDE: number;
   readonly MAX_FDS: number;
   /** The receive's `mark` values (native/unix/receive-mark.h; src/unix-socket/marks.ts spells them too). */
-  readonly MARKS: { readonly USER_ON: number; readonly OFF: number; readonly UNKNOWN: number; readonly ON: number };
+  readonly MARKS: { readonly USER_ON: number; readonly OFF: number; readonly UNKNOWN: number; readonly ON: number; readonly STAMP: number };
 }
 
 /** What the OS reports of a named pipe (-1: unknown). See native/windows/pipe.c. */

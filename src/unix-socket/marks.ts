@@ -12,4 +12,9 @@ export const MARKS = Object.freeze({
   UNKNOWN: 2,
   /** It is on only to mark real messages (an accepted socket): credentials are not reported. */
   ON: 3,
+  /**
+   * SO_TIMESTAMP is on (set once when the socket was made): every real message carries a
+   * timestamp, the end none; credentials are reported when SO_PASSCRED is on.
+   */
+  STAMP: 4,
 } as const);

@@ -89,6 +89,8 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
   // SO_PASSCRED: on because the user asked (true), off (false), unknown (null: an adopted
   // descriptor), or on only to mark real seqpacket messages ('marking'). See #mark.
   #passCredentials: boolean | null | 'marking';
+  /** SO_TIMESTAMP is on (a seqpacket socket we made or accepted, on Linux): see #mark. */
+  #stamped = false;
 
   readonly #sender: Sender;
   #ended = false;
@@ -119,14 +121,24 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
     const highWaterMark = Math.max(1, positiveInteger(options.highWaterMark, 'options.highWaterMark', 1024));
     if (options.passCredentials) passCredentials(native, fd, true);
     this.#passCredentials = options.passCredentials ? true : origin === 'adopted' ? null : false;
-    if (type === 'seqpacket' && origin === 'accepted' && !options.passCredentials && process.platform === 'linux') {
-      // An accepted socket has the listener's address, so SO_PASSCRED cannot autobind it: leave it
-      // on for good, and reads need no toggling to tell empty messages from the end (see #mark).
+    if (type === 'seqpacket' && origin !== 'adopted' && process.platform === 'linux') {
+      // SO_TIMESTAMP: every real message then carries a timestamp and the end none, so reads
+      // tell an empty message from the end with no syscall of their own (see #mark and
+      // native/unix/receive.c). An adopted descriptor is the caller's: its options stay as they are.
       try {
-        passCredentials(native, fd, true);
-        this.#passCredentials = 'marking';
+        native.stampMessages(fd);
+        this.#stamped = true;
       } catch {
-        // Then reads toggle it.
+        if (origin === 'accepted' && !options.passCredentials) {
+          // An accepted socket has the listener's address, so SO_PASSCRED cannot autobind it:
+          // leave it on for good instead. (Otherwise reads toggle it.)
+          try {
+            passCredentials(native, fd, true);
+            this.#passCredentials = 'marking';
+          } catch {
+            // Then reads toggle it.
+          }
+        }
       }
     }
     this.#credentials = from.credentials ?? (this.#connected ? readPeer(fd, type) : noPeer());
@@ -358,6 +370,7 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
   /** The native receive's `mark` for what SO_PASSCRED is now (see marks.ts). */
   #mark(): number {
     if (this.type !== 'seqpacket') return MARKS.USER_ON;
+    if (this.#stamped) return MARKS.STAMP;
     const state = this.#passCredentials;
     return state === true ? MARKS.USER_ON : state === false ? MARKS.OFF : state === null ? MARKS.UNKNOWN : MARKS.ON;
   }
