@@ -217,10 +217,12 @@ export class SharedMemoryTransport implements Transport {
   /** Writes what is queued, as far as the ring takes it; sleeps on the doorbell when it is full. */
   #writeTurn(): false {
     const writer = this.#writer;
-    if (writer === null || this.#writing) return false;
-    if ((this.#queue.length > 0 || this.#ending !== null) && (writer.readerGone() || this.#socketEnded)) {
+    if (this.#writing) return false;
+    // Nothing queued can arrive once the peer is gone: before its hello (no writer yet) as after.
+    if ((this.#queue.length > 0 || this.#ending !== null) && (this.#socketEnded || writer?.readerGone())) {
       throw new InterprocessError('EPIPE', 'The peer stopped reading the shared-memory channel (it closed, or found the ring broken)', { syscall: 'write' });
     }
+    if (writer === null) return false;
     this.#writing = true;
     const finished: Array<(error?: unknown) => void> = [];
     try {
@@ -354,6 +356,11 @@ export class SharedMemoryTransport implements Transport {
     if (this.#destroyed) return;
     this.#destroyed = true;
     for (const pending of this.#queue.splice(0)) pending.done(new InterprocessError('ERR_INTERPROCESS_CLOSED', 'The channel is closed'));
+    // A graceful end waiting for the ring can no longer be written: it is over (as a Node stream's
+    // end callback is called when the stream is destroyed), so the channel's close() finishes.
+    const ending = this.#ending;
+    this.#ending = null;
+    ending?.();
     try {
       this.#region?.store(OFFSET.readerState, STATE.failed);
       this.#ringPeer();

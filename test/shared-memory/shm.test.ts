@@ -155,8 +155,10 @@ test('a peer scribbling random bytes over the shared memory for 10 s: clear erro
     channel.on('error', () => {});
     let n = 0;
     const sending = (async () => {
-      while (!channel.closed) {
-        await channel.send(Buffer.alloc(1000 + (n % 3000), n++ & 255)).catch(() => {});
+      // Until a send fails: once the channel is closing, every send rejects at once, and a loop
+      // that went on would spin in microtasks, starving the turn that finishes the close.
+      for (let sent = true; sent && !channel.closed; ) {
+        sent = await channel.send(Buffer.alloc(1000 + (n % 3000), n++ & 255)).then(() => true, () => false);
         rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
       }
     })();
@@ -166,14 +168,15 @@ test('a peer scribbling random bytes over the shared memory for 10 s: clear erro
     const error = await closed;
     await sending;
     await reading;
-    const code = error instanceof InterprocessError ? error.code : `not typed: ${String(error)}`;
+    // No error: scribbled words that read as the writer's "ended" state end the channel as a peer may.
+    const code = error === undefined ? 'ended' : error instanceof InterprocessError ? error.code : `not typed: ${String(error)}`;
     codes.set(code, (codes.get(code) ?? 0) + 1);
     if (Date.now() > deadline) break;
   }
   await listener.close();
   const report = await done;
   assert.match(report, /scribbled \d+ connections \d+/);
-  const allowed = new Set(['ERR_INTERPROCESS_SHARED_MEMORY', 'ECONNRESET', 'EPIPE', 'ERR_INTERPROCESS_FRAME_TOO_LARGE', 'ERR_INTERPROCESS_TRUNCATED', 'ERR_INTERPROCESS_CLOSED']);
+  const allowed = new Set(['ended', 'ERR_INTERPROCESS_SHARED_MEMORY', 'ECONNRESET', 'EPIPE', 'ERR_INTERPROCESS_FRAME_TOO_LARGE', 'ERR_INTERPROCESS_TRUNCATED', 'ERR_INTERPROCESS_CLOSED']);
   for (const [code, count] of codes) assert.ok(allowed.has(code), `every channel ended with a typed error (${code} x${count})`);
   assert.ok((codes.get('ERR_INTERPROCESS_SHARED_MEMORY') ?? 0) > 0, `the broken layout was reported: ${JSON.stringify([...codes])}`);
   assert.ok(channels > 1, `channels: ${channels}`);
