@@ -30,9 +30,10 @@ const allowed = [
  * Kept small: fail when the tarball outgrows this, and look at what grew. 382 KB with the two
  * macOS prebuilds and the security and reliability docs (six prebuilds are half of it); 477 KB
  * with 1.0's API reference (docs/api.md, 104 KB unpacked), the migration notes and the modules
- * split by role.
+ * split by role; 573 KB with the sync client, socket activation and sd_notify, single-instance
+ * applications, Windows handles and shared-memory channels (their code, C and guides).
  */
-const SIZE_BUDGET = 500_000;
+const SIZE_BUDGET = 620_000;
 
 const disabled = process.env.INTERPROCESS_PACKAGE_TESTS === '0';
 let work = '';
