@@ -88,7 +88,8 @@ fi
 if [ $# -gt 0 ]; then
   suites=("$@")
 else
-  suites=(test/unix-socket/ test/native/ test/pipe/ test/fifo/ test/local-socket/ test/channel/ test/fault/ test/signal/)
+  suites=(test/unix-socket/ test/native/ test/pipe/ test/fifo/ test/local-socket/ test/channel/ test/fault/ test/signal/
+          test/sync/ test/shared-memory/ test/service/ test/security/ test/single-instance/)
 fi
 echo "=== the Unix suites under ASan and UBSan: ${suites[*]}"
 # The sanitizers make everything slower: 3x the usual file timeout.
