@@ -10,12 +10,15 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalSocketAgent, connectUnix, nsName } from 'interprocess';
-import { notOnWindows, patternBytes, spawnFixture, uniqueName } from '../helpers.js';
+import { openFds, patternBytes, spawnFixture, uniqueName } from '../helpers.js';
 import { startCli } from '../cli/cli-helpers.js';
 import { fdsBack, figure, mib, typed } from './fault.js';
-import { openFds } from '../helpers.js';
 
-test('toDuplex(): the peer SIGKILLed in the middle of a two-way pipe ends both pipelines with a typed error, and every descriptor closes', { ...notOnWindows, timeout: 60_000 }, async (t) => {
+// The peers are Unix stream sockets and local sockets on '@' names; the Windows suite does not list
+// this file.
+const unixOnly = process.platform === 'win32' && 'Unix sockets (toDuplex) and the fault peer are Unix-only';
+
+test('toDuplex(): the peer SIGKILLed in the middle of a two-way pipe ends both pipelines with a typed error, and every descriptor closes', { skip: unixOnly, timeout: 60_000 }, async (t) => {
   const baseline = openFds();
   const raw = uniqueName();
   const echo = spawnFixture(t, 'unix-echo', ['stream', 'ns', raw]);
@@ -49,7 +52,7 @@ test('toDuplex(): the peer SIGKILLed in the middle of a two-way pipe ends both p
   assert.equal(back.fds, baseline, 'no descriptor left open');
 });
 
-test('LocalSocketAgent to a server that accepts and never answers: the request\'s timeout fires, destroying it ends the request typed, and the agent closes its sockets', { ...notOnWindows, timeout: 60_000 }, async (t) => {
+test('LocalSocketAgent to a server that accepts and never answers: the request\'s timeout fires, destroying it ends the request typed, and the agent closes its sockets', { skip: unixOnly, timeout: 60_000 }, async (t) => {
   const raw = uniqueName();
   const peer = spawnFixture(t, 'fault-peer', ['silent', 'local', raw]);
   await peer.next('ready');
