@@ -104,7 +104,8 @@ export function spawnFixture(t: TestContext, name: string, args: string[] = [], 
   });
   const inbox: Array<Record<string, unknown>> = [];
   const waiting: Array<{ type: string; resolve: (m: never) => void; reject: (e: Error) => void }> = [];
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  // 'close', not 'exit': by then the IPC channel's descriptor is closed too (tests count descriptors).
+  const exited = once(child, 'close').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   child.on('message', (message: Record<string, unknown>) => {
     const i = waiting.findIndex((w) => w.type === message.type);
     if (i >= 0) waiting.splice(i, 1)[0]!.resolve(message as never);
@@ -206,7 +207,8 @@ export function python(t: TestContext, program: string, args: string[]): ChildPr
   t.after(() => child.kill());
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
-  const output = once(child, 'exit').then(([code]) => {
+  // 'close', not 'exit': stdout may still hold output at 'exit', and its descriptor is still open.
+  const output = once(child, 'close').then(([code]) => {
     if (code !== 0) throw new Error(`python exited with ${code}: ${out}`);
     return out;
   });

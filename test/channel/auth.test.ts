@@ -45,7 +45,7 @@ function pythonPeer(t: TestContext, python: string, role: 'listen' | 'connect' |
       else waiting.push(w);
     }
   });
-  const exited = once(child, 'exit');
+  const exited = once(child, 'close'); // after stdout has ended: all its output is in
   return {
     child,
     line: (pattern) =>

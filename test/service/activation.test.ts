@@ -36,7 +36,7 @@ function jsonLines(child: ChildProcess): (type: string) => Promise<Record<string
       else seen.push(message);
     }
   });
-  const exited = once(child, 'exit');
+  const exited = once(child, 'close');
   return (type) => {
     const i = seen.findIndex((m) => m.type === type);
     if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0]!);
@@ -123,7 +123,7 @@ async function activatedChild(t: import('node:test').TestContext, env: Record<st
   t.after(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
-  const [exitCode] = await once(child, 'exit');
+  const [exitCode] = await once(child, 'close'); // after stdout has ended: all its output is in
   assert.equal(exitCode, 0, out);
   return JSON.parse(out);
 }
