@@ -10,8 +10,8 @@ import { type Attempt, type RetryOptions, retry } from './retry.js';
 
 export type { RetryOptions };
 
-/** Errors that mean "no listener (yet)": `wait` retries them. */
-const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
+/** @internal Errors that mean "no listener (yet)": `wait` retries them (connectSync() too). */
+export const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
 
 /**
  * @internal Windows, without `wait`: how long every instance of a pipe may stay busy before

@@ -15,7 +15,6 @@
 #include "unix.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <time.h>
@@ -59,21 +58,6 @@ static int wait_until(int fd, short events, int64_t deadline) {
   }
 }
 
-static int stream_socket(void) {
-#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
-  return socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-#else
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd >= 0 && usock_nonblocking_cloexec(fd) != 0) {
-    int err = errno;
-    close(fd);
-    errno = err;
-    return -1;
-  }
-  return fd;
-#endif
-}
-
 /* A timeout in ms: -1 (none) to INT32_MAX. */
 static bool timeout_arg(napi_env env, napi_value value, int64_t* timeout) {
   return ipc_get_int(env, value, -1, INT32_MAX, "the timeout", timeout);
@@ -91,7 +75,7 @@ static napi_value sync_connect(napi_env env, napi_callback_info info) {
   socklen_t length = usock_sockaddr_un(env, argv[0], &addr, "connect");
   if (length == 0 || !timeout_arg(env, argv[1], &timeout)) return NULL;
   int64_t deadline = deadline_of(timeout);
-  int fd = stream_socket();
+  int fd = usock_new_socket(SOCK_STREAM);
   if (fd < 0) {
     ipc_throw_errno(env, errno, "socket");
     return NULL;
@@ -126,23 +110,30 @@ static napi_value sync_connect(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* The Buffer span argv[1] [argv[2], argv[2] + argv[3]), checked against the Buffer's length. */
-static bool span_args(napi_env env, napi_value* argv, char** data, size_t* length) {
+/*
+ * The arguments of read and write, (fd, buffer, offset, length, timeoutMs): the descriptor, the
+ * Buffer span [offset, offset + length) checked against the Buffer's length, and the deadline.
+ */
+static bool io_args(napi_env env, napi_callback_info info, int* fd, char** data, size_t* length, int64_t* deadline) {
+  napi_value argv[5];
   void* base;
   size_t size;
   bool is_buffer = false;
-  int64_t offset, count;
+  int64_t offset, count, timeout;
+  if (!ipc_fd_args(env, info, 5, argv, fd)) return false;
   if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
       napi_get_buffer_info(env, argv[1], &base, &size) != napi_ok) {
     ipc_throw_type(env, "the data must be a Buffer");
     return false;
   }
   if (!ipc_get_int(env, argv[2], 0, (int64_t)size, "the offset", &offset) ||
-      !ipc_get_int(env, argv[3], 0, (int64_t)size - offset, "the length", &count)) {
+      !ipc_get_int(env, argv[3], 0, (int64_t)size - offset, "the length", &count) ||
+      !timeout_arg(env, argv[4], &timeout)) {
     return false;
   }
   *data = (char*)base + offset;
   *length = (size_t)count;
+  *deadline = deadline_of(timeout);
   return true;
 }
 
@@ -151,16 +142,11 @@ static bool span_args(napi_env env, napi_value* argv, char** data, size_t* lengt
  * stream, -1 when the timeout passed with nothing to read.
  */
 static napi_value sync_read(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
   int fd;
   char* data;
   size_t length;
-  int64_t timeout;
-  if (!ipc_fd_args(env, info, 5, argv, &fd) || !span_args(env, argv, &data, &length) ||
-      !timeout_arg(env, argv[4], &timeout)) {
-    return NULL;
-  }
-  int64_t deadline = deadline_of(timeout);
+  int64_t deadline;
+  if (!io_args(env, info, &fd, &data, &length, &deadline)) return NULL;
   for (;;) {
     ssize_t n = recv(fd, data, length, 0);
     if (n >= 0) return ipc_int_value(env, n);
@@ -179,16 +165,11 @@ static napi_value sync_read(napi_env env, napi_callback_info info) {
  * timeout passed first. A failure (EPIPE, ECONNRESET) is thrown with `bytesWritten`: what did go.
  */
 static napi_value sync_write(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
   int fd;
   char* data;
   size_t length;
-  int64_t timeout;
-  if (!ipc_fd_args(env, info, 5, argv, &fd) || !span_args(env, argv, &data, &length) ||
-      !timeout_arg(env, argv[4], &timeout)) {
-    return NULL;
-  }
-  int64_t deadline = deadline_of(timeout);
+  int64_t deadline;
+  if (!io_args(env, info, &fd, &data, &length, &deadline)) return NULL;
   size_t done = 0;
   int err = 0;
   while (done < length) {

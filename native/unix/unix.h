@@ -32,6 +32,8 @@ enum { USOCK_DATAGRAM = 1, USOCK_SEQPACKET = 2, USOCK_STREAM = 3 };
 int usock_sock_type(int ours);
 /* Makes fd non-blocking and close-on-exec (and SIGPIPE-free where the OS has SO_NOSIGPIPE). */
 int usock_nonblocking_cloexec(int fd);
+/* socket(AF_UNIX, type) made non-blocking and close-on-exec at once: fd, or -1 with errno set. */
+int usock_new_socket(int type);
 /* Fills addr from a Buffer of sun_path bytes (leading NUL: abstract, exact length); returns its
  * length, or 0 after throwing (not a Buffer: ERR_INVALID_ARG_TYPE; too long: ENAMETOOLONG). */
 socklen_t usock_sockaddr_un(napi_env env, napi_value value, struct sockaddr_un* addr, const char* syscall);

@@ -51,7 +51,7 @@ int usock_nonblocking_cloexec(int fd) {
   return 0;
 }
 
-static int new_socket(int type) {
+int usock_new_socket(int type) {
 #if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
   return socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 #else
@@ -108,7 +108,7 @@ static int type_arg(napi_env env, napi_callback_info info) {
 static napi_value usock_open(napi_env env, napi_callback_info info) {
   int type = type_arg(env, info);
   if (type < 0) return NULL;
-  int fd = new_socket(type);
+  int fd = usock_new_socket(type);
   return fd < 0 ? fail(env, "socket") : ipc_new_fd_value(env, fd);
 }
 

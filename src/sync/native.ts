@@ -3,6 +3,7 @@
  * native/windows/sync.c), their timeouts as deadlines, and a sleep that blocks the calling thread.
  */
 import { invalidArgument } from '../errors.js';
+import { checkOptionsObject } from '../options.js';
 
 /** @internal The addon's `sync` export. Timeouts in ms, -1 for none; -1 returned: out of time. */
 export interface NativeSync {
@@ -16,6 +17,13 @@ export interface NativeSync {
   close?(handle: object): void;
   /** Windows: the server's process id (-1: unknown). */
   serverProcessId?(handle: object): number;
+}
+
+/** @internal The options object of a blocking call ({} when absent), checked. */
+export function optionsOf<T extends object>(options: T | undefined): T {
+  if (options === undefined) return {} as T;
+  checkOptionsObject(options);
+  return options;
 }
 
 /** @internal A timeout option as whole milliseconds, -1 for none (checked). */

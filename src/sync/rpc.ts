@@ -13,9 +13,9 @@ import { CHALLENGE, FAILURE as AUTH_FAILURE, LEGACY_NONCE_BYTES, MAX_MESSAGE, NO
 import { type Codec, type CodecName, decodeSpan, encodeBody, toCodec } from '../channel/codec.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, MAX_FRAME_LIMIT, frameTooLarge } from '../channel/frame.js';
 import { FAILURE, REPLY, REQUEST, checkName } from '../channel/rpc-types.js';
-import { InterprocessError, invalidArgument, invalidType } from '../errors.js';
+import { InterprocessError, invalidArgument } from '../errors.js';
 import type { LocalSocketName } from '../local-socket/name.js';
-import { checkTimeout, deadlineOf, leftOf } from './native.js';
+import { checkTimeout, deadlineOf, leftOf, optionsOf } from './native.js';
 import { type SyncLocalSocket, connectSync } from './socket.js';
 
 /** Options of {@link requestRpcSync}. */
@@ -34,12 +34,6 @@ export interface RequestRpcSyncOptions<T = unknown> extends AuthOptions {
 }
 
 const REQUEST_ID = 1;
-
-function checkOptions<T>(options: RequestRpcSyncOptions<T> | undefined): RequestRpcSyncOptions<T> {
-  if (options === undefined) return {};
-  if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
-  return options;
-}
 
 /** The request's bytes: one frame. */
 function requestFrame(method: string, body: string | Uint8Array): Buffer {
@@ -130,7 +124,7 @@ function handshake(call: Call, settings: AuthSettings): void {
  */
 export function requestRpcSync<R = unknown, T = unknown>(name: string | LocalSocketName, method: string, body?: T, options?: RequestRpcSyncOptions<T>): R {
   checkName(method, 'method');
-  const opts = checkOptions(options);
+  const opts = optionsOf(options);
   const [auth, rest] = takeAuth(opts);
   const { timeout, wait, codec: codecOption, maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE } = rest;
   const ms = checkTimeout(timeout);

@@ -20,8 +20,8 @@ import { type LocalSocketName, toName } from '../local-socket/name.js';
 import { closeFd, closeFdQuietly } from '../native/fds.js';
 import { requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
-import { BUSY_LIMIT_MS, connectError } from '../socket-connect.js';
-import { type NativeSync, checkTimeout, deadlineOf, leftOf, sleepSync } from './native.js';
+import { BUSY_LIMIT_MS, NOT_YET, connectError } from '../socket-connect.js';
+import { type NativeSync, checkTimeout, deadlineOf, leftOf, optionsOf, sleepSync } from './native.js';
 
 /** Options of {@link connectSync}. */
 export interface ConnectSyncOptions {
@@ -50,7 +50,6 @@ export interface ReadUntilOptions extends SyncCallOptions {
 const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 /** How much one read() from the OS takes at most into our buffer. */
 const CHUNK = 64 * 1024;
-const NOT_YET = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN', 'EBUSY']);
 
 type Handle = number | object;
 
@@ -60,12 +59,6 @@ type Handle = number | object;
  * number closed once is never closed again after the OS has given it to someone else.
  */
 const dropped = new FinalizationRegistry<number>((fd) => closeFdQuietly(fd));
-
-function checkOptions<T extends object>(options: T | undefined, argument = 'options'): T {
-  if (options === undefined) return {} as T;
-  if (options === null || typeof options !== 'object') throw invalidType(argument, 'an object', options);
-  return options;
-}
 
 function timedOut(call: string, timeout: number, what: string): InterprocessError {
   return new InterprocessError('ETIMEDOUT', `${call} timed out after ${timeout} ms ${what}`, { syscall: isWindows ? 'WaitForSingleObject' : 'poll' });
@@ -138,7 +131,7 @@ export class SyncLocalSocket implements Disposable {
    * when the peer is gone.
    */
   write(data: string | Uint8Array, options?: SyncCallOptions): void {
-    const { timeout } = checkOptions(options);
+    const { timeout } = optionsOf(options);
     const ms = checkTimeout(timeout);
     const handle = this.#open('write()');
     let bytes: Buffer;
@@ -203,7 +196,7 @@ export class SyncLocalSocket implements Disposable {
    */
   read(maxBytes: number = CHUNK, options?: SyncCallOptions): Buffer | null {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw outOfRange('maxBytes', 'a positive integer', maxBytes);
-    const { timeout } = checkOptions(options);
+    const { timeout } = optionsOf(options);
     const ms = checkTimeout(timeout);
     this.#open('read()');
     if (this.#start === this.#end) {
@@ -221,7 +214,7 @@ export class SyncLocalSocket implements Disposable {
    */
   readExact(length: number, options?: SyncCallOptions): Buffer {
     if (!Number.isSafeInteger(length) || length < 0) throw outOfRange('length', 'a non-negative integer', length);
-    const { timeout } = checkOptions(options);
+    const { timeout } = optionsOf(options);
     const ms = checkTimeout(timeout);
     this.#open('readExact()');
     const deadline = deadlineOf(ms);
@@ -241,7 +234,7 @@ export class SyncLocalSocket implements Disposable {
    * byte is lost.
    */
   readUntil(delimiter: string | Uint8Array, options?: ReadUntilOptions): Buffer {
-    const { timeout, maxBytes = DEFAULT_MAX_BYTES } = checkOptions(options);
+    const { timeout, maxBytes = DEFAULT_MAX_BYTES } = optionsOf(options);
     const ms = checkTimeout(timeout);
     const needle = typeof delimiter === 'string' ? Buffer.from(delimiter, 'utf8') : delimiter instanceof Uint8Array ? delimiter : null;
     if (needle === null) throw invalidType('delimiter', 'a string, Buffer or Uint8Array', delimiter);
@@ -304,25 +297,23 @@ function attempt(native: NativeSync, name: LocalSocketName, left: number, wait: 
  */
 export function connectSync(name: string | LocalSocketName, options?: ConnectSyncOptions): SyncLocalSocket {
   const resolved = toName(name);
-  const { wait = false, timeout } = checkOptions(options);
+  const { wait = false, timeout } = optionsOf(options);
   if (typeof wait !== 'boolean') throw invalidType('options.wait', 'a boolean', wait);
-  const ms = checkTimeout(timeout, 'options.timeout');
+  const ms = checkTimeout(timeout);
   const native = (requireNative('connectSync()') as unknown as { sync: NativeSync }).sync;
   const deadline = deadlineOf(ms);
-  let delay = 2;
-  for (;;) {
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
     let handle: Handle | null;
     try {
       handle = attempt(native, resolved, leftOf(deadline, ms), wait);
     } catch (error) {
-      const code = (error as { code?: string }).code;
       const left = leftOf(deadline, ms);
-      if (!wait || !NOT_YET.has(code ?? '') || left === 0) {
-        if (wait && left === 0) handle = null;
-        else throw connectError(error, resolved);
+      if (wait && left === 0) {
+        handle = null; // out of time while waiting: ETIMEDOUT, as connect() says
+      } else if (!wait || !NOT_YET.has((error as { code?: string }).code ?? '')) {
+        throw connectError(error, resolved);
       } else {
         sleepSync(left < 0 ? delay : Math.min(delay, left));
-        delay = Math.min(delay * 2, 50);
         continue;
       }
     }

@@ -12,6 +12,8 @@ import { notOnWindows, openFds, python, spawnFixture, testSocketPath, uniqueName
 const windows = process.platform === 'win32';
 /** Under Wine every process start and pipe call is several times slower: the tests' bounds grow with it. */
 const slow = wine ? 4 : 1;
+const NOBODY = 65534;
+const needsRootOnLinux = (process.platform !== 'linux' || process.getuid?.() !== 0) && 'runs the server as another user (nobody), which needs root, and its abstract name (Linux)';
 
 /** A name for each kind: a filesystem name (a socket file; a pipe path on Windows) and a namespaced one. */
 function names(t: import('node:test').TestContext): Array<[string, string]> {
@@ -201,6 +203,84 @@ test('timeouts: a silent server, a partial readExact, a slow write; each says wh
   assert.ok(w.error.bytesWritten! > 0 && w.error.bytesWritten! < huge.length, `bytesWritten ${w.error.bytesWritten}`);
   socket.close();
   assert.equal(openFds(), before);
+});
+
+test("a peer that trickles (a byte sent and a chunk read every 20 ms): readExact, readUntil and write end at the whole call's timeout, not a read's or a wait's", { timeout: 60_000 * slow }, async (t) => {
+  const raw = `@${uniqueName('sync-trickle')}`;
+  const peer = spawnFixture(t, 'sync-peer', [raw, 'trickle']);
+  await peer.next('listening');
+  const before = openFds();
+  const calls: Array<[string, (socket: SyncLocalSocket) => unknown]> = [
+    ['readExact', (socket) => socket.readExact(1024 * 1024, { timeout: 300 })],
+    ['readUntil', (socket) => socket.readUntil('\n', { timeout: 300 })],
+    ['write', (socket) => socket.write(Buffer.alloc(64 * 1024 * 1024), { timeout: 300 })],
+  ];
+  for (const [call, run] of calls) {
+    // A connection of its own each: the peer trickles for 10 s from the connection. A timeout
+    // counted per read (or per wait) would be met by every byte and end only when the trickle stops.
+    const socket = connectSync(raw, { timeout: 10_000 });
+    const started = performance.now();
+    const { code, error } = codeOf(() => run(socket));
+    const elapsed = performance.now() - started;
+    assert.equal(code, 'ETIMEDOUT', `${call}: ${error.message}`);
+    assert.ok(elapsed >= 290, `${call} waited its timeout (${elapsed} ms)`);
+    assert.ok(elapsed < 2500 * slow, `${call} ended at its 300 ms timeout, not when the peer stopped trickling 10 s in (${elapsed} ms)`);
+    if (call === 'write') assert.ok(error.bytesWritten! > 0, 'the peer read some of it meanwhile');
+    else assert.ok(socket.readableLength > 1, `bytes trickled in meanwhile (${socket.readableLength}), kept for the next read`);
+    socket.close();
+  }
+  assert.equal(openFds(), before);
+});
+
+test('another user: connectSync reaches a listener run as nobody as connect() does, and sees who it is; as nobody, it is refused by ours as connect() is', { skip: needsRootOnLinux, timeout: 30_000 * slow }, async (t) => {
+  const name = uniqueName('sync-nobody');
+  const server = spawnFixture(t, 'echo-server', ['ns', name], process.env, { uid: NOBODY, gid: NOBODY });
+  const listening = await server.next<{ pid: number; uid: number }>('listening');
+  assert.equal(listening.uid, NOBODY);
+  const echoed = await connect(`@${name}`).then(async (socket) => {
+    socket.end('ping');
+    const chunks: Buffer[] = [];
+    for await (const chunk of socket) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString();
+  });
+  assert.equal(echoed, 'ping', 'connect() reaches it');
+  const before = openFds();
+  const socket = connectSync(`@${name}`, { timeout: 10_000 });
+  assert.deepEqual(socket.peerCredentials(), { pid: listening.pid, uid: NOBODY, gid: NOBODY });
+  socket.write('ping', { timeout: 10_000 });
+  assert.equal(socket.readExact(4, { timeout: 10_000 }).toString(), echoed, 'connectSync reaches it alike');
+  socket.close();
+  assert.equal(openFds(), before);
+  // The other way: a sync client run as nobody, against our listener (its own user only, by
+  // default): connected, then closed unread, as connect() is (test/security/access.test.ts).
+  const ours = `@${uniqueName('sync-ours')}`;
+  await using listener = await listen(ours);
+  let handled = 0;
+  listener.on('connection', (conn) => {
+    handled++;
+    conn.pipe(conn);
+  });
+  const client = spawnFixture(t, 'sync-client', [JSON.stringify({ op: 'echo', name: ours, message: 'let me in' })], process.env, { uid: NOBODY, gid: NOBODY });
+  const refused = await client.next<{ code?: string; data?: string }>('error');
+  // Closed unread: its write lands first (ECONNRESET at the read), or after (EPIPE), or not at all (the end).
+  assert.ok(['ECONNRESET', 'EPIPE', 'ERR_INTERPROCESS_TRUNCATED'].includes(refused.code!), `refused: ${refused.code}`);
+  assert.ok(!refused.data, 'the refused client got nothing back');
+  assert.deepEqual([handled, listener.refused], [0, 1]);
+});
+
+test('EMFILE at connectSync and requestRpcSync: typed, not retried by wait, and no descriptor leaked', { skip: process.platform !== 'linux' && 'the child\'s descriptor limit is set with prlimit (util-linux) and counted in /proc/self/fd: Linux only', timeout: 30_000 * slow }, async (t) => {
+  const raw = `@${uniqueName('sync-emfile')}`;
+  await using listener = await listen(raw);
+  listener.on('connection', (conn) => conn.end());
+  // The client runs under a limit of 64 descriptors, and fills them before it connects.
+  const client = spawnFixture(t, 'sync-client', [JSON.stringify({ op: 'emfile', name: raw })], process.env, { execPath: 'prlimit', execArgv: ['--nofile=64:64', process.execPath] });
+  const { value } = await client.next<{ value: { filled: number; attempts: Array<{ code?: string; typed: boolean; elapsed: number }>; left: number } }>('result');
+  assert.ok(value.filled > 0, 'the table was filled');
+  for (const [i, attempt] of value.attempts.entries()) {
+    assert.deepEqual([attempt.code, attempt.typed], ['EMFILE', true], `call ${i}: a typed EMFILE`);
+    assert.ok(attempt.elapsed < 5000, `call ${i}: failed at once, not retried until its 10 s timeout (${attempt.elapsed} ms)`);
+  }
+  assert.equal(value.left, 0, 'no descriptor left open by the failed calls');
 });
 
 test('signals during a blocking call neither end it early nor stretch its timeout (EINTR)', { skip: windows && 'no signals to interrupt a wait on Windows', timeout: 30_000 * slow }, async (t) => {
