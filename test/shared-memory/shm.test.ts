@@ -107,6 +107,43 @@ test('a peer SIGKILLed in the middle of a message: ECONNRESET at once, no hang',
   assert.equal(channel.closed, true);
 });
 
+test('close() waiting for a peer that never says hello finishes once the channel is destroyed', { skip, timeout: 60_000 }, async (t) => {
+  const socketPath = testSocketPath(t, 's');
+  const listener = await accepted(socketPath);
+  // The peer (shm_peer.py, mode 'mute') connects and never sends its hello: our end cannot be written.
+  const peer = python(t, RUN_PY, [PY_PEER, socketPath, 'mute']);
+  const socket = await listener.next();
+  await listener.close();
+  const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw' });
+  await new Promise<void>((resolve) => peer.stdout!.on('data', (d) => String(d).includes('connected') && resolve()));
+  let closed = false;
+  const closing = channel.close().then(() => (closed = true));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(closed, false, 'the end waits for the peer');
+  channel.destroy();
+  const timedOut = Symbol('timed out');
+  const outcome = await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 10_000, timedOut))]);
+  assert.notEqual(outcome, timedOut, 'close() finished once the channel was destroyed');
+  assert.equal(channel.closed, true);
+  await peer.output;
+});
+
+test('sends queued before the peer\'s hello fail with EPIPE once its socket ends, never wait forever', { skip, timeout: 60_000 }, async (t) => {
+  const socketPath = testSocketPath(t, 's');
+  const listener = await accepted(socketPath);
+  // The peer (shm_peer.py, mode 'hangup') takes our hello and closes without one of its own.
+  const peer = python(t, RUN_PY, [PY_PEER, socketPath, 'hangup']);
+  const socket = await listener.next();
+  await listener.close();
+  const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw' });
+  channel.on('error', () => {});
+  const sent = channel.send(Buffer.alloc(1000, 1));
+  const timedOut = new Promise((_, reject) => setTimeout(reject, 20_000, new Error('the send still waits 20 s after the peer hung up')));
+  await assert.rejects(Promise.race([sent, timedOut]), { code: 'EPIPE' });
+  assert.equal((await peer.output).trim(), 'hung up');
+  if (!channel.closed) await new Promise((resolve) => channel.once('close', resolve));
+});
+
 test('a Python peer written from the layout spec echoes every message, and ends in order', { skip, timeout: 120_000 }, async (t) => {
   const socketPath = testSocketPath(t, 's');
   const listener = await accepted(socketPath);
