@@ -4,6 +4,7 @@
  * hostile peer scribbling over the shared memory, a worker thread as one side, descriptors.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -13,7 +14,8 @@ import { Worker } from 'node:worker_threads';
 import { Channel, InterprocessError, listenUnix, unixSocketPair, type UnixSocket } from '#internal/index.js';
 import { requireNative } from '#internal/native/addon.js';
 import type { NativeSharedMemory } from '#internal/shared-memory/transport.js';
-import { closeFd } from '#internal/native/fds.js';
+import { HEADER_SIZE, MAGIC, VERSION } from '#internal/shared-memory/ring.js';
+import { closeFd, closeFdQuietly } from '#internal/native/fds.js';
 import { openFds, python, scratchDir, sanitizerScale, spawnFixture, testSocketPath } from '../helpers.js';
 import { Digest, countFor, message } from './messages.js';
 
@@ -31,7 +33,7 @@ async function accepted(socketPath: string): Promise<{ next: () => Promise<UnixS
   return { next: async () => (await iterator.next()).value as UnixSocket, close: () => listener.close() };
 }
 
-test('Windows: transport shared-memory is ERR_INTERPROCESS_UNSUPPORTED, naming what to use', { skip: !windows }, () => {
+test('Windows: transport shared-memory is ERR_INTERPROCESS_UNSUPPORTED, naming what to use', { skip: !windows && 'the Windows error (the transport itself is tested on Unix here)' }, () => {
   assert.throws(
     () => new Channel(new PassThrough(), { transport: 'shared-memory' }),
     (error: InterprocessError) => error.code === 'ERR_INTERPROCESS_UNSUPPORTED' && /default transport/.test(error.message),
@@ -105,6 +107,43 @@ test('a peer SIGKILLed in the middle of a message: ECONNRESET at once, no hang',
   );
   assert.ok(Date.now() - started < 20_000, 'noticed through the socket, not a timeout');
   assert.equal(channel.closed, true);
+});
+
+test('close() waiting for a peer that never says hello finishes once the channel is destroyed', { skip, timeout: 60_000 }, async (t) => {
+  const socketPath = testSocketPath(t, 's');
+  const listener = await accepted(socketPath);
+  // The peer (shm_peer.py, mode 'mute') connects and never sends its hello: our end cannot be written.
+  const peer = python(t, RUN_PY, [PY_PEER, socketPath, 'mute']);
+  const socket = await listener.next();
+  await listener.close();
+  const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw' });
+  await new Promise<void>((resolve) => peer.stdout!.on('data', (d) => String(d).includes('connected') && resolve()));
+  let closed = false;
+  const closing = channel.close().then(() => (closed = true));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(closed, false, 'the end waits for the peer');
+  channel.destroy();
+  const timedOut = Symbol('timed out');
+  const outcome = await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 10_000, timedOut))]);
+  assert.notEqual(outcome, timedOut, 'close() finished once the channel was destroyed');
+  assert.equal(channel.closed, true);
+  await peer.output;
+});
+
+test('sends queued before the peer\'s hello fail with EPIPE once its socket ends, never wait forever', { skip, timeout: 60_000 }, async (t) => {
+  const socketPath = testSocketPath(t, 's');
+  const listener = await accepted(socketPath);
+  // The peer (shm_peer.py, mode 'hangup') takes our hello and closes without one of its own.
+  const peer = python(t, RUN_PY, [PY_PEER, socketPath, 'hangup']);
+  const socket = await listener.next();
+  await listener.close();
+  const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw' });
+  channel.on('error', () => {});
+  const sent = channel.send(Buffer.alloc(1000, 1));
+  const timedOut = new Promise((_, reject) => setTimeout(reject, 20_000, new Error('the send still waits 20 s after the peer hung up')));
+  await assert.rejects(Promise.race([sent, timedOut]), { code: 'EPIPE' });
+  assert.equal((await peer.output).trim(), 'hung up');
+  if (!channel.closed) await new Promise((resolve) => channel.once('close', resolve));
 });
 
 test('a Python peer written from the layout spec echoes every message, and ends in order', { skip, timeout: 120_000 }, async (t) => {
@@ -183,6 +222,70 @@ test('a peer scribbling random bytes over the shared memory for 10 s: clear erro
   assert.ok(rssPeak - rssBefore < 256 * 1024 * 1024 * sanitizerScale, `memory stayed bounded (${((rssPeak - rssBefore) / 2 ** 20).toFixed(0)} MiB more)`);
   assert.equal(openFds(), fdsBefore, 'no descriptor left open');
   t.diagnostic(`${channels} channels over 10 s; ${report.trim()}; endings ${JSON.stringify([...codes])}`);
+});
+
+test('a wrong hello (missing, extra or wrong descriptors, a FIFO or plain file as the memory, a huge or odd ring): typed error, nothing mapped, no descriptor left', { skip }, async (t) => {
+  const shm = (requireNative('the test') as unknown as { sharedMemory: NativeSharedMemory }).sharedMemory;
+  const dir = scratchDir(t);
+  const fifo = path.join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const file = path.join(dir, 'file');
+  fs.writeFileSync(file, Buffer.alloc(HEADER_SIZE + 65536));
+  const hello = (capacity: number, magic = MAGIC): Buffer => {
+    const words = new Uint32Array([magic, VERSION, HEADER_SIZE, capacity]);
+    return Buffer.from(words.buffer); // the machine's byte order, as the layout says
+  };
+  // Descriptors opened for one case, closed once it is sent.
+  const opened: number[] = [];
+  const open = (fd: number): number => (opened.push(fd), fd);
+  // A region made as a peer would (sealed memfd / shm object) of `size` bytes, its header written
+  // or not: [memory, doorbell write end, doorbell read end].
+  const region = (size: number, header: boolean): number[] => {
+    const created = shm.create(size);
+    opened.push(...created);
+    const fds = [created[0], created[2], created[1]];
+    if (header) {
+      const mapped = shm.map(fds[0], size);
+      for (const [offset, value] of [[0, MAGIC], [4, VERSION], [8, HEADER_SIZE], [12, size - HEADER_SIZE]] as const) mapped.store(offset, value);
+      mapped.unmap();
+    }
+    return fds;
+  };
+  const cases: Array<{ name: string; code: string; send: () => { data: Buffer; fds: number[] } }> = [
+    { name: 'no descriptors', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(65536), fds: [] }) },
+    { name: 'one descriptor', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(65536), fds: region(HEADER_SIZE + 65536, true).slice(0, 1) }) },
+    { name: 'three descriptors', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(65536), fds: region(HEADER_SIZE + 65536, true) }) },
+    { name: 'descriptors with half a hello', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(65536).subarray(0, 8), fds: region(HEADER_SIZE + 65536, true).slice(0, 2) }) },
+    { name: 'the doorbell as the memory', code: 'ERR_INTERPROCESS_PROTOCOL', send: () => ({ data: hello(65536), fds: region(HEADER_SIZE + 65536, true).slice(1, 3) }) },
+    { name: 'more than a hello', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: Buffer.concat([hello(65536), Buffer.alloc(4)]), fds: region(HEADER_SIZE + 65536, true).slice(0, 2) }) },
+    { name: 'another magic', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(65536, 0x12345678), fds: region(HEADER_SIZE + 65536, true).slice(0, 2) }) },
+    { name: 'a ring of 2 GiB', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(2 ** 31), fds: region(HEADER_SIZE + 65536, true).slice(0, 2) }) },
+    { name: 'a ring of 0 bytes', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(0), fds: region(HEADER_SIZE + 65536, true).slice(0, 2) }) },
+    { name: 'a ring not a power of two', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(65536 + 8), fds: region(HEADER_SIZE + 65536, true).slice(0, 2) }) },
+    { name: 'a 1 GiB ring announced over 64 KiB of memory', code: 'ERR_INTERPROCESS_PROTOCOL', send: () => ({ data: hello(2 ** 30), fds: region(HEADER_SIZE + 65536, true).slice(0, 2) }) },
+    { name: 'a header that is not the hello\'s', code: 'ERR_INTERPROCESS_SHARED_MEMORY', send: () => ({ data: hello(65536), fds: region(HEADER_SIZE + 65536, false).slice(0, 2) }) },
+    { name: 'a FIFO as the memory', code: 'ERR_INTERPROCESS_PROTOCOL', send: () => ({ data: hello(65536), fds: [open(fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK)), region(HEADER_SIZE + 65536, true)[1]!] }) },
+    { name: 'a plain file as the memory', code: 'ERR_INTERPROCESS_PROTOCOL', send: () => ({ data: hello(65536), fds: [open(fs.openSync(file, 'r+')), region(HEADER_SIZE + 65536, true)[1]!] }) },
+  ];
+  const fdsBefore = openFds();
+  for (const c of cases) {
+    const [a, b] = unixSocketPair();
+    const channel = new Channel<Buffer>(a, { transport: 'shared-memory', codec: 'raw', ringSize: 65536 });
+    const closed = new Promise<unknown>((resolve) => channel.once('close', resolve));
+    const sending = channel.send(Buffer.from('never delivered')).catch((error: unknown) => error);
+    const { data, fds } = c.send();
+    try {
+      await b.send(data, { fds });
+    } finally {
+      for (const fd of new Set(opened.splice(0))) closeFdQuietly(fd);
+    }
+    const error = (await closed) as InterprocessError;
+    assert.equal(error?.code, c.code, `${c.name}: ${String(error)}`);
+    assert.equal(((await sending) as InterprocessError).code, c.code, `${c.name}: the queued send fails with it`);
+    b.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.equal(openFds(), fdsBefore, 'no descriptor left open (received ones closed, nothing mapped kept)');
 });
 
 test('a worker thread as one side', { skip, timeout: 60_000 }, async () => {
