@@ -47,6 +47,9 @@ export interface StoreFdsOptions {
 
 // systemd reads a notification into a buffer of PIPE_BUF bytes and ignores a longer one.
 const MAX_MESSAGE = 4096;
+// How long a notification waits for room in the manager's queue: a manager that reads nothing
+// for this long is stuck, and a wait without end would pile up a socket per call (the watchdog's).
+const MAX_WAIT = 5000;
 const KEY = /^[A-Za-z0-9_]+$/;
 
 function stateText(state: unknown): string {
@@ -85,7 +88,8 @@ function notifyAddress(value: string): Buffer {
  * (`'READY=1\nSTATUS=Serving'`) or an object of them (`{ READY: 1, STATUS: 'Serving' }`), with
  * descriptors in `options.fds` if given. Resolves true once the manager's socket has it; false,
  * sending nothing, when NOTIFY_SOCKET is unset (no manager listens; on every platform). Fails with
- * ENOENT or ECONNREFUSED when nothing is bound at NOTIFY_SOCKET, EINVAL for a malformed one,
+ * ENOENT or ECONNREFUSED when nothing is bound at NOTIFY_SOCKET, EAGAIN when its queue stays full
+ * for 5 s (the manager reads nothing), EINVAL for a malformed one,
  * ERR_OUT_OF_RANGE for a message over 4096 bytes (systemd would ignore it), and on Windows, when
  * NOTIFY_SOCKET is set, ERR_INTERPROCESS_UNSUPPORTED.
  */
@@ -106,13 +110,23 @@ export async function sdNotify(state: SdNotifyState, options: SdNotifyOptions = 
   }
   const to = nameFromAddress(notifyAddress(socketName))!;
   const socket = await bindDatagram(null);
+  // One controller for the caller's abort and our bound (a plain timer, as retry.ts says why).
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => stop.abort(), MAX_WAIT);
   try {
-    await socket.send(bytes, { to, ...(fds === undefined ? {} : { fds }), ...(signal === undefined ? {} : { signal }) });
+    await socket.send(bytes, { to, ...(fds === undefined ? {} : { fds }), signal: stop.signal });
   } catch (error) {
+    if (stop.signal.aborted && !signal?.aborted) {
+      throw new InterprocessError('EAGAIN', `Cannot notify the service manager at NOTIFY_SOCKET=${socketName}: its queue stayed full for ${MAX_WAIT} ms (it reads nothing). Is the manager stuck, or is NOTIFY_SOCKET some other process's socket?`, { cause: error, address: to.address });
+    }
     if (!(error instanceof InterprocessError) || error.code === 'ABORT_ERR') throw fromSystemError(error, `Cannot notify the service manager at NOTIFY_SOCKET=${socketName}`);
     const { code, errno, syscall, address } = error;
     throw new InterprocessError(code, `Cannot notify the service manager at NOTIFY_SOCKET=${socketName}: ${error.message}`, { cause: error, errno, syscall, address });
   } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
     socket.destroy();
   }
   return true;

@@ -52,8 +52,8 @@ export interface SingleInstanceOptions<D = unknown> {
   /**
    * Milliseconds one side waits for the other (default 10000; `Infinity` waits): a secondary, for
    * the primary's answer (then ETIMEDOUT: the primary is alive but does not answer; it is never
-   * replaced while alive); the primary, for a connection's instance (a connection silent for
-   * longer is closed).
+   * replaced while alive); the primary, for a connection's instance, and then for it to take
+   * the answer (a connection slower at either is closed).
    */
   timeout?: number;
   /**
@@ -157,6 +157,14 @@ interface Wire<D> {
   data?: D;
 }
 
+/** Destroys `channel` with ETIMEDOUT unless it closes within `timeout` (none when Infinity). */
+function cutOff(channel: Channel, timeout: number, why: string): NodeJS.Timeout | undefined {
+  if (!Number.isFinite(timeout)) return undefined;
+  const timer = setTimeout(() => channel.destroy(new InterprocessError('ETIMEDOUT', why)), timeout).unref();
+  channel.once('close', () => clearTimeout(timer));
+  return timer;
+}
+
 function errorMessage(error: unknown): { code: string; message: string } {
   const e = error as { code?: unknown; message?: unknown };
   return { code: typeof e?.code === 'string' ? e.code : 'ERR_INTERPROCESS_REMOTE', message: typeof e?.message === 'string' ? e.message : String(error) };
@@ -232,14 +240,9 @@ export class PrimaryInstance<D = unknown, R = unknown> extends EventEmitter<Prim
     const channel = new Channel(socket, { maxMessageSize, highWaterMark: 1 });
     channel.on('error', () => {});
     this.#pending.add(channel);
-    const timer = Number.isFinite(timeout)
-      ? setTimeout(() => channel.destroy(new InterprocessError('ETIMEDOUT', `A second instance sent nothing for ${timeout} ms`)), timeout).unref()
-      : undefined;
+    const timer = cutOff(channel, timeout, `A second instance sent nothing for ${timeout} ms`);
     let got = false;
-    channel.once('close', () => {
-      clearTimeout(timer);
-      this.#pending.delete(channel);
-    });
+    channel.once('close', () => this.#pending.delete(channel));
     channel.on('message', (message) => {
       if (got) return channel.destroy(); // one instance per connection
       got = true;
@@ -251,6 +254,8 @@ export class PrimaryInstance<D = unknown, R = unknown> extends EventEmitter<Prim
         return;
       }
       const instance = new SecondInstance<D, R>(message as Wire<D>, credentials, (answer) => {
+        // The answer too has `timeout` to go: a secondary that never reads it is cut off.
+        cutOff(channel, timeout, `A second instance did not take its answer within ${timeout} ms`);
         channel.send(answer).then(
           () => void channel.close().catch(() => {}),
           (error: InterprocessError) => {

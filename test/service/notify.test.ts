@@ -238,6 +238,33 @@ describe('without a manager, and misconfigured', () => {
     assert.equal(openFds(), before);
   });
 
+  test('a NOTIFY_SOCKET whose receiver never reads: EAGAIN once its queue stays full for 5 s, not a hang, nothing left open', { skip, timeout: 60_000 }, async (t) => {
+    const name = uniqueName('stuck');
+    const stuck = await bindDatagram(nsName(name), { allow: 'any' }); // never receive()d
+    t.after(() => stuck.destroy());
+    const before = openFds();
+    await withSocket(`@${name}`, async () => {
+      let sent = 0;
+      const started = Date.now();
+      const error = await (async () => {
+        // Linux queues at most net.unix.max_dgram_qlen (10 by default) datagrams per receiver.
+        for (; sent < 10_000; sent++) {
+          try {
+            await notifyStatus(`filling ${sent}`);
+          } catch (error) {
+            return error as { code?: string; message?: string };
+          }
+        }
+        return null;
+      })();
+      assert.ok(error !== null, `${sent} notifications sent to a receiver that reads none, and none failed`);
+      assert.equal(error.code, 'EAGAIN');
+      assert.match(error.message!, /queue stayed full for 5000 ms/);
+      assert.ok(Date.now() - started < 30_000, `failed after ${Date.now() - started} ms`);
+    });
+    assert.equal(openFds(), before);
+  });
+
   test('watchdogTimeout() and startWatchdog() without a watchdog', () => {
     const saved = { usec: process.env.WATCHDOG_USEC, pid: process.env.WATCHDOG_PID };
     try {

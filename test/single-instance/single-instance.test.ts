@@ -11,7 +11,7 @@ import { test, type TestContext } from 'node:test';
 import { type InterprocessError, type PrimaryInstance, type SecondaryInstance, connect, singleInstance } from 'interprocess';
 import { instanceName } from '#internal/single-instance/name.js';
 import { singleInstanceOn } from '#internal/single-instance/single-instance.js';
-import { type Fixture, openFds, spawnFixture, uniqueName, wine } from '../helpers.js';
+import { type Fixture, openFds, readAll, spawnFixture, uniqueName, wine } from '../helpers.js';
 
 const windows = process.platform === 'win32';
 const linuxOnly = process.platform !== 'linux' && 'abstract names and peer credentials of another user: Linux';
@@ -323,4 +323,114 @@ test('the name is per user: the uid is part of the Linux abstract name', { skip:
   assert.notEqual(String(instanceName('my-app', 'linux', 1000)), String(instanceName('my-app', 'linux', 1001)));
   assert.match(String(instanceName('my-app', 'darwin')), /\/single\/my-app$/);
   assert.ok(singleInstanceOn);
+});
+
+/** One frame of the channel's wire (a 4-byte big-endian length, then the body). */
+function frame(body: string | Buffer): Buffer {
+  const bytes = Buffer.from(body);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(bytes.length);
+  return Buffer.concat([header, bytes]);
+}
+
+test('same-user peers that trickle an instance a byte at a time, send garbage JSON or the wrong shape: each closed within bounds, nothing delivered, the primary serves on', { skip: windows && 'socket-level framing is checked on Unix; the pipe transport shares the Channel', timeout: 30_000 }, async (t) => {
+  const id = uniqueName('trickle');
+  const app = (await singleInstance(id, { timeout: 300 })) as PrimaryInstance;
+  t.after(() => app.close());
+  let arrived = 0;
+  app.on('second-instance', () => arrived++);
+  const name = instanceName(id);
+  const before = openFds();
+
+  // A byte every 20 ms: the instance would take seconds, but the primary's timeout counts from the
+  // connection, not from the last byte.
+  const trickler = await connect(name);
+  trickler.on('error', () => {});
+  const bytes = frame(JSON.stringify({ v: 1, argv: ['x'.repeat(200)], cwd: '/', env: {} }));
+  const started = Date.now();
+  let sent = 0;
+  const closed = new Promise<void>((resolve) => trickler.once('close', () => resolve()));
+  while (!trickler.destroyed && sent < bytes.length) {
+    trickler.write(bytes.subarray(sent, sent + 1));
+    sent++;
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, 20)), closed]);
+  }
+  assert.ok(sent < bytes.length, `the trickled instance was read whole (${sent} bytes) instead of cut off`);
+  await closed;
+  assert.ok(Date.now() - started < 5_000, `cut off after ${Date.now() - started} ms`);
+
+  // Garbage where JSON should be: the connection is closed, nothing reaches the handler.
+  const garbage = await connect(name);
+  garbage.on('error', () => {});
+  const garbageClosed = new Promise<void>((resolve) => garbage.once('close', () => resolve()));
+  garbage.write(frame('{"v":1,"argv":[not json'));
+  await garbageClosed;
+
+  // Valid JSON of the wrong shape: answered with ERR_INTERPROCESS_DECODE, then closed.
+  for (const wrong of [{ v: 1, argv: 'x', cwd: '/', env: {} }, { v: 2, argv: [], cwd: '/', env: {} }, { v: 1, argv: [], cwd: '/', env: { A: 1 } }, [1, 2], 'text']) {
+    const peer = await connect(name);
+    peer.on('error', () => {});
+    const answer = readAll(peer);
+    peer.write(frame(JSON.stringify(wrong)));
+    const reply = await answer;
+    assert.match(reply.subarray(4).toString(), /ERR_INTERPROCESS_DECODE/, `the answer to ${JSON.stringify(wrong)}`);
+  }
+
+  assert.equal(arrived, 0);
+  assert.equal(((await singleInstance(id, { argv: ['ok'] })) as SecondaryInstance).primary, false);
+  assert.equal(arrived, 1);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(openFds() <= before, `no descriptor left open: ${openFds()} now, ${before} before`);
+});
+
+test('a same-user peer that sends its instance and never reads a large reply is closed after the timeout', { skip: windows && 'checked on Unix (the same code on Windows)', timeout: 30_000 }, async (t) => {
+  const id = uniqueName('noread');
+  const app = (await singleInstance(id, { timeout: 300 })) as PrimaryInstance;
+  t.after(() => app.close());
+  app.on('second-instance', (instance) => instance.reply('r'.repeat(900 * 1024)));
+  const name = instanceName(id);
+  const before = openFds();
+  const peer = await connect(name);
+  peer.on('error', () => {});
+  peer.pause(); // reads nothing for now
+  const reply = JSON.stringify({ reply: 'r'.repeat(900 * 1024) });
+  peer.write(frame(JSON.stringify({ v: 1, argv: [], cwd: '/', env: {} })));
+  // Five times the timeout without reading, then read what is left: a primary that cut the
+  // connection off left only what the kernel had queued, not the whole answer.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const all = readAll(peer);
+  peer.resume();
+  const got = await all;
+  assert.ok(got.length < 4 + Buffer.byteLength(reply), `the whole answer (${got.length} bytes) waited for a peer that read nothing`);
+  peer.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(openFds() <= before, `no descriptor left open: ${openFds()} now, ${before} before`);
+});
+
+test('a secondary SIGKILLed while the primary prepares its answer: the primary answers into nothing, serves on, and leaks nothing', { skip: windows && 'SIGKILL and /proc descriptor counts: Unix', timeout: 30_000 }, async (t) => {
+  const id = uniqueName('killed');
+  const app = (await singleInstance(id)) as PrimaryInstance;
+  t.after(() => app.close());
+  const before = openFds();
+  let release!: () => void;
+  const held = new Promise<string>((resolve) => (release = () => resolve('late')));
+  const arrived = new Promise<void>((resolve) => {
+    app.once('second-instance', (instance) => {
+      instance.reply(held);
+      resolve();
+    });
+  });
+  const victim = spawnFixture(t, 'single-instance-intruder', ['inject', id, String(process.getuid?.() ?? 0)]);
+  await arrived;
+  victim.child.kill('SIGKILL');
+  await victim.exited;
+  release();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(app.listening, true);
+  let next = 0;
+  app.on('second-instance', () => next++);
+  assert.equal(((await singleInstance(id)) as SecondaryInstance).primary, false);
+  assert.equal(next, 1);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(openFds() <= before, `no descriptor left open: ${openFds()} now, ${before} before`);
 });
