@@ -41,10 +41,8 @@ export type PeerCredentialsWithGroups = PeerCredentials & {
 };
 
 /** @internal The addon's answer (pid 0 or less: unknown) as frozen credentials. */
-export function unixCredentials(raw: { pid: number; uid: number; gid: number }, groups?: readonly number[] | null): PeerCredentials {
-  const pid = raw.pid > 0 ? raw.pid : null;
-  if (groups === undefined) return Object.freeze({ pid, uid: raw.uid, gid: raw.gid });
-  return Object.freeze({ pid, uid: raw.uid, gid: raw.gid, groups });
+export function unixCredentials(raw: { pid: number; uid: number; gid: number }): PeerCredentials {
+  return Object.freeze({ pid: raw.pid > 0 ? raw.pid : null, uid: raw.uid, gid: raw.gid });
 }
 
 /** @internal A named-pipe peer's credentials: Windows tells its process id, and no uid or gid. */
@@ -52,17 +50,16 @@ export function pipeCredentials(pid: number): PeerCredentials {
   return Object.freeze({ pid: pid > 0 ? pid : null, uid: null, gid: null });
 }
 
-/** @internal Whether `options` of peerCredentials() ask for the groups (checked). */
-export function wantsGroups(options: PeerCredentialsOptions | undefined): boolean {
+/**
+ * @internal Whether peerCredentials(`options`) must read the groups (`options` checked): they are
+ * asked for, and `known` (the credentials kept so far, if any) does not hold them yet (read, or
+ * known to be unknowable).
+ */
+export function groupsToRead(options: PeerCredentialsOptions | undefined, known: PeerCredentials | undefined): boolean {
   if (options === undefined) return false;
   if (options === null || typeof options !== 'object') throw invalidType('options', 'an object', options);
   if (options.groups !== undefined && typeof options.groups !== 'boolean') throw invalidType('options.groups', 'a boolean', options.groups);
-  return options.groups === true;
-}
-
-/** @internal Whether `credentials` already hold the groups (read, or known to be unknowable). */
-export function hasGroups(credentials: PeerCredentials): credentials is PeerCredentialsWithGroups {
-  return credentials.groups !== undefined;
+  return options.groups === true && known?.groups === undefined;
 }
 
 /** @internal `credentials` with `groups` added (frozen). */

@@ -4,7 +4,7 @@
  * path.
  */
 import net from 'node:net';
-import { type PeerCredentials, type PeerCredentialsOptions, type PeerCredentialsWithGroups, hasGroups, pipeCredentials, readGroups, unixCredentials, wantsGroups, withGroups } from '../credentials.js';
+import { type PeerCredentials, type PeerCredentialsOptions, type PeerCredentialsWithGroups, groupsToRead, pipeCredentials, readGroups, unixCredentials, withGroups } from '../credentials.js';
 import { InterprocessError, fromSystemError, unsupported } from '../errors.js';
 import { type NativeNamedPipe, optionalNative, requireNative } from '../native/addon.js';
 import { isWindows } from '../platform.js';
@@ -56,9 +56,9 @@ export class LocalSocket extends net.Socket {
   peerCredentials(options: PeerCredentialsOptions & { readonly groups: true }): PeerCredentialsWithGroups;
   peerCredentials(options?: PeerCredentialsOptions): PeerCredentials;
   peerCredentials(options?: PeerCredentialsOptions): PeerCredentials {
-    const groups = wantsGroups(options);
     const cached = credentialsCache.get(this);
-    if (cached && (!groups || hasGroups(cached))) return cached;
+    const groups = groupsToRead(options, cached);
+    if (cached && !groups) return cached;
     if (isWindows) {
       if (cached) return remember(this, withGroups(cached, null)); // Windows has no groups
       throw new InterprocessError('ERR_SOCKET_CLOSED', 'Cannot read peer credentials: this socket has no peer interprocess knows of (on Windows the peer\'s process id is read when listen() or connect() of interprocess connects the pipe; createConnection() and sockets of your own have none).');

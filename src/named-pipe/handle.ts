@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { types } from 'node:util';
 import { type AccessCheck, type Refusal, decide } from '../access.js';
-import { pipeCredentials } from '../credentials.js';
+import { type PeerCredentials, pipeCredentials } from '../credentials.js';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import type { NativeNamedPipe, NativeNamedPipes } from '../native/addon.js';
 import { pipeConnection } from './connection.js';
@@ -109,10 +109,10 @@ export function isSameUser(client: { sid: string; admin: boolean }, own: { sid: 
  * it, but a `securityDescriptor` of the caller's may let more in, and Wine enforces none.
  */
 export function clientRefusal(native: NativeNamedPipes, pipe: NativeNamedPipe, check: AccessCheck): Refusal | null {
-  const read = () => pipeCredentials(pipe.info().clientProcessId);
-  const refusal = decide(check, read);
+  let read: PeerCredentials | undefined;
+  const refusal = decide(check, () => (read = pipeCredentials(pipe.info().clientProcessId)));
   if (refusal !== null || check.rule !== 'same-user') return refusal;
-  const credentials = read();
+  const credentials = read!; // read by decide, which admitted them
   try {
     ownUser ??= native.tokenUser(false)!;
     return isSameUser(native.clientUser(pipe.handle()), ownUser) ? null : { credentials };

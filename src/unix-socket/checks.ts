@@ -1,7 +1,7 @@
 /** The argument checks and small helpers of UnixSocket's methods. */
 import { InterprocessError, abortError, fromSystemError, invalidArgument, invalidType, unsupported } from '../errors.js';
 import type { NativeUnixSockets } from '../native/addon.js';
-import type { PeerCredentials } from '../credentials.js';
+import { type PeerCredentials, unixCredentials } from '../credentials.js';
 import { requireNative } from '../native/addon.js';
 import { addressOf, resolveName } from './address.js';
 import { toDescriptor } from './descriptors.js';
@@ -129,7 +129,7 @@ export function readPeer(fd: number, type: UnixSocketType): PeerCredentials | In
         : 'The kernel recorded no peer credentials: this socket is not connected',
     );
   }
-  return Object.freeze({ pid: raw.pid > 0 ? raw.pid : null, uid: raw.uid, gid: raw.gid });
+  return unixCredentials(raw);
 }
 
 /** @internal The answer of peerCredentials() on a socket that never had a peer. */

@@ -4,7 +4,7 @@
  * accepts them all. Each connection is a UnixSocket (messages, descriptors, credentials).
  */
 import { type AccessCheck, type AccessRule, accessCheck, decide, markAccepted, socketFileMode } from '../access.js';
-import { type PeerCredentials, readGroups, unixCredentials } from '../credentials.js';
+import { type PeerCredentials, readGroups, unixCredentials, withGroups } from '../credentials.js';
 import { InterprocessError, abortError, fromSystemError, invalidArgument } from '../errors.js';
 import { Listener, type ListenerEvents, closeOnAbort } from '../listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
@@ -210,8 +210,8 @@ export class UnixListener extends Listener<UnixSocket> implements HasDescriptor 
     let credentials: PeerCredentials | undefined;
     const refusal = decide(this.#access, () => {
       const native = requireNative('Unix listeners');
-      const raw = native.peerCredentials(fd);
-      credentials = unixCredentials(raw, this.#access.needsGroups ? readGroups(native, fd) : undefined);
+      const read = unixCredentials(native.peerCredentials(fd));
+      credentials = this.#access.needsGroups ? withGroups(read, readGroups(native, fd)) : read;
       return credentials;
     });
     if (refusal === null) return credentials!;

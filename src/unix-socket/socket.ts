@@ -16,7 +16,7 @@ import type { AccessCheck } from '../access.js';
 import { InterprocessError, fromSystemError, invalidArgument, invalidType } from '../errors.js';
 import { type NativeUnixSockets, type NativeWatcher, requireNative } from '../native/addon.js';
 import type { LocalSocketName } from '../local-socket/name.js';
-import { type PeerCredentials, type PeerCredentialsOptions, type PeerCredentialsWithGroups, hasGroups, readGroups, wantsGroups, withGroups } from '../credentials.js';
+import { type PeerCredentials, type PeerCredentialsOptions, type PeerCredentialsWithGroups, groupsToRead, readGroups, withGroups } from '../credentials.js';
 import { type SocketFile, releaseSocketFile } from '../unix/socket-file.js';
 import { addressOf, nameFromAddress, resolveName } from './address.js';
 import { closedError, noPeer, passCredentials, positiveInteger, readPeer, sendOptions, toBytes, waitSignal } from './checks.js';
@@ -280,13 +280,14 @@ export class UnixSocket extends EventEmitter<UnixSocketEvents> implements AsyncI
   peerCredentials(options: PeerCredentialsOptions & { readonly groups: true }): PeerCredentialsWithGroups;
   peerCredentials(options?: PeerCredentialsOptions): PeerCredentials;
   peerCredentials(options?: PeerCredentialsOptions): PeerCredentials {
-    const groups = wantsGroups(options);
-    if (this.#credentials instanceof Error) throw this.#credentials;
-    if (!groups || hasGroups(this.#credentials)) return this.#credentials;
+    const known = this.#credentials;
+    const groups = groupsToRead(options, known instanceof Error ? undefined : known);
+    if (known instanceof Error) throw known;
+    if (!groups) return known;
     if (this.#destroyed) {
       throw new InterprocessError('ERR_INTERPROCESS_CLOSED', "Cannot read the peer's supplementary groups: the socket is closed, and they are read only when asked for. Call peerCredentials({ groups: true }) while it is open (an allow: { gids } rule reads them as it accepts).");
     }
-    this.#credentials = withGroups(this.#credentials, readGroups(requireNative('Reading peer credentials'), this.#fd));
+    this.#credentials = withGroups(known, readGroups(requireNative('Reading peer credentials'), this.#fd));
     return this.#credentials;
   }
 

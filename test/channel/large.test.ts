@@ -152,3 +152,35 @@ test('FrameWriter: large text whose UTF-8 ends at the edge of the room it was gi
   assert.equal(Buffer.concat(writer.take()).length, 70_004);
   assert.equal(writer.takeLoans()?.length, 1);
 });
+
+test('FrameReader: a peer trickling a 1 MiB frame a byte at a time beside another reader joining 6 MiB frames: both intact, the scratch buffer kept at 4 MiB at most', async () => {
+  const { FrameReader } = await import('#internal/channel/frame-reader.js');
+  const { scratch } = await import('#internal/channel/buffers.js');
+  const frame = (payload: Buffer) => Buffer.concat([Buffer.from([payload.length >>> 24, (payload.length >>> 16) & 255, (payload.length >>> 8) & 255, payload.length & 255]), payload]);
+  const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+  const trickled = Buffer.from(JSON.stringify(message(MiB, 7)));
+  // Larger than the scratch buffer keeps (SCRATCH_KEEP), and a 200 KB one that fits in it.
+  const others = [6 * MiB, 200_000, 6 * MiB + 5, 200_001].map((size, i) => Buffer.alloc(size, i + 1).fill(i * 11 + 5, 0, 7));
+  const got: string[][] = [[], []];
+  const [slow, other] = got.map((list) => {
+    const reader = new FrameReader(16 * MiB, (buffer, start, end) => list.push(digest(buffer.subarray(start, end))));
+    reader.transient = true;
+    return reader;
+  });
+  const slowBytes = frame(trickled);
+  const otherBytes = Buffer.concat(others.map(frame));
+  const piece = 65_536;
+  const every = Math.floor(slowBytes.length / Math.ceil(otherBytes.length / piece)); // the other's reads spread over the trickle
+  let next = 0;
+  for (let at = 0; at < slowBytes.length; at++) {
+    slow!.push(Buffer.from(slowBytes.subarray(at, at + 1)));
+    if (at % every === 0 && next < otherBytes.length) {
+      other!.push(Buffer.from(otherBytes.subarray(next, next + piece)));
+      next += piece;
+    }
+  }
+  if (next < otherBytes.length) other!.push(Buffer.from(otherBytes.subarray(next)));
+  assert.deepEqual(got[0], [digest(trickled)], 'the trickled frame, whole');
+  assert.deepEqual(got[1], others.map(digest), 'the other reader\'s frames, whole');
+  assert.ok(scratch(0).length <= 4 * MiB, `the shared scratch buffer is kept at 4 MiB at most (${scratch(0).length} bytes)`);
+});

@@ -3,12 +3,13 @@
 // (spawnWith, shareWith), impersonating the client for one synchronous call, the client's user
 // against allow 'same-user', and createConnection()'s server pid. Off Windows: the typed errors.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type MessagePipe, NamedPipeStream, connectNamedPipe, createConnection, listen, listenNamedPipe, namedPipeFromFd, namedPipeFromHandle, nsName, spawnWith } from 'interprocess';
+import { InterprocessError, type MessagePipe, NamedPipeStream, connectNamedPipe, createConnection, listen, listenNamedPipe, namedPipeFromFd, namedPipeFromHandle, nsName, spawnWith } from 'interprocess';
 import { requireNative } from '#internal/native/addon.js';
 import { isSameUser } from '#internal/named-pipe/handle.js';
 import { exitOf, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
@@ -171,6 +172,50 @@ test('shareWith() refuses a bad pid with a typed error', { skip: windowsOnly, ti
   assert.throws(() => server.shareWith('1' as never), { code: 'ERR_INVALID_ARG_TYPE' });
   // A pid no process has (pids are multiples of 4 on Windows: 4294967293 is none).
   assert.throws(() => server.shareWith(4294967293), (error: NodeJS.ErrnoException) => error.syscall === 'OpenProcess' && /Cannot share/.test(error.message));
+});
+
+test('shareWith() a process that has exited: a typed error, and this end goes on', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const { server, client } = await pair(t, 'message');
+  const gone = spawn(process.execPath, ['-e', '']);
+  const pid = gone.pid!;
+  await once(gone, 'close'); // exited, and its process handle closed
+  assert.throws(() => server.shareWith(pid), (error: Error) => error instanceof InterprocessError && typeof error.code === 'string' && error.code !== 'ERR_INTERNAL_ASSERTION' && /Cannot share the pipe with process/.test(error.message));
+  await client.send('still here');
+  assert.equal(String(await server.receive()), 'still here');
+});
+
+test('an adopted handle closed under its MessagePipe (CloseHandle by someone else): send and receive fail typed, destroy() is quiet, the original end goes on', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const native = requireNative('test').namedPipe;
+  const { server, client } = await pair(t, 'message');
+  const copy = native.duplicate(server.handle);
+  const adopted = namedPipeFromHandle(copy, { type: 'message' });
+  native.closeHandle(copy);
+  const typed = (error: Error) => {
+    t.diagnostic(`${error.constructor.name} ${(error as NodeJS.ErrnoException).code}: ${error.message}`);
+    return error instanceof InterprocessError && typeof error.code === 'string';
+  };
+  await assert.rejects(adopted.send('lost'), typed);
+  await assert.rejects(adopted.receive(), typed);
+  adopted.destroy();
+  await client.send('still here');
+  assert.equal(String(await server.receive()), 'still here');
+});
+
+test('impersonate(fn) on a server end whose client has disconnected: fn runs or a typed error, and the thread impersonates no one after', { skip: windowsOnly, timeout: 30_000 }, async (t) => {
+  const native = requireNative('test').namedPipe;
+  const { server, client } = await pair(t, 'message', {}, { allowImpersonation: true });
+  client.destroy();
+  await once(client, 'close');
+  let inside: unknown = 'not run';
+  try {
+    inside = server.impersonate(() => native.tokenUser(true));
+    t.diagnostic('fn ran (Wine impersonates the server\'s own token, client or not)');
+  } catch (error) {
+    assert.ok(error instanceof InterprocessError && /Cannot impersonate the client/.test(error.message), String(error));
+    t.diagnostic(`refused: ${error.code}`);
+  }
+  assert.notEqual(inside, null, 'if fn ran, it ran impersonating');
+  assert.equal(native.tokenUser(true), null, 'reverted (or never impersonating)');
 });
 
 for (const type of ['byte', 'message'] as const) {
