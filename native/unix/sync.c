@@ -114,7 +114,7 @@ static napi_value sync_connect(napi_env env, napi_callback_info info) {
  * The arguments of read and write, (fd, buffer, offset, length, timeoutMs): the descriptor, the
  * Buffer span [offset, offset + length) checked against the Buffer's length, and the deadline.
  */
-static bool io_args(napi_env env, napi_callback_info info, int* fd, char** data, size_t* length, int64_t* deadline) {
+static bool call_args(napi_env env, napi_callback_info info, int* fd, char** data, size_t* length, int64_t* deadline) {
   napi_value argv[5];
   void* base;
   size_t size;
@@ -146,7 +146,7 @@ static napi_value sync_read(napi_env env, napi_callback_info info) {
   char* data;
   size_t length;
   int64_t deadline;
-  if (!io_args(env, info, &fd, &data, &length, &deadline)) return NULL;
+  if (!call_args(env, info, &fd, &data, &length, &deadline)) return NULL;
   for (;;) {
     ssize_t n = recv(fd, data, length, 0);
     if (n >= 0) return ipc_int_value(env, n);
@@ -169,7 +169,7 @@ static napi_value sync_write(napi_env env, napi_callback_info info) {
   char* data;
   size_t length;
   int64_t deadline;
-  if (!io_args(env, info, &fd, &data, &length, &deadline)) return NULL;
+  if (!call_args(env, info, &fd, &data, &length, &deadline)) return NULL;
   size_t done = 0;
   int err = 0;
   while (done < length) {
