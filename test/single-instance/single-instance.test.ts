@@ -333,7 +333,7 @@ function frame(body: string | Buffer): Buffer {
   return Buffer.concat([header, bytes]);
 }
 
-test('same-user peers that trickle an instance a byte at a time, send garbage JSON or the wrong shape: each closed within bounds, nothing delivered, the primary serves on', { skip: windows && 'socket-level framing is checked on Unix; the pipe transport shares the Channel', timeout: 30_000 }, async (t) => {
+test('same-user peers that trickle an instance a byte at a time, send garbage JSON or the wrong shape: each closed within bounds, nothing delivered, the primary serves on', { timeout: 30_000 * (wine ? 4 : 1) }, async (t) => {
   const id = uniqueName('trickle');
   const app = (await singleInstance(id, { timeout: 300 })) as PrimaryInstance;
   t.after(() => app.close());
@@ -383,7 +383,7 @@ test('same-user peers that trickle an instance a byte at a time, send garbage JS
   assert.ok(openFds() <= before, `no descriptor left open: ${openFds()} now, ${before} before`);
 });
 
-test('a same-user peer that sends its instance and never reads a large reply is closed after the timeout', { skip: windows && 'checked on Unix (the same code on Windows)', timeout: 30_000 }, async (t) => {
+test('a same-user peer that sends its instance and never reads a large reply is closed after the timeout', { timeout: 30_000 * (wine ? 4 : 1) }, async (t) => {
   const id = uniqueName('noread');
   const app = (await singleInstance(id, { timeout: 300 })) as PrimaryInstance;
   t.after(() => app.close());
