@@ -17,7 +17,7 @@ import type { NativeSharedMemory } from '#internal/shared-memory/transport.js';
 import { HEADER_SIZE, MAGIC, VERSION } from '#internal/shared-memory/ring.js';
 import { closeFd, closeFdQuietly } from '#internal/native/fds.js';
 import { openFds, python, scratchDir, sanitizerScale, spawnFixture, testSocketPath } from '../helpers.js';
-import { Digest, countFor, message } from './messages.js';
+import { countFor, exchange, message } from './messages.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..', '..');
@@ -50,35 +50,15 @@ test('both ways at once between processes: messages of 0 B to 8 MiB, checksummed
   await listener.close();
   const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw', maxMessageSize: 16 << 20 });
   const count = countFor(bytes);
-  const sent = new Digest();
-  const sending = (async () => {
-    for (let i = 0; i < count; i++) {
-      const body = message(i);
-      sent.add(body);
-      await channel.send(body);
-    }
-  })();
-  const received = new Digest();
-  let index = 0;
-  let total = 0;
-  for await (const body of channel.iterator({ closeOnReturn: false })) {
-    received.add(body);
-    assert.ok(body.equals(message(index)), `message ${index} (${body.length} bytes) arrived intact`);
-    total += body.length;
-    index++;
-    // Each side closes once it has everything both ways: the first end would close the other side
-    // (a channel finishes its side when the peer's ends), failing sends it had not made yet.
-    if (index === count) break;
-  }
-  await sending;
-  await channel.close();
+  const ours = await exchange(channel, count);
   const report = await peer.next<{ received: number; sentDigest: string; receivedDigest: string; bad: number }>('done');
-  assert.equal(index, count);
-  assert.ok(total >= bytes);
+  assert.equal(ours.firstBad, -1, `message ${ours.firstBad} arrived intact (${ours.bad} did not)`);
+  assert.equal(ours.received, count);
+  assert.ok(ours.bytes >= bytes);
   assert.equal(report.bad, 0);
   assert.equal(report.received, count);
-  assert.equal(report.receivedDigest, sent.hex(), 'the peer received exactly what we sent');
-  assert.equal(received.hex(), report.sentDigest, 'we received exactly what the peer sent');
+  assert.equal(report.receivedDigest, ours.sentDigest, 'the peer received exactly what we sent');
+  assert.equal(ours.receivedDigest, report.sentDigest, 'we received exactly what the peer sent');
   await peer.exited;
   if (!channel.closed) await new Promise((resolve) => channel.once('close', resolve));
   assert.equal(channel.error, null);
