@@ -26,7 +26,9 @@ async function library() {
   }
   if (impl === 'interprocess') {
     const { createFifo, openFifoReader, openFifoWriter } = await import('../../dist/index.js');
-    return { create: createFifo, reader: async (path) => openFifoReader(path), writer: openFifoWriter };
+    // The writer waits for its reader (the other process may not have opened it yet), as Node's
+    // createWriteStream does in the thread pool.
+    return { create: createFifo, reader: async (path) => openFifoReader(path), writer: (path) => openFifoWriter(path, { wait: true }) };
   }
   throw new Error(`unknown implementation ${impl}`);
 }

@@ -5,7 +5,7 @@
 // Protocol: a server prints {"ready":true} once it listens; the side that measures prints one
 // JSON line with its result; both exit 0 when done.
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { pingPong } from '../lib/streams.js';
 import { exitWhenOrphaned, fail, report } from '../lib/worker.js';
 
 const [impl, test, role, socketPath, ...numbers] = process.argv.slice(2);
@@ -93,28 +93,9 @@ async function latencyServer(lib) {
 // Ping-pong: one message out, the whole echo back, then the next; each round trip timed.
 async function latencyClient(lib, warmup, rounds, messageBytes) {
   const socket = await lib.connect(socketPath);
-  socket.on('error', fail);
-  const message = Buffer.alloc(messageBytes, 'p');
-  const samples = new Array(rounds);
-  let round = 0;
-  let pending = messageBytes;
-  let start = performance.now();
-  socket.on('data', (chunk) => {
-    pending -= chunk.length;
-    if (pending > 0) return;
-    const end = performance.now();
-    if (round >= warmup) samples[round - warmup] = Math.round((end - start) * 1e6);
-    round += 1;
-    if (round === warmup + rounds) {
-      socket.destroy();
-      report({ samples_ns: samples }, true);
-      return;
-    }
-    pending = messageBytes;
-    start = performance.now();
-    socket.write(message);
-  });
-  socket.write(message);
+  const samples = await pingPong(socket, socket, warmup, rounds, messageBytes).catch(fail);
+  socket.destroy();
+  report({ samples_ns: samples }, true);
 }
 
 // Accepts and closes `warmup + count` connections; times `count` of them after the warmup.

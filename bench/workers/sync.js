@@ -6,6 +6,7 @@
 // Protocol: as bench/workers/local-socket.js (the server prints {"ready":true}, the client one
 // JSON line with its samples).
 import { performance } from 'node:perf_hooks';
+import { pingPong } from '../lib/streams.js';
 import { exitWhenOrphaned, fail, report } from '../lib/worker.js';
 
 const [impl, test, role, socketPath, ...numbers] = process.argv.slice(2);
@@ -40,31 +41,12 @@ function syncClient() {
   report({ samples_ns: samples }, true);
 }
 
-// The same with the async client (bench/workers/local-socket.js's latencyClient).
+// The same with the async client, as bench/workers/local-socket.js's latencyClient.
 async function asyncClient() {
   const socket = await connect(socketPath);
-  socket.on('error', fail);
-  const message = Buffer.alloc(messageBytes, 'p');
-  const samples = new Array(rounds);
-  let round = 0;
-  let pending = messageBytes;
-  let start = performance.now();
-  socket.on('data', (chunk) => {
-    pending -= chunk.length;
-    if (pending > 0) return;
-    const end = performance.now();
-    if (round >= warmup) samples[round - warmup] = Math.round((end - start) * 1e6);
-    round += 1;
-    if (round === warmup + rounds) {
-      socket.destroy();
-      report({ samples_ns: samples }, true);
-      return;
-    }
-    pending = messageBytes;
-    start = performance.now();
-    socket.write(message);
-  });
-  socket.write(message);
+  const samples = await pingPong(socket, socket, warmup, rounds, messageBytes).catch(fail);
+  socket.destroy();
+  report({ samples_ns: samples }, true);
 }
 
 if (role === 'server') await server();
