@@ -148,6 +148,16 @@ export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> impleme
     return this.#destroyed;
   }
 
+  /**
+   * Bytes sent (messages, and RpcChannel's requests, replies and events) and not yet handed to
+   * the OS: what a peer that reads slowly, or not at all, makes this side hold. Await send() to
+   * be paced by the peer, or watch this when sending to many (RpcServer.broadcast() closes a
+   * client past its maxBufferedBytes).
+   */
+  get bufferedBytes(): number {
+    return this.#sending.bufferedBytes;
+  }
+
   /** Whether this channel's stream can carry descriptors (a Unix stream socket of interprocess). */
   get passesFds(): boolean {
     return this.#transport.passesFds;

@@ -77,6 +77,8 @@ function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void
 
 /** A batch of whole frames, written with one call (a frame with descriptors is alone in its batch). */
 interface Batch {
+  /** All its bytes (FrameWriter#bytes: text counted a byte a character until encoded). */
+  bytes: number;
   chunks: Uint8Array[];
   /** Lent buffers behind its chunks, given back once written (see buffers.ts). */
   loans: Buffer[] | null;
@@ -109,6 +111,8 @@ export class SendQueue {
   /** Bytes of replies queued, not yet written (in batches, and in the batch being filled: #openReplyBytes). */
   #replyBytes = 0;
   #openReplyBytes = 0;
+  /** Bytes of the batches queued and not yet written (the batch being filled is in #writer). */
+  #batchBytes = 0;
 
   constructor(transport: Transport, max: number, owner: SendQueueOwner) {
     this.#transport = transport;
@@ -120,6 +124,11 @@ export class SendQueue {
   /** Bytes of replies queued and not yet written. */
   get replyBytes(): number {
     return this.#replyBytes;
+  }
+
+  /** Bytes of every frame queued and not yet written (see Channel#bufferedBytes). */
+  get bufferedBytes(): number {
+    return this.#batchBytes + this.#writer.bytes;
   }
 
   /** Resolves once every batch queued so far has been written (or failed); null if none waits. */
@@ -158,7 +167,7 @@ export class SendQueue {
       this.#seal();
       this.#writer.add(body, this.#max, envelope);
       const settle = new Outcome();
-      this.#queue({ chunks: this.#writer.take(), loans: this.#writer.takeLoans(), fds, settle, replyBytes });
+      this.#queue({ bytes: this.#writer.bytes, chunks: this.#writer.take(), loans: this.#writer.takeLoans(), fds, settle, replyBytes });
       return settle;
     }
     this.#writer.add(body, this.#max, envelope);
@@ -210,10 +219,12 @@ export class SendQueue {
     this.#unsettled--; // #queue counts it again
     const replyBytes = this.#openReplyBytes;
     this.#openReplyBytes = 0;
-    this.#queue({ chunks: this.#writer.take(), loans: this.#writer.takeLoans(), fds: null, settle, replyBytes });
+    this.#queue({ bytes: this.#writer.bytes, chunks: this.#writer.take(), loans: this.#writer.takeLoans(), fds: null, settle, replyBytes });
   }
 
+  /** Queues `batch` (its bytes read from the writer before take(), in the literal's order). */
   #queue(batch: Batch): void {
+    this.#batchBytes += batch.bytes;
     this.#unsettled++;
     this.#batches.push(batch);
     this.#scheduleFlush();
@@ -238,6 +249,7 @@ export class SendQueue {
       const batch = this.#batches.shift()!;
       const loans = batch.loans;
       transport.write(batch.chunks, batch.fds, (error?: unknown) => {
+        this.#batchBytes -= batch.bytes;
         if (error) batch.settle.reject(this.#owner.error ?? fromSystemError(error, 'Sending failed'));
         else {
           // Written: the stream holds the chunks no more. (After a failure they are left to the collector.)
@@ -258,6 +270,7 @@ export class SendQueue {
     this.#failed = true;
     this.#seal();
     for (const batch of this.#batches.splice(0)) {
+      this.#batchBytes -= batch.bytes;
       batch.settle.reject(failure);
       if (--this.#unsettled === 0) this.#flushed?.();
     }

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { accessCheck, checkCodecTrust } from '../access.js';
-import { InterprocessError, fromSystemError } from '../errors.js';
+import { InterprocessError, fromSystemError, outOfRange } from '../errors.js';
 import { connect, type ConnectOptions } from '../local-socket/connect.js';
 import { type ListenOptions, type LocalSocketListener, listen } from '../local-socket/listener.js';
 import type { LocalSocketName } from '../local-socket/name.js';
@@ -14,8 +14,9 @@ import type { LocalSocket } from '../local-socket/stream.js';
 import { type AuthOptions, type AuthSettings, takeAuth } from './auth-options.js';
 import { handshake } from './auth.js';
 import { type ChannelIteratorOptions, closeOnReturnOf } from './types.js';
-import { v8Codec } from './codec.js';
-import { type RequestHandler, type RpcOptions, type StoredHandler, serverHandlers, setHandler } from './rpc-types.js';
+import { type Codec, encodeBody, toCodec, v8Codec } from './codec.js';
+import { EVENT, type RequestHandler, type RpcOptions, type StoredHandler, checkName, serverHandlers, setHandler } from './rpc-types.js';
+import { queueFrame } from './symbols.js';
 import { RpcChannel } from './rpc.js';
 
 /**
@@ -23,7 +24,19 @@ import { RpcChannel } from './rpc.js';
  * `allow` (default 'same-user') decides who may connect before any request is read; the v8 codec
  * needs `trustPeers: true` under a rule that lets in other users.
  */
-export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions, AuthOptions {}
+export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions, AuthOptions {
+  /**
+   * The most bytes a client may have waiting to be written to it (events, replies: what it has
+   * not read yet) when broadcast() comes to it: past this, it is a slow consumer, and broadcast()
+   * closes it with ERR_INTERPROCESS_SLOW_CONSUMER instead of queueing more (default 8 MiB;
+   * `Infinity` never closes, and a client that never reads then holds every broadcast).
+   */
+  maxBufferedBytes?: number;
+}
+
+/** Default maxBufferedBytes: 8 MiB waiting for one client. */
+const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+const EMPTY = new Uint8Array(0);
 
 /** The events of an {@link RpcServer}, with their arguments. */
 export interface RpcServerEvents<T> {
@@ -69,11 +82,15 @@ export class RpcServer<T = unknown> extends EventEmitter<RpcServerEvents<T>> imp
   #waiter: Waiter<T> | null = null;
   #closed: Promise<void> | null = null;
   #ended = false;
+  readonly #codec: Codec<T>;
+  readonly #maxBufferedBytes: number;
 
   /** @internal Use serveRpc(). */
-  constructor(listener: LocalSocketListener, options: RpcOptions<T>, auth: AuthSettings | null = null) {
+  constructor(listener: LocalSocketListener, options: RpcOptions<T>, auth: AuthSettings | null = null, maxBufferedBytes = DEFAULT_MAX_BUFFERED) {
     super();
     this.listener = listener;
+    this.#codec = toCodec(options.codec, 'json');
+    this.#maxBufferedBytes = maxBufferedBytes;
     listener.on('error', (error: InterprocessError) => this.emit('error', error));
     listener.on('refused', (credentials: PeerCredentials | null, ...error: unknown[]) => {
       if (error.length === 0) this.emit('refused', credentials);
@@ -149,10 +166,34 @@ export class RpcServer<T = unknown> extends EventEmitter<RpcServerEvents<T>> imp
     return setHandler(this.#handlers, method, handler);
   }
 
-  /** Sends an event to every open channel; resolves with how many it reached. */
+  /**
+   * Sends an event to every open channel, encoded once. Resolves, without waiting for any client
+   * to read, with how many channels it was queued on; each sends it as soon as its client reads.
+   * A client with more than maxBufferedBytes still waiting to be written to it (it reads too
+   * slowly, or not at all) is closed with ERR_INTERPROCESS_SLOW_CONSUMER instead, and not
+   * counted. Rejects as notify() does for an event name or body it cannot send.
+   */
   async broadcast(event: string, body?: T): Promise<number> {
-    const results = await Promise.allSettled([...this.#channels].map((channel) => channel.notify(event, body)));
-    return results.filter((r) => r.status === 'fulfilled').length;
+    checkName(event, 'event');
+    const encoded = body === undefined ? EMPTY : encodeBody(this.#codec, body, 'body');
+    const envelope = { kind: EVENT, id: -1, name: event };
+    let queued = 0;
+    for (const rpc of this.#channels) {
+      const channel = rpc.channel;
+      if (channel.closed) continue;
+      if (channel.bufferedBytes > this.#maxBufferedBytes) {
+        channel.destroy(new InterprocessError('ERR_INTERPROCESS_SLOW_CONSUMER', `This client has ${channel.bufferedBytes} bytes waiting to be written to it, more than the server's maxBufferedBytes (${this.#maxBufferedBytes}): it reads too slowly or not at all, and was closed rather than hold more. Read events as they come, or raise maxBufferedBytes.`));
+        continue;
+      }
+      try {
+        channel[queueFrame](encoded, undefined, envelope);
+        queued++;
+      } catch (error) {
+        // Closing: it no longer takes frames. Too large: so for every channel, the caller's to know.
+        if ((error as InterprocessError).code !== 'ERR_INTERPROCESS_CLOSED' && !channel.closed) throw error;
+      }
+    }
+    return queued;
   }
 
   /** Lets the process exit while the server listens (the listener's unref(); each channel holds the loop on its own). */
@@ -272,11 +313,12 @@ export class RpcServer<T = unknown> extends EventEmitter<RpcServerEvents<T>> imp
  */
 export async function serveRpc<T = unknown>(name: string | LocalSocketName, options: RpcServerOptions<T> = {}): Promise<RpcServer<T>> {
   const [auth, rest] = takeAuth(options);
-  const { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, ...listenOptions } = rest;
+  const { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, maxBufferedBytes = DEFAULT_MAX_BUFFERED, ...listenOptions } = rest;
+  if (typeof maxBufferedBytes !== 'number' || !(maxBufferedBytes >= 0)) throw outOfRange('options.maxBufferedBytes', 'a number of bytes from 0 (Infinity: never close a slow client)', maxBufferedBytes);
   // Refused now rather than on every connection: each channel would refuse it the same way.
   checkCodecTrust(codec === 'v8' || codec === (v8Codec as unknown), accessCheck(listenOptions.allow), trustPeers, 'Cannot serve RPC');
   const listener = await listen(name, listenOptions);
-  return new RpcServer<T>(listener, { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>, auth);
+  return new RpcServer<T>(listener, { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>, auth, maxBufferedBytes);
 }
 
 /**
