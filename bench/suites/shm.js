@@ -2,8 +2,11 @@
 // against the same Channel over a local socket (the default transport), and a C baseline on the
 // same layout (bench/c/shm.c: memcpy in and out of the ring, spinning with sched_yield instead of
 // sleeping). Issue 18's targets: 1 MiB messages at least 3x the socket channel's throughput and
-// within 2x of C; 64-byte messages at least 3x the socket channel's message rate.
+// within 2x of C; 64-byte messages at least 3x the socket channel's message rate; a 64-byte round
+// trip with the spin on at most 0.5x the socket channel's, and with it off no worse (C: its
+// blocking round trip over a Unix socket, bench/c/local_socket.c).
 import { fileURLToPath } from 'node:url';
+import { percentile } from '../lib/stats.js';
 
 const WORKER = fileURLToPath(new URL('../workers/shm.js', import.meta.url));
 
@@ -24,6 +27,29 @@ function row({ id, label, params, metrics, pin = false }) {
       const numbers = Object.values(this.params(quick)).map(String);
       const command = (role) => (impl === 'c' ? [cBinary('shm'), 'rate', role, socketPath, ...numbers] : [process.execPath, WORKER, impl, 'rate', role, socketPath, ...numbers]);
       return { server: command('server'), client: command('client'), reporter: 'server' };
+    },
+  };
+}
+
+const LATENCY = { quick: { warmup: 1000, rounds: 3000 }, full: { warmup: 2000, rounds: 20000 } };
+
+// A 64-byte ping-pong between two Channels, `spin` µs of spin on each side of the shared-memory one.
+function latencyRow({ id, label, spin, targets, pin = false }) {
+  return {
+    id,
+    label,
+    pin,
+    metrics: [
+      { key: 'p50', unit: 'p50 µs', better: 'lower', within: null, targets, from: (r) => percentile(r.samples_ns, 50) / 1000 },
+      { key: 'p99', unit: 'p99 µs', better: 'lower', within: null, from: (r) => percentile(r.samples_ns, 99) / 1000 },
+    ],
+    params: (quick) => ({ ...(quick ? LATENCY.quick : LATENCY.full), messageBytes: 64, spin }),
+    plan(impl, { tempPath, quick, cBinary }) {
+      const socketPath = `${tempPath}.sock`;
+      const { warmup, rounds, messageBytes } = this.params(quick);
+      const numbers = [warmup, rounds, messageBytes].map(String);
+      const command = (role) => (impl === 'c' ? [cBinary('local_socket'), 'latency', role, socketPath, ...numbers] : [process.execPath, WORKER, impl, 'latency', role, socketPath, ...numbers, String(spin)]);
+      return { server: command('server'), client: command('client'), reporter: 'client' };
     },
   };
 }
@@ -72,6 +98,25 @@ export default {
       pin: true,
       params: (s) => ({ count: s.small, messageBytes: 64 }),
       metrics: [rate(undefined)],
+    }),
+    latencyRow({
+      id: 'shm/latency-spin',
+      label: 'ping-pong 64 B (raw codec), spin: 100 µs on both sides (C: a Unix socket round trip)',
+      spin: 100,
+      targets: [{ against: 'counterpart', ratio: 0.5 }],
+    }),
+    latencyRow({
+      id: 'shm/latency',
+      label: 'the same without spin: each message wakes the peer through its doorbell',
+      spin: 0,
+      targets: [{ against: 'counterpart', ratio: 1 }],
+    }),
+    latencyRow({
+      id: 'shm/latency-pinned',
+      label: 'the same, without spin, both processes on CPU 0 (a spin there only delays the peer)',
+      spin: 0,
+      pin: true,
+      targets: undefined,
     }),
   ],
 };

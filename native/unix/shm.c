@@ -269,6 +269,43 @@ static napi_value shm_sleep(napi_env env, napi_callback_info info) {
   return ipc_bool_value(env, sleep);
 }
 
+/* A hint to the CPU that this is a spin-wait loop (and to a sibling hyperthread). */
+static inline void shm_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t shm_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * spin(watchOffset, seen, ns) -> whether the watched index moved from `seen` within `ns`
+ * nanoseconds (at most 1 ms): the bounded spin before sleep(), for latency (docs/shared-memory.md).
+ * Only the clock ends it, so a peer that writes anything cannot make it last longer.
+ */
+static napi_value shm_spin(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  shm_region_t* r;
+  size_t watch;
+  int64_t seen, ns;
+  if (this_and_args(env, info, 3, argv, &r) == NULL || !word_offset(env, r, argv[0], &watch) ||
+      !ipc_get_int(env, argv[1], 0, UINT32_MAX, "the index", &seen) || !ipc_get_int(env, argv[2], 0, 1000000, "the spin", &ns))
+    return NULL;
+  _Atomic uint32_t* word = word_at(r, watch);
+  int64_t deadline = shm_now_ns() + ns;
+  for (unsigned i = 1;; i++) {
+    if (atomic_load_explicit(word, memory_order_acquire) != (uint32_t)seen) return ipc_bool_value(env, true);
+    if ((i & 63) == 0 && shm_now_ns() >= deadline) return ipc_bool_value(env, false);
+    shm_relax();
+  }
+}
+
 /* unmap(): detaches the ArrayBuffer (every view reads as empty), then unmaps. Idempotent. */
 static napi_value shm_unmap(napi_env env, napi_callback_info info) {
   napi_value self;
@@ -296,7 +333,7 @@ static napi_value shm_unmap(napi_env env, napi_callback_info info) {
 }
 
 /*
- * map(fd, size) -> a Region { buffer, size, load, store, publish, sleep, unmap }: maps the
+ * map(fd, size) -> a Region { buffer, size, load, store, publish, sleep, spin, unmap }: maps the
  * region's `size` bytes shared, read-write. Refuses (EINVAL) an object smaller than `size`, and on
  * Linux a memfd that can still shrink (F_SEAL_SHRINK missing): a peer that shrinks it under us
  * would make every access fault (SIGBUS).
@@ -362,6 +399,7 @@ static napi_value shm_map(napi_env env, napi_callback_info info) {
       {"store", NULL, shm_store, NULL, NULL, NULL, napi_default_method, NULL},
       {"publish", NULL, shm_publish, NULL, NULL, NULL, napi_default_method, NULL},
       {"sleep", NULL, shm_sleep, NULL, NULL, NULL, napi_default_method, NULL},
+      {"spin", NULL, shm_spin, NULL, NULL, NULL, napi_default_method, NULL},
       {"unmap", NULL, shm_unmap, NULL, NULL, NULL, napi_default_method, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, self, sizeof props / sizeof props[0], props));

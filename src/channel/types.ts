@@ -41,6 +41,14 @@ export interface ChannelOptions<T> {
   transport?: 'stream' | 'shared-memory';
   /** With `transport: 'shared-memory'`: the bytes of the ring this side reads from (a power of two, 4 KiB to 1 GiB; default 4 MiB). */
   ringSize?: number;
+  /**
+   * With `transport: 'shared-memory'`: microseconds this side spins on the ring, watching for the
+   * peer's next message, before it sleeps on its doorbell (0 to 1000; default 0, never). For
+   * latency: a reply that comes within the spin costs no wakeup. It holds this thread's event loop
+   * (and a CPU) for at most that long each time the channel falls idle; an idle channel then costs
+   * nothing (docs/shared-memory.md).
+   */
+  spin?: number;
 }
 
 /** Separate streams for each direction, e.g. the ends of two pipes or two FIFOs. */

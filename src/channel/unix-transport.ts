@@ -123,7 +123,7 @@ export class UnixTransport implements Transport {
 }
 
 /** The transport for `stream`, checked. */
-export function transportOf(stream: Duplex | StreamPair | UnixSocket, events: TransportEvents, options: { transport?: unknown; ringSize?: number } = {}): Transport {
+export function transportOf(stream: Duplex | StreamPair | UnixSocket, events: TransportEvents, options: { transport?: unknown; ringSize?: number; spin?: number } = {}): Transport {
   if (options.transport === 'shared-memory') {
     nativeSharedMemory(); // Windows: unsupported, whatever the stream
     if (!(stream instanceof UnixSocket)) throw invalidArgument('stream', "must be a Unix stream socket of interprocess (connectUnix, listenUnix, unixSocketPair) for transport: 'shared-memory': the shared memory is handed over it");

@@ -38,6 +38,7 @@ export interface NativeRegion {
   store(offset: number, value: number): void;
   publish(offset: number, value: number, waitingOffset: number): boolean;
   sleep(waitingOffset: number, watchOffset: number, seen: number): boolean;
+  spin(watchOffset: number, seen: number, ns: number): boolean;
   unmap(): void;
 }
 
@@ -172,6 +173,15 @@ export class RingReader extends RingView {
   /** Sets the reader-waiting flag; false if records came meanwhile (read on instead of sleeping). */
   sleep(): boolean {
     return this.region.sleep(OFFSET.readerWaiting, OFFSET.tail, this.#head);
+  }
+
+  /**
+   * Spins up to `ns` nanoseconds for records to come: true if they did (read on instead of
+   * sleeping). Our waiting flag is cleared first: a writer that publishes meanwhile need not ring.
+   */
+  spin(ns: number): boolean {
+    this.region.store(OFFSET.readerWaiting, 0);
+    return this.region.spin(OFFSET.tail, this.#head, ns);
   }
 
   /** The writer's state word, as it is (check it). */

@@ -268,6 +268,44 @@ test('a wrong hello (missing, extra or wrong descriptors, a FIFO or plain file a
   assert.equal(openFds(), fdsBefore, 'no descriptor left open (received ones closed, nothing mapped kept)');
 });
 
+test('spin: round trips with a peer that spins too, every message intact; an idle channel spins only once it falls idle, then costs no CPU', { skip, timeout: 60_000 }, async (t) => {
+  const socketPath = testSocketPath(t, 's');
+  const listener = await accepted(socketPath);
+  const peer = spawnFixture(t, 'shm-peer', [socketPath, 'echo', '200']);
+  const socket = await listener.next();
+  await listener.close();
+  const channel = new Channel<Buffer>(socket, { transport: 'shared-memory', codec: 'raw', spin: 200 });
+  const replies = channel[Symbol.asyncIterator]();
+  for (let i = 0; i < 2000; i++) {
+    const body = message(i % 12); // 0 B to 32 KiB
+    await channel.send(body);
+    const { value } = await replies.next();
+    assert.ok(value.equals(body), `round trip ${i} intact`);
+  }
+  // Idle for a second: each side spun 200 µs when it fell idle, then sleeps on its doorbell.
+  const idle = process.cpuUsage();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const used = process.cpuUsage(idle);
+  assert.ok(used.user + used.system < 150_000 * sanitizerScale, `idle for 1 s: ${((used.user + used.system) / 1000).toFixed(1)} ms of CPU here`);
+  await channel.close();
+  const { user, system } = await peer.next<{ user: number; system: number }>('cpu');
+  t.diagnostic(`the echoing peer used ${((user + system) / 1000).toFixed(0)} ms of CPU for 2000 round trips and 1 s idle`);
+  await peer.exited;
+});
+
+test('spin: out of range or not a number is ERR_INVALID_ARG_VALUE, before anything is made', { skip }, () => {
+  const [a] = unixSocketPair();
+  try {
+    const before = openFds();
+    for (const spin of [-1, 1001, Number.NaN, '5' as unknown as number, Infinity]) {
+      assert.throws(() => new Channel(a, { transport: 'shared-memory', spin }), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    assert.equal(openFds(), before, 'no region or doorbell made for a refused option');
+  } finally {
+    a.destroy();
+  }
+});
+
 test('a worker thread as one side', { skip, timeout: 60_000 }, async () => {
   const [a, b] = unixSocketPair();
   // The worker's own descriptor for b's socket: out of this environment's registry, its to own.
