@@ -63,6 +63,8 @@ bool ipc_fd_args(napi_env env, napi_callback_info info, size_t n, napi_value* ar
 #define IPC_MAX_SAFE_INTEGER ((int64_t)9007199254740991) /* 2**53 - 1 */
 /* An integer number in min .. max (no wrapping: 2**32 + 3 is out of range, not 3). */
 bool ipc_get_int(napi_env env, napi_value value, int64_t min, int64_t max, const char* what, int64_t* out);
+/* A span [offset, offset + length) of a Buffer, both checked against its size (TypeError, RangeError). */
+bool ipc_get_span(napi_env env, napi_value buffer, napi_value offset, napi_value length, char** data, size_t* count);
 /* A boolean. */
 bool ipc_get_bool(napi_env env, napi_value value, const char* what, bool* out);
 

@@ -40,6 +40,24 @@ bool ipc_get_int(napi_env env, napi_value value, int64_t min, int64_t max, const
   return true;
 }
 
+bool ipc_get_span(napi_env env, napi_value buffer, napi_value offset, napi_value length, char** data, size_t* count) {
+  void* base;
+  size_t size;
+  bool is_buffer = false;
+  int64_t at, n;
+  if (napi_is_buffer(env, buffer, &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, buffer, &base, &size) != napi_ok) {
+    ipc_throw_type(env, "the data must be a Buffer");
+    return false;
+  }
+  if (!ipc_get_int(env, offset, 0, (int64_t)size, "the offset", &at) ||
+      !ipc_get_int(env, length, 0, (int64_t)size - at, "the length", &n))
+    return false;
+  *data = (char*)base + at;
+  *count = (size_t)n;
+  return true;
+}
+
 bool ipc_get_fd(napi_env env, napi_value value, int* fd) {
   /* Anything but a non-negative int32 is not a descriptor: ERR_INVALID_ARG_TYPE, as it always was
    * (no wrapping either: 2**32 + 3 is not descriptor 3). */

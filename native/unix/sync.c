@@ -116,23 +116,10 @@ static napi_value sync_connect(napi_env env, napi_callback_info info) {
  */
 static bool call_args(napi_env env, napi_callback_info info, int* fd, char** data, size_t* length, int64_t* deadline) {
   napi_value argv[5];
-  void* base;
-  size_t size;
-  bool is_buffer = false;
-  int64_t offset, count, timeout;
-  if (!ipc_fd_args(env, info, 5, argv, fd)) return false;
-  if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
-      napi_get_buffer_info(env, argv[1], &base, &size) != napi_ok) {
-    ipc_throw_type(env, "the data must be a Buffer");
+  int64_t timeout;
+  if (!ipc_fd_args(env, info, 5, argv, fd) || !ipc_get_span(env, argv[1], argv[2], argv[3], data, length) ||
+      !timeout_arg(env, argv[4], &timeout))
     return false;
-  }
-  if (!ipc_get_int(env, argv[2], 0, (int64_t)size, "the offset", &offset) ||
-      !ipc_get_int(env, argv[3], 0, (int64_t)size - offset, "the length", &count) ||
-      !timeout_arg(env, argv[4], &timeout)) {
-    return false;
-  }
-  *data = (char*)base + offset;
-  *length = (size_t)count;
   *deadline = deadline_of(timeout);
   return true;
 }

@@ -152,21 +152,10 @@ static client_t* client_arg(napi_env env, napi_value value) {
 }
 
 static bool span_args(napi_env env, napi_value* argv, char** data, DWORD* length, int64_t* timeout) {
-  void* base;
-  size_t size;
-  bool is_buffer = false;
-  int64_t offset, count;
-  if (napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
-      napi_get_buffer_info(env, argv[1], &base, &size) != napi_ok) {
-    ipc_throw_type(env, "the data must be a Buffer");
+  size_t count;
+  if (!ipc_get_span(env, argv[1], argv[2], argv[3], data, &count) ||
+      !ipc_get_int(env, argv[4], -1, INT32_MAX, "the timeout", timeout))
     return false;
-  }
-  if (!ipc_get_int(env, argv[2], 0, (int64_t)size, "the offset", &offset) ||
-      !ipc_get_int(env, argv[3], 0, (int64_t)size - offset, "the length", &count) ||
-      !ipc_get_int(env, argv[4], -1, INT32_MAX, "the timeout", timeout)) {
-    return false;
-  }
-  *data = (char*)base + offset;
   *length = count > MAXDWORD ? MAXDWORD : (DWORD)count;
   return true;
 }
