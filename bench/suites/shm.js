@@ -15,7 +15,7 @@ const SIZES = {
   full: { small: 1_000_000, large: 4_000 },
 };
 
-function row({ id, label, params, metrics, pin = false }) {
+function row({ id, label, params, metrics, pin = false, test = 'rate' }) {
   return {
     id,
     label,
@@ -25,7 +25,7 @@ function row({ id, label, params, metrics, pin = false }) {
     plan(impl, { tempPath, quick, cBinary }) {
       const socketPath = `${tempPath}.sock`;
       const numbers = Object.values(this.params(quick)).map(String);
-      const command = (role) => (impl === 'c' ? [cBinary('shm'), 'rate', role, socketPath, ...numbers] : [process.execPath, WORKER, impl, 'rate', role, socketPath, ...numbers]);
+      const command = (role) => (impl === 'c' ? [cBinary('shm'), 'rate', role, socketPath, ...numbers] : [process.execPath, WORKER, impl, test, role, socketPath, ...numbers]);
       return { server: command('server'), client: command('client'), reporter: 'server' };
     },
   };
@@ -76,6 +76,13 @@ export default {
     row({
       id: 'shm/throughput-1MiB',
       label: 'one-way 1 MiB messages (raw codec), paced by backpressure; GB/s at the receiver',
+      params: (s) => ({ count: s.large, messageBytes: 1 << 20 }),
+      metrics: [throughput([{ against: 'counterpart', ratio: 3 }, { against: 'c', ratio: 0.5 }])],
+    }),
+    row({
+      id: 'shm/throughput-1MiB-reserve',
+      label: 'the same, each message filled in place (Channel#reserve: the ring on shared memory, a Buffer on the socket)',
+      test: 'reserve',
       params: (s) => ({ count: s.large, messageBytes: 1 << 20 }),
       metrics: [throughput([{ against: 'counterpart', ratio: 3 }, { against: 'c', ratio: 0.5 }])],
     }),

@@ -1,10 +1,13 @@
 // One side of a shared-memory measurement, run in its own process by the harness.
 // Usage: node shm.js <impl> rate <role> <socket-path> <count> <messageBytes>
+//        node shm.js <impl> reserve <role> <socket-path> <count> <messageBytes>
 //        node shm.js <impl> latency <role> <socket-path> <warmup> <rounds> <messageBytes> <spin>
 //   impl: interprocess (a Channel with transport: 'shared-memory' over a Unix stream socket;
 //           latency: with `spin` microseconds of spin on both sides)
 //         socket (the same Channel, raw codec, over a local socket: the default transport)
 // latency: the server echoes each message; the client times each round trip (samples in ns).
+// reserve: as rate, but the client fills each message in place (Channel#reserve: the peer's ring
+// on shared memory, a Buffer on the socket) instead of allocating it and sending it.
 // Raw codec both ways: the bytes are the message, so the row measures the transport. The
 // receiver checks each message's length and its first 4 bytes (its sequence number).
 import { exitWhenOrphaned, fail, report } from '../lib/worker.js';
@@ -12,7 +15,7 @@ import { exitWhenOrphaned, fail, report } from '../lib/worker.js';
 const [impl, test, role, socketPath, ...numbers] = process.argv.slice(2);
 exitWhenOrphaned();
 const ipc = await import('../../dist/index.js');
-if (test !== 'rate' && test !== 'latency') fail(new Error(`unknown test ${test}`));
+if (!['rate', 'reserve', 'latency'].includes(test)) fail(new Error(`unknown test ${test}`));
 const shm = impl === 'interprocess';
 const spin = test === 'latency' ? Number(numbers[3]) : 0;
 const options = { codec: 'raw', maxMessageSize: 64 << 20, ...(shm ? { transport: 'shared-memory', spin } : {}) };
@@ -79,6 +82,15 @@ async function rate() {
   ch.on('error', () => {});
   const WINDOW = messageBytes >= 65536 ? 8 : 256;
   for (let i = 0; i < count; i++) {
+    if (test === 'reserve') {
+      const reservation = await ch.reserve(messageBytes);
+      const body = reservation.data;
+      body.fill(1);
+      if (messageBytes >= 4) new DataView(body.buffer, body.byteOffset, 4).setUint32(0, i, true);
+      const sent = reservation.commit();
+      if (i % WINDOW === WINDOW - 1) await sent;
+      continue;
+    }
     const body = Buffer.alloc(messageBytes, 1);
     if (messageBytes >= 4) body.writeUInt32LE(i, 0);
     const sent = ch.send(body);

@@ -26,12 +26,13 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { acceptedRule, checkCodecTrust } from '../access.js';
-import { InterprocessError, fromSystemError } from '../errors.js';
+import { InterprocessError, fromSystemError, outOfRange } from '../errors.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
 import type { UnixSocket } from '../unix-socket/socket.js';
 import { type Codec, encodeBody, toCodec, v8Codec } from './codec.js';
 import { kept, release } from './fds.js';
-import type { Envelope } from './frame.js';
+import { type Envelope, frameTooLarge } from './frame.js';
+import { Reservation } from './reservation.js';
 import { Inbox } from './inbox.js';
 import { type FrameHook, Receiver } from './receiver.js';
 import { type Outcome, SendQueue } from './send-queue.js';
@@ -61,6 +62,7 @@ export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> impleme
   readonly #transport: Transport;
   readonly #codec: Codec<T>;
   readonly #sending: SendQueue;
+  readonly #maxMessageSize: number;
   readonly #inbox: Inbox<T>;
   readonly #receiving: Receiver<T>;
   #writeEnded = false;
@@ -72,6 +74,7 @@ export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> impleme
     super();
     const limits = limitsOf(options);
     const { maxMessageSize } = limits;
+    this.#maxMessageSize = maxMessageSize;
     this.#codec = toCodec(options.codec, 'json');
     checkCodecTrust(this.#codec === (v8Codec as Codec<unknown>), acceptedRule(stream), options.trustPeers, 'Cannot make the channel');
     // The transport's events come later (never during its construction): the parts are made next.
@@ -181,6 +184,30 @@ export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> impleme
       return Promise.reject(error);
     }
     return this[sendFrame](body, options, undefined);
+  }
+
+  /**
+   * Reserves room for one message of up to `size` bytes, to fill in place and then commit() (or
+   * cancel()): see {@link Reservation}. It takes its place in the order now: what was sent before
+   * goes first, and what is sent after waits until it is committed or cancelled. Resolves once
+   * the messages before it have gone and, on the shared-memory transport, the peer's ring has
+   * `size` free bytes in one piece: `data` is then that part of the ring, and filling it is the
+   * message's only copy. Elsewhere (another transport, or a message larger than half the ring),
+   * `data` is a Buffer, sent at commit(). Rejects with ERR_OUT_OF_RANGE,
+   * ERR_INTERPROCESS_FRAME_TOO_LARGE (over maxMessageSize) or ERR_INTERPROCESS_CLOSED.
+   */
+  reserve(size: number): Promise<Reservation> {
+    if (this.#closing || this.#destroyed) return Promise.reject(this.#error ?? closedError());
+    if (!Number.isInteger(size) || size < 0) return Promise.reject(outOfRange('size', 'an integer number of bytes from 0', size));
+    if (size > this.#maxMessageSize) return Promise.reject(frameTooLarge(size, this.#maxMessageSize, 'send'));
+    return new Promise<Reservation>((resolve, reject) => {
+      const sending = this.#sending;
+      const settle = sending.reserve(size, (data) => {
+        resolve(new Reservation(data, { commit: (bytes, length) => (sending.commit(bytes, length) ? settle.promise : null), cancel: (bytes) => sending.cancel(bytes) }));
+      });
+      // Failed before it was granted (the channel ended): reserve() rejects; after, commit() does.
+      settle.promise.catch(reject);
+    });
   }
 
   /** @internal Sends one frame: `envelope` then `body` (text is sent as UTF-8). */

@@ -5,6 +5,7 @@ export { Channel } from './channel.js';
 export type { ChannelEvents, ChannelIteratorOptions, ChannelMessage, ChannelOptions, ChannelSendOptions, StreamPair } from './types.js';
 export { codecs, jsonCodec, rawCodec, v8Codec } from './codec.js';
 export type { Codec, CodecName } from './codec.js';
+export { Reservation } from './reservation.js';
 export { RpcChannel } from './rpc.js';
 export type { RequestHandler, RequestOptions, RpcChannelEvents, RpcOptions } from './rpc-types.js';
 export { RpcServer, connectRpc, serveRpc } from './server.js';

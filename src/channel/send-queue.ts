@@ -86,6 +86,21 @@ interface Batch {
   settle: Outcome;
   /** Bytes of replies in it (see ChannelOptions.sendHighWaterMark). */
   replyBytes: number;
+  /** A reserved message (see reserve()) instead of chunks. */
+  reservation?: Reserved;
+}
+
+/** A message reserved in the queue, filled in place (see SendQueue#reserve). */
+interface Reserved {
+  /** Payload bytes asked for. */
+  size: number;
+  /** Gets the payload's memory once the reservation is at the head of the queue. */
+  grant(data: Uint8Array): void;
+  /** Whether the transport writes it in place (it then settles it, also when destroyed). */
+  inPlace: boolean;
+  /** The transport's view, frame header first, once granted in place. */
+  view: Uint8Array | null;
+  data: Uint8Array | null;
 }
 
 /** What the send queue asks of its channel. */
@@ -113,6 +128,8 @@ export class SendQueue {
   #openReplyBytes = 0;
   /** Bytes of the batches queued and not yet written (the batch being filled is in #writer). */
   #batchBytes = 0;
+  /** A reservation granted and not yet committed or cancelled: nothing after it is written. */
+  #holding: Batch | null = null;
 
   constructor(transport: Transport, max: number, owner: SendQueueOwner) {
     this.#transport = transport;
@@ -242,26 +259,96 @@ export class SendQueue {
     });
   }
 
+  /**
+   * Reserves a message of `size` payload bytes at this point of the order (after every frame sent
+   * before, before every frame sent after): `grant` gets its memory once the frames before it have
+   * gone (in the peer's ring, with a transport that writes in place; else a Buffer), then commit()
+   * or cancel() it; the frames after it wait until then. The outcome settles when it is written.
+   */
+  reserve(size: number, grant: (data: Uint8Array) => void): Outcome {
+    this.#seal();
+    const settle = new Outcome();
+    this.#queue({ bytes: 0, chunks: [], loans: null, fds: null, settle, replyBytes: 0, reservation: { size, grant, inPlace: false, view: null, data: null } });
+    return settle;
+  }
+
+  /** The reservation `data` was granted for: sends its first `length` bytes; false if it is no longer held. */
+  commit(data: Uint8Array, length: number): boolean {
+    const batch = this.#holding;
+    const reserved = batch?.reservation;
+    if (batch == null || reserved == null || reserved.data !== data) return false;
+    this.#holding = null;
+    if (reserved.inPlace) {
+      new DataView(reserved.view!.buffer, reserved.view!.byteOffset, HEADER_BYTES).setUint32(0, length);
+      this.#transport.commit!(HEADER_BYTES + length);
+    } else {
+      const header = Buffer.allocUnsafe(HEADER_BYTES);
+      header.writeUInt32BE(length);
+      this.#write({ ...batch, chunks: [header, data.subarray(0, length)] });
+    }
+    this.flush();
+    return true;
+  }
+
+  /** Drops the reservation `data` was granted for: nothing of it is sent; false if it is no longer held. */
+  cancel(data: Uint8Array): boolean {
+    const batch = this.#holding;
+    if (batch == null || batch.reservation?.data !== data) return false;
+    this.#holding = null;
+    if (batch.reservation.inPlace) this.#transport.cancel!();
+    else this.#settled(batch);
+    this.flush();
+    return true;
+  }
+
+  /** The reservation at the head of the queue gets its memory: in place if the transport can. */
+  #grant(batch: Batch): void {
+    const reserved = batch.reservation!;
+    this.#holding = batch;
+    const inPlace = this.#transport.reserve?.(
+      HEADER_BYTES + reserved.size,
+      (view) => {
+        reserved.view = view;
+        reserved.data = view.subarray(HEADER_BYTES);
+        reserved.grant(reserved.data);
+      },
+      (error?: unknown) => this.#settled(batch, error),
+    );
+    if (inPlace === true) {
+      reserved.inPlace = true;
+      return;
+    }
+    reserved.data = Buffer.allocUnsafe(reserved.size);
+    reserved.grant(reserved.data);
+  }
+
+  /** A batch's write ended: its outcome, the counts, the loans given back. */
+  #settled(batch: Batch, error?: unknown): void {
+    this.#batchBytes -= batch.bytes;
+    if (error) batch.settle.reject(this.#owner.error ?? fromSystemError(error, 'Sending failed'));
+    else {
+      // Written: the stream holds the chunks no more. (After a failure they are left to the collector.)
+      if (batch.loans !== null) for (const loan of batch.loans) giveBack(loan);
+      batch.settle.resolve();
+    }
+    if (--this.#unsettled === 0) this.#flushed?.();
+    if (batch.replyBytes > 0) {
+      this.#replyBytes -= batch.replyBytes;
+      this.#owner.repliesWritten();
+    }
+  }
+
+  #write(batch: Batch): void {
+    this.#transport.write(batch.chunks, batch.fds, (error?: unknown) => this.#settled(batch, error));
+  }
+
   /** Writes the batches that wait, while the transport takes them (again on its 'drain'). */
   flush(): void {
     const transport = this.#transport;
-    while (this.#batches.length > 0 && !transport.full && !this.#failed) {
+    while (this.#holding === null && this.#batches.length > 0 && !transport.full && !this.#failed) {
       const batch = this.#batches.shift()!;
-      const loans = batch.loans;
-      transport.write(batch.chunks, batch.fds, (error?: unknown) => {
-        this.#batchBytes -= batch.bytes;
-        if (error) batch.settle.reject(this.#owner.error ?? fromSystemError(error, 'Sending failed'));
-        else {
-          // Written: the stream holds the chunks no more. (After a failure they are left to the collector.)
-          if (loans !== null) for (const loan of loans) giveBack(loan);
-          batch.settle.resolve();
-        }
-        if (--this.#unsettled === 0) this.#flushed?.();
-        if (batch.replyBytes > 0) {
-          this.#replyBytes -= batch.replyBytes;
-          this.#owner.repliesWritten();
-        }
-      });
+      if (batch.reservation !== undefined) this.#grant(batch);
+      else this.#write(batch);
     }
   }
 
@@ -269,6 +356,10 @@ export class SendQueue {
   fail(failure: InterprocessError): void {
     this.#failed = true;
     this.#seal();
+    const holding = this.#holding;
+    this.#holding = null;
+    // A reservation granted in place settles with its transport's destroy(); a heap one here.
+    if (holding !== null && !holding.reservation!.inPlace) this.#batches.unshift(holding);
     for (const batch of this.#batches.splice(0)) {
       this.#batchBytes -= batch.bytes;
       batch.settle.reject(failure);

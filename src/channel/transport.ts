@@ -31,6 +31,17 @@ export interface Transport {
   destroy(): void;
   /** Whether the stream holds the event loop open (where it can say: net.Socket, our sockets). */
   ref(keepAlive: boolean): void;
+  /**
+   * Zero-copy writes (the shared-memory transport): queues, after every write before it, a
+   * reservation of `bytes` contiguous bytes to be written in place. `granted` gets a view of them
+   * once they are free (the writes after it wait); commit() or cancel() ends it, and `done` is
+   * called as for a write. Returns false, calling nothing, when it cannot hold `bytes` in one piece.
+   */
+  reserve?(bytes: number, granted: (view: Uint8Array) => void, done: (error?: unknown) => void): boolean;
+  /** Publishes the first `bytes` of the granted reservation as one write. */
+  commit?(bytes: number): void;
+  /** Drops the granted (or still queued) reservation: nothing of it is written. */
+  cancel?(): void;
 }
 
 /** What a transport reports to its channel. */

@@ -195,6 +195,8 @@ export class RingWriter extends RingView {
   #tail = 0;
   #published = 0;
   #head = 0;
+  /** Where a reserved record starts, or -1. */
+  #reserved = -1;
   readonly maxPiece: number;
 
   constructor(region: NativeRegion, capacity: number) {
@@ -251,6 +253,43 @@ export class RingWriter extends RingView {
       message.offset = offset + length;
       if (last) return true;
     }
+  }
+
+  /**
+   * Reserves one whole record of `bytes` (at most maxPiece) in one piece, after a padding record
+   * if it does not fit before the ring's end: its payload's view, to fill before commit(); null
+   * while the ring has no room for it. Nothing is published.
+   */
+  reserve(bytes: number): Uint8Array | null {
+    const { capacity, words } = this;
+    const size = RECORD_HEADER + align8(bytes);
+    let free = this.free();
+    let position = this.#tail & (capacity - 1);
+    const toEnd = capacity - position;
+    if (size > toEnd) {
+      if (free < toEnd + size) return null;
+      words[position >>> 2] = toEnd - RECORD_HEADER;
+      words[(position >>> 2) + 1] = KIND.padding;
+      this.#tail = (this.#tail + toEnd) >>> 0;
+      free -= toEnd;
+      position = 0;
+    } else if (size > free) return null;
+    this.#reserved = position;
+    return this.data.subarray(position + RECORD_HEADER, position + RECORD_HEADER + bytes);
+  }
+
+  /** Ends the reservation as a whole record of its first `bytes` (at most those reserved). Does not publish. */
+  commit(bytes: number): void {
+    const position = this.#reserved;
+    this.#reserved = -1;
+    this.words[position >>> 2] = bytes;
+    this.words[(position >>> 2) + 1] = KIND.whole;
+    this.#tail = (this.#tail + RECORD_HEADER + align8(bytes)) >>> 0;
+  }
+
+  /** Drops the reservation: nothing of it is written. */
+  cancel(): void {
+    this.#reserved = -1;
   }
 
   /** Publishes the tail (if it moved); true if the reader sleeps and its doorbell must ring. */

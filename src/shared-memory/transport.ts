@@ -72,6 +72,8 @@ interface Pending {
   total: number;
   offset: number;
   done: (error?: unknown) => void;
+  /** A reservation (Transport#reserve) instead of chunks: granted once its view is set. */
+  reserve?: { bytes: number; granted: (view: Uint8Array) => void; view: Uint8Array | null };
 }
 
 /** The transport: set up over `socket`, then rings both ways. */
@@ -239,15 +241,26 @@ export class SharedMemoryTransport implements Transport {
     if (writer === null) return false;
     this.#writing = true;
     const finished: Array<(error?: unknown) => void> = [];
+    let granted: Pending['reserve'] = undefined;
     try {
       for (;;) {
-        while (this.#queue.length > 0 && writer.write(this.#queue[0]!)) {
-          const pending = this.#queue.shift()!;
-          this.#queued -= pending.total;
-          finished.push(pending.done);
+        let held = false;
+        while (this.#queue.length > 0) {
+          const head = this.#queue[0]!;
+          const reserve = head.reserve;
+          if (reserve !== undefined) {
+            // A reservation holds the writes after it until it is committed or cancelled.
+            if (reserve.view === null && (reserve.view = writer.reserve(reserve.bytes)) !== null) granted = reserve;
+            held = reserve.view !== null;
+            break;
+          }
+          if (!writer.write(head)) break;
+          this.#queue.shift();
+          this.#queued -= head.total;
+          finished.push(head.done);
         }
         if (writer.publish()) this.#ringPeer();
-        if (this.#queue.length === 0) break;
+        if (this.#queue.length === 0 || held) break;
         // The ring is full: sleep until the reader frees space, unless it did meanwhile.
         if (writer.sleep()) break;
       }
@@ -256,6 +269,7 @@ export class SharedMemoryTransport implements Transport {
     }
     for (const done of finished) done();
     if (this.#destroyed) return false;
+    granted?.granted(granted.view!);
     // With a spin, the reply is watched for from the next turn on (a read turn spins when idle).
     if (this.#spinNs > 0 && finished.length > 0) this.#schedule();
     if (this.#full && this.#queued < this.#capacity) {
@@ -332,17 +346,53 @@ export class SharedMemoryTransport implements Transport {
     this.#queue.push({ chunks, total, offset: 0, done });
     this.#queued += total;
     if (this.#queued >= this.#capacity) this.#full = true;
-    if (this.#writer !== null && !this.#writing) {
-      try {
-        this.#writeTurn();
-      } catch (error) {
-        this.#fail(error);
-      }
-    }
+    if (this.#writer !== null && !this.#writing) this.#turnNow();
   }
 
   get full(): boolean {
     return this.#full;
+  }
+
+  reserve(bytes: number, granted: (view: Uint8Array) => void, done: (error?: unknown) => void): boolean {
+    // Before the peer's hello its ring's size is unknown: the channel falls back to a copy.
+    if (this.#writer === null || bytes > this.#writer.maxPiece) return false;
+    this.#queue.push({ chunks: [], total: 0, offset: 0, done, reserve: { bytes, granted, view: null } });
+    if (!this.#writing) this.#turnNow();
+    return true;
+  }
+
+  commit(bytes: number): void {
+    this.#endReservation((writer) => writer.commit(bytes));
+  }
+
+  cancel(): void {
+    this.#endReservation((writer) => writer.cancel());
+  }
+
+  /** The granted reservation at the head of the queue ends: `how`, then the writes after it go on. */
+  #endReservation(how: (writer: RingWriter) => void): void {
+    const head = this.#queue[0];
+    if (head?.reserve?.view == null || this.#writer === null) return;
+    how(this.#writer);
+    this.#queue.shift();
+    try {
+      if (this.#writer.publish()) this.#ringPeer();
+    } catch (error) {
+      this.#fail(error);
+      head.done(error);
+      return;
+    }
+    head.done();
+    this.#turnNow();
+  }
+
+  /** A write turn now (a failure ends the channel). */
+  #turnNow(): void {
+    try {
+      this.#writeTurn();
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   end(done: () => void): void {
