@@ -383,7 +383,7 @@ test('same-user peers that trickle an instance a byte at a time, send garbage JS
   assert.ok(openFds() <= before, `no descriptor left open: ${openFds()} now, ${before} before`);
 });
 
-test('a same-user peer that sends its instance and never reads a large reply is closed after the timeout', { timeout: 30_000 * (wine ? 4 : 1) }, async (t) => {
+test('a same-user peer that sends its instance and never reads a large reply is closed after the timeout', { skip: wine && "Wine's named pipes can take the whole 900 KB answer into their buffer (one CI run in two), so a peer that reads nothing need not hold the primary back there", timeout: 30_000 }, async (t) => {
   const id = uniqueName('noread');
   const app = (await singleInstance(id, { timeout: 300 })) as PrimaryInstance;
   t.after(() => app.close());
