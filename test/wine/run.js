@@ -10,7 +10,7 @@ import { major, missingForWine, root, runNodeUnderWine } from '../../scripts/win
 
 // The test files that run on Windows. A file joins this list once it passes there; tests inside
 // it that cannot hold on Windows skip themselves with the reason (they still run on Linux).
-const windowsFiles = ['channel/channel.test.js', 'channel/rpc.test.js', 'cli/cli.test.js', 'cli/examples.test.js', 'cli/framing.test.js', 'fifo/fifo.test.js', 'listener/listener.test.js', 'local-socket/communication.test.js', 'local-socket/http.test.js', 'local-socket/lifecycle.test.js', 'local-socket/name.test.js', 'local-socket/resources.test.js', 'local-socket/security.test.js', 'local-socket/socat.test.js', 'local-socket/takeover.test.js', 'named-pipe/handles.test.js', 'named-pipe/named-pipe.test.js', 'pipe/pipe.test.js', 'service/windows.test.js', 'shared-memory/shm.test.js', 'signal/signal.test.js', 'single-instance/single-instance.test.js', 'sync/sync.test.js'];
+const windowsFiles = ['channel/broadcast.test.js', 'channel/channel.test.js', 'channel/rpc.test.js', 'cli/cli.test.js', 'cli/examples.test.js', 'cli/framing.test.js', 'fifo/fifo.test.js', 'listener/listener.test.js', 'local-socket/communication.test.js', 'local-socket/http.test.js', 'local-socket/lifecycle.test.js', 'local-socket/name.test.js', 'local-socket/resources.test.js', 'local-socket/security.test.js', 'local-socket/socat.test.js', 'local-socket/takeover.test.js', 'named-pipe/handles.test.js', 'named-pipe/named-pipe.test.js', 'pipe/pipe.test.js', 'service/windows.test.js', 'shared-memory/shm.test.js', 'signal/signal.test.js', 'single-instance/single-instance.test.js', 'sync/sync.test.js'];
 
 const missing = [
   ...missingForWine(),
