@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "interprocess",
-      "sources": ["native/common/addon.c", "native/common/errors.c", "native/common/args.c", "native/common/watcher.c"],
+      "sources": ["native/common/addon.c", "native/common/errors.c", "native/common/args.c", "native/common/watcher.c", "native/common/slab.c"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "defines": ["NAPI_VERSION=8"],
       "conditions": [

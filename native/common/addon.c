@@ -177,6 +177,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
 #endif
   NAPI_CALL(env, ipc_set_fn(env, exports, "setErrorFactory", ipc_set_error_factory_js));
   if (watcher_init(env, exports) == NULL) return NULL;
+  if (slab_init(env, exports) == NULL) return NULL;
   if (os_init(env, exports) == NULL) return NULL;
   if (sync_init(env, exports) == NULL) return NULL;
   return exports;

@@ -123,5 +123,7 @@ napi_value os_init(napi_env env, napi_value exports);
 napi_value sync_init(napi_env env, napi_value exports);
 /* The readiness watcher (uv_poll) class, common to all OSes (watcher.c). */
 napi_value watcher_init(napi_env env, napi_value exports);
+/* common/slab.c: warm blocks for large received messages. */
+napi_value slab_init(napi_env env, napi_value exports);
 
 #endif

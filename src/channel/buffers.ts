@@ -14,7 +14,12 @@
  * - `lend(bytes)` / `giveBack(buffer)`: buffers a large text frame is encoded into, lent until
  *   the stream has written them (its write callback), then kept for the next frame: at most
  *   POOL_BYTES in all, none over POOL_MAX_BUFFER.
+ * - `received(bytes)`: memory for a large message handed to user code, kept as long as the user
+ *   keeps it: a warm block of the addon's (native/common/slab.c), which comes back to its pool when
+ *   its ArrayBuffer is collected. A 1 MiB message copied into fresh memory cost about 550 µs of
+ *   page faults; into a warm block, the copy alone (27 µs).
  */
+import { type NativeSlabs, optionalNative } from '../native/addon.js';
 
 const SCRATCH_KEEP = 4 * 1024 * 1024;
 const POOL_BYTES = 8 * 1024 * 1024;
@@ -31,6 +36,21 @@ export function scratch(bytes: number): Buffer {
   const buffer = Buffer.allocUnsafeSlow(Math.min(SCRATCH_KEEP, Math.max(bytes, 2 * (shared?.length ?? 0), 4096)));
   shared = buffer;
   return buffer;
+}
+
+/** Messages from this size on get warm blocks (smaller ones come from the allocator's warm heap). */
+const WARM_MIN = 256 * 1024;
+const WARM_MAX = 32 * 1024 * 1024;
+let slabs: NativeSlabs | null | undefined;
+
+/** A buffer of `bytes` for a received message that user code may keep (see above). */
+export function received(bytes: number): Buffer {
+  if (bytes >= WARM_MIN && bytes <= WARM_MAX) {
+    slabs ??= optionalNative()?.slabs ?? null;
+    const memory = slabs?.take(bytes);
+    if (memory !== undefined) return Buffer.from(memory, 0, bytes);
+  }
+  return Buffer.allocUnsafe(bytes);
 }
 
 const free: Buffer[] = [];

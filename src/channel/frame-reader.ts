@@ -1,5 +1,5 @@
 /** Reading frames: see frame.ts. */
-import { scratch } from './buffers.js';
+import { received, scratch } from './buffers.js';
 import { HEADER_BYTES, frameTooLarge, skewOf } from './frame.js';
 
 /**
@@ -326,7 +326,7 @@ export class FrameReader<D = never> {
     this.#parts = [];
     const skew = skewOf(parts[0]!);
     // A frame its handler only decodes (transient) is joined in the shared scratch buffer.
-    const joined = this.transient ? scratch(skew + length) : Buffer.allocUnsafe(skew + length);
+    const joined = this.transient ? scratch(skew + length) : received(skew + length);
     let at = skew;
     for (const part of parts) {
       joined.set(part, at);

@@ -146,7 +146,16 @@ export interface NativeNamedPipes {
  * ERR_OUT_OF_RANGE, ERR_MISSING_ARGS) and throws a system error on failure, each an
  * InterprocessError once the loader has set the error factory.
  */
+/** Warm blocks for large received messages (native/common/slab.c). */
+export interface NativeSlabs {
+  /** An ArrayBuffer of `size` bytes (at most 32 MiB) over a warm block; undefined where external buffers are refused. */
+  take(size: number): ArrayBuffer | undefined;
+  /** [blocks, bytes] kept idle now. */
+  idle(): [number, number];
+}
+
 export interface NativeBinding {
+  readonly slabs: NativeSlabs;
   readonly napiVersion: number;
   /** Registers the maker of every error the addon throws; only the first call sets it (returns true). */
   setErrorFactory(factory: (code: string, message: string, errno: number | undefined, syscall: string | undefined) => Error): boolean;

@@ -11,6 +11,7 @@
  */
 import { InterprocessError, fromSystemError, invalidArgument, unsupported } from '../errors.js';
 import { type NativeWatcher, requireNative } from '../native/addon.js';
+import { received } from '../channel/buffers.js';
 import { closeFdQuietly } from '../native/fds.js';
 import type { Transport, TransportEvents } from '../channel/transport.js';
 import type { ReceivedDescriptor } from '../unix-socket/descriptors.js';
@@ -298,7 +299,7 @@ export class SharedMemoryTransport implements Transport {
         let chunk: Buffer | null = null;
         if (scan.bytes > 0) {
           // Copied out before the head moves past it: the writer may reuse the space at once.
-          chunk = Buffer.allocUnsafe(scan.bytes);
+          chunk = received(scan.bytes);
           const { spans } = scan;
           const data = reader.data;
           for (let i = 0, at = 0; i < spans.length; i += 2) {

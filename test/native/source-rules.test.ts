@@ -16,6 +16,7 @@ const prefixes: Record<string, string> = {
   'common/errors.c': 'ipc_',
   'common/args.c': 'ipc_',
   'common/watcher.c': 'watcher_',
+  'common/slab.c': 'slab_',
   'unix/os.c': 'os_',
   'unix/abstract.c': 'abstract_',
   'unix/credentials.c': 'credentials_',
