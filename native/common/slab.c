@@ -11,6 +11,7 @@
 #include "addon.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -28,6 +29,8 @@ static slab_block_t slab_idle_blocks[SLAB_SLOTS];
 static size_t slab_idle_count;
 static size_t slab_idle_bytes;
 static atomic_flag slab_busy = ATOMIC_FLAG_INIT;
+/* Set once the runtime has refused an external ArrayBuffer (a V8 sandbox): take() stops trying. */
+static atomic_bool slab_refused;
 
 static void slab_lock(void) {
   while (atomic_flag_test_and_set_explicit(&slab_busy, memory_order_acquire)) {
@@ -85,23 +88,31 @@ static napi_value slab_take(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int64_t size;
   if (!ipc_args(env, info, 1, argv) || !ipc_get_int(env, argv[0], 0, (int64_t)SLAB_MAX_BLOCK, "the size", &size)) return NULL;
+  napi_value undefined;
+  NAPI_CALL(env, napi_get_undefined(env, &undefined));
+  if (atomic_load_explicit(&slab_refused, memory_order_relaxed)) return undefined;
   slab_block_t block = slab_get((size_t)size);
   if (block.base == NULL) {
     ipc_throw(env, IPC_ERROR, "ENOMEM", "out of memory for a received message");
     return NULL;
   }
   napi_value buffer;
-  if (napi_create_external_arraybuffer(env, block.base, (size_t)size, slab_on_finalize, (void*)(uintptr_t)block.size, &buffer) !=
-      napi_ok) {
-    slab_put(block.base, block.size);
+  napi_status status =
+      napi_create_external_arraybuffer(env, block.base, (size_t)size, slab_on_finalize, (void*)(uintptr_t)block.size, &buffer);
+  if (status != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
       napi_value ignored;
       napi_get_and_clear_last_exception(env, &ignored);
     }
-    napi_value undefined;
-    NAPI_CALL(env, napi_get_undefined(env, &undefined));
+    /* Refused up front: the block is still ours. On any other failure the runtime may already
+     * have released it or will run the finalizer: left to it (at worst a leak, never a block
+     * handed out twice). */
+    if (status == napi_no_external_buffers_allowed) {
+      atomic_store_explicit(&slab_refused, true, memory_order_relaxed);
+      slab_put(block.base, block.size);
+    }
     return undefined;
   }
   /* Counted as the engine's external memory, so that collecting these buffers keeps pace with them. */

@@ -36,7 +36,7 @@ import { Reservation } from './reservation.js';
 import { Inbox } from './inbox.js';
 import { type FrameHook, Receiver } from './receiver.js';
 import { type Outcome, SendQueue } from './send-queue.js';
-import { busy, busyLimit, deliver, frameHook, queueFrame, sendFrame, transientFrames } from './symbols.js';
+import { bufferedUnder, busy, busyLimit, deliver, frameHook, queueFrame, sendFrame, transientFrames } from './symbols.js';
 import type { Transport } from './transport.js';
 import { type ChannelEvents, type ChannelIteratorOptions, type ChannelMessage, type ChannelOptions, type ChannelSendOptions, type StreamPair, limitsOf } from './types.js';
 import { transportOf } from './unix-transport.js';
@@ -210,6 +210,11 @@ export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> impleme
     });
   }
 
+  /** @internal See bufferedUnder. */
+  [bufferedUnder](bytes: number): Promise<void> {
+    return this.#sending.under(bytes);
+  }
+
   /** @internal Sends one frame: `envelope` then `body` (text is sent as UTF-8). */
   [sendFrame](body: string | Uint8Array, options: ChannelSendOptions | undefined, envelope: Envelope | undefined): Promise<void> {
     if (this.#closing || this.#destroyed) return Promise.reject(this.#error ?? closedError());
@@ -295,6 +300,8 @@ export class Channel<T = unknown> extends EventEmitter<ChannelEvents<T>> impleme
     if (this.#closing !== null) return this.#closing;
     if (this.#destroyed) return (this.#closing = this.#error ? Promise.reject(this.#error) : Promise.resolve());
     this.#closing = (async () => {
+      // A reservation not committed is not sent: cancelled, so that it cannot hold the close.
+      this.#sending.dropReservations(new InterprocessError('ERR_INTERPROCESS_CLOSED', 'The channel was closed before this reservation was granted: nothing of it was sent'));
       const settled = this.#sending.settled();
       if (settled !== null) await settled;
       if (this.#destroyed) {

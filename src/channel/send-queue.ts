@@ -130,6 +130,8 @@ export class SendQueue {
   #batchBytes = 0;
   /** A reservation granted and not yet committed or cancelled: nothing after it is written. */
   #holding: Batch | null = null;
+  /** Who waits for bufferedBytes to fall to a limit (see under()). */
+  #underWaiters: Array<{ limit: number; resolve: () => void }> = [];
 
   constructor(transport: Transport, max: number, owner: SendQueueOwner) {
     this.#transport = transport;
@@ -146,6 +148,21 @@ export class SendQueue {
   /** Bytes of every frame queued and not yet written (see Channel#bufferedBytes). */
   get bufferedBytes(): number {
     return this.#batchBytes + this.#writer.bytes;
+  }
+
+  /** Resolves once bufferedBytes is at most `limit`, or the queue has failed. */
+  under(limit: number): Promise<void> {
+    if (this.#failed || this.bufferedBytes <= limit) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#underWaiters.push({ limit, resolve }));
+  }
+
+  #wakeUnder(): void {
+    const bytes = this.bufferedBytes;
+    this.#underWaiters = this.#underWaiters.filter((waiter) => {
+      if (!this.#failed && bytes > waiter.limit) return true;
+      waiter.resolve();
+      return false;
+    });
   }
 
   /** Resolves once every batch queued so far has been written (or failed); null if none waits. */
@@ -301,10 +318,33 @@ export class SendQueue {
     return true;
   }
 
+  /**
+   * Closing: the reservation held is cancelled (its commit() then fails), and those still queued
+   * fail with `failure` (their reserve() rejects). What was sent is not touched.
+   */
+  dropReservations(failure: InterprocessError): void {
+    const held = this.#holding;
+    if (held !== null) {
+      this.#holding = null;
+      if (held.reservation!.inPlace) this.#transport.cancel!();
+      else this.#settled(held);
+    }
+    for (let i = this.#batches.length - 1; i >= 0; i--) {
+      const batch = this.#batches[i]!;
+      if (batch.reservation === undefined) continue;
+      this.#batches.splice(i, 1);
+      batch.settle.reject(failure);
+      if (--this.#unsettled === 0) this.#flushed?.();
+    }
+    this.flush();
+  }
+
   /** The reservation at the head of the queue gets its memory: in place if the transport can. */
   #grant(batch: Batch): void {
     const reserved = batch.reservation!;
     this.#holding = batch;
+    // Marked before the call: a failure inside it is the transport's to settle (see fail()).
+    reserved.inPlace = true;
     const inPlace = this.#transport.reserve?.(
       HEADER_BYTES + reserved.size,
       (view) => {
@@ -314,10 +354,8 @@ export class SendQueue {
       },
       (error?: unknown) => this.#settled(batch, error),
     );
-    if (inPlace === true) {
-      reserved.inPlace = true;
-      return;
-    }
+    if (inPlace === true) return;
+    reserved.inPlace = false;
     reserved.data = Buffer.allocUnsafe(reserved.size);
     reserved.grant(reserved.data);
   }
@@ -325,6 +363,7 @@ export class SendQueue {
   /** A batch's write ended: its outcome, the counts, the loans given back. */
   #settled(batch: Batch, error?: unknown): void {
     this.#batchBytes -= batch.bytes;
+    if (this.#underWaiters.length > 0) this.#wakeUnder();
     if (error) batch.settle.reject(this.#owner.error ?? fromSystemError(error, 'Sending failed'));
     else {
       // Written: the stream holds the chunks no more. (After a failure they are left to the collector.)
@@ -355,6 +394,7 @@ export class SendQueue {
   /** The channel is destroyed: nothing more is written, and what waits fails with `failure`. */
   fail(failure: InterprocessError): void {
     this.#failed = true;
+    this.#wakeUnder();
     this.#seal();
     const holding = this.#holding;
     this.#holding = null;

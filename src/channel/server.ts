@@ -16,7 +16,8 @@ import { handshake } from './auth.js';
 import { type ChannelIteratorOptions, closeOnReturnOf } from './types.js';
 import { type Codec, encodeBody, toCodec, v8Codec } from './codec.js';
 import { EVENT, type RequestHandler, type RpcOptions, type StoredHandler, checkName, serverHandlers, setHandler } from './rpc-types.js';
-import { queueFrame } from './symbols.js';
+import { bufferedUnder, queueFrame } from './symbols.js';
+import type { Channel } from './channel.js';
 import { RpcChannel } from './rpc.js';
 
 /**
@@ -27,15 +28,28 @@ import { RpcChannel } from './rpc.js';
 export interface RpcServerOptions<T> extends RpcOptions<T>, ListenOptions, AuthOptions {
   /**
    * The most bytes a client may have waiting to be written to it (events, replies: what it has
-   * not read yet) when broadcast() comes to it: past this, it is a slow consumer, and broadcast()
-   * closes it with ERR_INTERPROCESS_SLOW_CONSUMER instead of queueing more (default 8 MiB;
-   * `Infinity` never closes, and a client that never reads then holds every broadcast).
+   * not read yet) when a broadcast() has been queued: past this, broadcast() waits for it to
+   * catch up (default 8 MiB).
    */
   maxBufferedBytes?: number;
+  /**
+   * Milliseconds broadcast() waits for a client past maxBufferedBytes to catch up before it
+   * closes it as a slow consumer, with ERR_INTERPROCESS_SLOW_CONSUMER (default 10000; `Infinity`
+   * never closes one, and a client that never reads then holds broadcast() for good).
+   */
+  slowClientTimeout?: number;
 }
 
 /** Default maxBufferedBytes: 8 MiB waiting for one client. */
 const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+/** Default slowClientTimeout: 10 s. */
+const DEFAULT_SLOW_CLIENT_TIMEOUT = 10_000;
+
+/** How broadcast() treats a client that falls behind (see RpcServerOptions). */
+interface SlowClients {
+  maxBufferedBytes: number;
+  slowClientTimeout: number;
+}
 const EMPTY = new Uint8Array(0);
 
 /** The events of an {@link RpcServer}, with their arguments. */
@@ -83,14 +97,14 @@ export class RpcServer<T = unknown> extends EventEmitter<RpcServerEvents<T>> imp
   #closed: Promise<void> | null = null;
   #ended = false;
   readonly #codec: Codec<T>;
-  readonly #maxBufferedBytes: number;
+  readonly #slow: SlowClients;
 
   /** @internal Use serveRpc(). */
-  constructor(listener: LocalSocketListener, options: RpcOptions<T>, auth: AuthSettings | null = null, maxBufferedBytes = DEFAULT_MAX_BUFFERED) {
+  constructor(listener: LocalSocketListener, options: RpcOptions<T>, auth: AuthSettings | null = null, slow: SlowClients = { maxBufferedBytes: DEFAULT_MAX_BUFFERED, slowClientTimeout: DEFAULT_SLOW_CLIENT_TIMEOUT }) {
     super();
     this.listener = listener;
     this.#codec = toCodec(options.codec, 'json');
-    this.#maxBufferedBytes = maxBufferedBytes;
+    this.#slow = slow;
     listener.on('error', (error: InterprocessError) => this.emit('error', error));
     listener.on('refused', (credentials: PeerCredentials | null, ...error: unknown[]) => {
       if (error.length === 0) this.emit('refused', credentials);
@@ -167,33 +181,55 @@ export class RpcServer<T = unknown> extends EventEmitter<RpcServerEvents<T>> imp
   }
 
   /**
-   * Sends an event to every open channel, encoded once. Resolves, without waiting for any client
-   * to read, with how many channels it was queued on; each sends it as soon as its client reads.
-   * A client with more than maxBufferedBytes still waiting to be written to it (it reads too
-   * slowly, or not at all) is closed with ERR_INTERPROCESS_SLOW_CONSUMER instead, and not
-   * counted. Rejects as notify() does for an event name or body it cannot send.
+   * Sends an event to every open channel, encoded once (a Buffer body is copied once: yours to
+   * reuse when this resolves). Resolves with how many channels it was queued on, once every
+   * client has at most maxBufferedBytes waiting to be written to it: a burst of broadcasts is
+   * paced by the clients that read, and never waits on one that does not. A client still over
+   * maxBufferedBytes after slowClientTimeout (it reads too slowly, or not at all) is closed with
+   * ERR_INTERPROCESS_SLOW_CONSUMER. Rejects as notify() does for an event name or a body it
+   * cannot send, having queued it nowhere.
    */
   async broadcast(event: string, body?: T): Promise<number> {
     checkName(event, 'event');
-    const encoded = body === undefined ? EMPTY : encodeBody(this.#codec, body, 'body');
+    let encoded = body === undefined ? EMPTY : encodeBody(this.#codec, body, 'body');
+    // The raw codec's frame is the caller's own Buffer: queued uncopied, it could change under us.
+    if (typeof encoded !== 'string' && (encoded as unknown) === body) encoded = Uint8Array.prototype.slice.call(encoded);
     const envelope = { kind: EVENT, id: -1, name: event };
+    const max = this.#slow.maxBufferedBytes;
+    const behind: Channel<Buffer>[] = [];
     let queued = 0;
     for (const rpc of this.#channels) {
       const channel = rpc.channel;
       if (channel.closed) continue;
-      if (channel.bufferedBytes > this.#maxBufferedBytes) {
-        channel.destroy(new InterprocessError('ERR_INTERPROCESS_SLOW_CONSUMER', `This client has ${channel.bufferedBytes} bytes waiting to be written to it, more than the server's maxBufferedBytes (${this.#maxBufferedBytes}): it reads too slowly or not at all, and was closed rather than hold more. Read events as they come, or raise maxBufferedBytes.`));
-        continue;
-      }
       try {
         channel[queueFrame](encoded, undefined, envelope);
-        queued++;
       } catch (error) {
-        // Closing: it no longer takes frames. Too large: so for every channel, the caller's to know.
-        if ((error as InterprocessError).code !== 'ERR_INTERPROCESS_CLOSED' && !channel.closed) throw error;
+        // Closing: it no longer takes frames. Too large: so for every channel (the first one
+        // throws, before any is queued), the caller's to know.
+        if ((error as InterprocessError).code === 'ERR_INTERPROCESS_CLOSED' || channel.closed) continue;
+        throw error;
       }
+      queued++;
+      if (channel.bufferedBytes > max) behind.push(channel);
     }
+    await Promise.all(behind.map((channel) => this.#catchUp(channel)));
     return queued;
+  }
+
+  /** Waits for `channel` to be back under maxBufferedBytes; closes it if it is not within slowClientTimeout. */
+  async #catchUp(channel: Channel<Buffer>): Promise<void> {
+    const { maxBufferedBytes, slowClientTimeout } = this.#slow;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), slowClientTimeout)));
+    const caughtUp = await Promise.race([channel[bufferedUnder](maxBufferedBytes).then(() => true), late]);
+    clearTimeout(timer);
+    if (caughtUp || channel.closed) return;
+    channel.destroy(
+      new InterprocessError(
+        'ERR_INTERPROCESS_SLOW_CONSUMER',
+        `This client still had ${channel.bufferedBytes} bytes waiting to be written to it ${slowClientTimeout} ms after it passed the server's maxBufferedBytes (${maxBufferedBytes}): it reads too slowly or not at all, and was closed rather than hold more. Read events as they come, or raise maxBufferedBytes or slowClientTimeout.`,
+      ),
+    );
   }
 
   /** Lets the process exit while the server listens (the listener's unref(); each channel holds the loop on its own). */
@@ -313,12 +349,13 @@ export class RpcServer<T = unknown> extends EventEmitter<RpcServerEvents<T>> imp
  */
 export async function serveRpc<T = unknown>(name: string | LocalSocketName, options: RpcServerOptions<T> = {}): Promise<RpcServer<T>> {
   const [auth, rest] = takeAuth(options);
-  const { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, maxBufferedBytes = DEFAULT_MAX_BUFFERED, ...listenOptions } = rest;
-  if (typeof maxBufferedBytes !== 'number' || !(maxBufferedBytes >= 0)) throw outOfRange('options.maxBufferedBytes', 'a number of bytes from 0 (Infinity: never close a slow client)', maxBufferedBytes);
+  const { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers, maxBufferedBytes = DEFAULT_MAX_BUFFERED, slowClientTimeout = DEFAULT_SLOW_CLIENT_TIMEOUT, ...listenOptions } = rest;
+  if (typeof maxBufferedBytes !== 'number' || !(maxBufferedBytes >= 0)) throw outOfRange('options.maxBufferedBytes', 'a number of bytes from 0', maxBufferedBytes);
+  if (typeof slowClientTimeout !== 'number' || !(slowClientTimeout >= 0)) throw outOfRange('options.slowClientTimeout', 'a number of milliseconds from 0 (Infinity: never close a slow client)', slowClientTimeout);
   // Refused now rather than on every connection: each channel would refuse it the same way.
   checkCodecTrust(codec === 'v8' || codec === (v8Codec as unknown), accessCheck(listenOptions.allow), trustPeers, 'Cannot serve RPC');
   const listener = await listen(name, listenOptions);
-  return new RpcServer<T>(listener, { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>, auth, maxBufferedBytes);
+  return new RpcServer<T>(listener, { codec, maxMessageSize, highWaterMark, sendHighWaterMark, requestTimeout, maxPendingRequests, trustPeers } as RpcOptions<T>, auth, { maxBufferedBytes, slowClientTimeout: Math.min(slowClientTimeout, 2 ** 31 - 1) });
 }
 
 /**

@@ -15,6 +15,8 @@ export const queueFrame: unique symbol = Symbol('interprocess.queueFrame');
  * done. Reading stops while it is at `channel[busyLimit]`, and goes on under half.
  */
 export const busy: unique symbol = Symbol('interprocess.busy');
+/** @internal Channel's method: resolves once what waits to be written is at most `bytes` (or the channel has ended). */
+export const bufferedUnder: unique symbol = Symbol('interprocess.bufferedUnder');
 /** @internal See busy. */
 export const busyLimit: unique symbol = Symbol('interprocess.busyLimit');
 /**

@@ -363,19 +363,23 @@ export class SharedMemoryTransport implements Transport {
   }
 
   commit(bytes: number): void {
-    this.#endReservation((writer) => writer.commit(bytes));
+    const head = this.#queue[0];
+    if (head?.reserve?.view == null) return;
+    this.#endReservation(0, (writer) => writer.commit(bytes));
   }
 
   cancel(): void {
-    this.#endReservation((writer) => writer.cancel());
+    // Granted (at the head) or still waiting for room behind other writes.
+    const at = this.#queue.findIndex((pending) => pending.reserve !== undefined);
+    if (at >= 0) this.#endReservation(at, (writer) => this.#queue[at]!.reserve!.view !== null && writer.cancel());
   }
 
-  /** The granted reservation at the head of the queue ends: `how`, then the writes after it go on. */
-  #endReservation(how: (writer: RingWriter) => void): void {
-    const head = this.#queue[0];
-    if (head?.reserve?.view == null || this.#writer === null) return;
+  /** The reservation at `at` of the queue ends: `how`, then the writes after it go on. */
+  #endReservation(at: number, how: (writer: RingWriter) => void): void {
+    if (this.#writer === null) return;
+    const head = this.#queue[at]!;
     how(this.#writer);
-    this.#queue.shift();
+    this.#queue.splice(at, 1);
     try {
       if (this.#writer.publish()) this.#ringPeer();
     } catch (error) {

@@ -9,9 +9,9 @@ import { sanitizerScale, spawnFixture, uniqueName, wine } from '../helpers.js';
 
 const MiB = 1024 * 1024;
 
-test('a client that never reads, among three that do: broadcast() never waits for it, closes it past maxBufferedBytes, and the others get every event', { timeout: 120_000 * (wine ? 3 : 1) }, async (t) => {
+test('a client that never reads, among three that do: broadcast() waits for it at most slowClientTimeout, then closes it; the others get every event', { timeout: 120_000 * (wine ? 3 : 1) }, async (t) => {
   const name = uniqueName('broadcast');
-  await using server = await serveRpc<{ n: number; pad: string }>(nsName(name), { maxBufferedBytes: 2 * MiB });
+  await using server = await serveRpc<{ n: number; pad: string }>(nsName(name), { maxBufferedBytes: 2 * MiB, slowClientTimeout: 300 });
   const closings: Array<Promise<InterprocessError | undefined>> = [];
   server.on('connection', (rpc: RpcChannel<{ n: number; pad: string }>) => {
     closings.push(new Promise((resolve) => rpc.once('close', resolve)));
@@ -56,6 +56,7 @@ test('a client that never reads, among three that do: broadcast() never waits fo
   const ended = await Promise.race([Promise.any(closings), sleep(10_000).then(() => 'none')]);
   assert.equal((ended as InterprocessError | undefined)?.code, 'ERR_INTERPROCESS_SLOW_CONSUMER');
   assert.match((ended as InterprocessError).message, /maxBufferedBytes \(2097152\)/);
+  assert.ok(slowest < 5_000 * (wine ? 3 : 1), `no broadcast waited much past slowClientTimeout: ${slowest.toFixed(0)} ms`);
   assert.equal(server.channels.size, 3);
 
   // Every reader got every event, in order, intact.
@@ -70,10 +71,58 @@ test('a client that never reads, among three that do: broadcast() never waits fo
   await clients.exited;
 });
 
+test('a burst of broadcasts that never yields, to three clients that read: paced by them, none closed, every event arrives', { timeout: 120_000 * (wine ? 3 : 1) }, async (t) => {
+  const name = uniqueName('burst');
+  await using server = await serveRpc<{ n: number; pad: string }>(nsName(name));
+  const clients = spawnFixture(t, 'broadcast-clients', [name, '3', 'none']);
+  await clients.next('ready');
+  while (server.channels.size !== 3) await sleep(10);
+  const pad = 'y'.repeat(100 * 1024);
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  // 120 x 100 KiB (12 MiB per client, past the 8 MiB maxBufferedBytes), without a turn of the loop
+  // between broadcasts but what broadcast() itself waits for.
+  for (let n = 0; n < 120; n++) {
+    assert.equal(await server.broadcast('news', { n, pad }), 3, `broadcast ${n} queued on every client`);
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  }
+  let report = { events: [0], bad: -1 };
+  for (let i = 0; i < 1000 && !report.events.every((count) => count === 120); i++) {
+    await sleep(20);
+    clients.send({ type: 'report' });
+    ({ events: report.events, bad: report.bad } = await clients.next<{ events: number[]; bad: number }>('report'));
+  }
+  assert.deepEqual(report, { events: [120, 120, 120], bad: 0 });
+  assert.equal(server.channels.size, 3, 'no reading client was closed');
+  t.diagnostic(`RSS +${((rssPeak - rssBefore) / MiB).toFixed(0)} MiB`);
+  assert.ok(rssPeak - rssBefore < 128 * MiB * sanitizerScale, 'memory stayed bounded');
+  clients.send({ type: 'exit' });
+  await clients.exited;
+});
+
+test('a Buffer body (raw codec) is the caller\'s again once broadcast() resolves: refilled at once, every client still gets what was sent', { timeout: 30_000 * (wine ? 3 : 1) }, async () => {
+  const name = nsName(uniqueName('broadcast-raw'));
+  await using server = await serveRpc<Buffer>(name, { codec: 'raw' });
+  const { connectRpc } = await import('interprocess');
+  const client = await connectRpc<Buffer>(name, { codec: 'raw' });
+  const got: number[] = [];
+  client.on('event', (_event, body) => got.push(body![0]!, body![body!.length - 1]!));
+  while (server.channels.size < 1) await sleep(10);
+  const frame = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < 5; i++) {
+    frame.fill(i);
+    assert.equal(await server.broadcast('frame', frame), 1);
+  }
+  while (got.length < 10) await sleep(10);
+  assert.deepEqual(got, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+  await client.close();
+});
+
 test('broadcast() arguments: a bad event name, an oversized body or one the codec cannot encode rejects and queues nothing; maxBufferedBytes is checked before listening', { timeout: 30_000 * (wine ? 3 : 1) }, async () => {
   const name = nsName(uniqueName('broadcast-args'));
   for (const maxBufferedBytes of [-1, Number.NaN, '1' as unknown as number]) {
     await assert.rejects(serveRpc(name, { maxBufferedBytes }), { code: 'ERR_OUT_OF_RANGE' });
+    await assert.rejects(serveRpc(name, { slowClientTimeout: maxBufferedBytes }), { code: 'ERR_OUT_OF_RANGE' });
   }
   await using server = await serveRpc(name, { maxMessageSize: 1000 });
   const { connectRpc } = await import('interprocess');

@@ -26,6 +26,22 @@ async function take(channel: Channel<Buffer>, n: number): Promise<string[]> {
 }
 
 for (const transport of ['shared-memory', 'stream'] as const) {
+  test(`${transport}: close() with a reservation held, and one waiting behind it: the held one is cancelled (commit() rejects), the waiting one rejects, what was sent arrives, close() resolves`, { skip, timeout: 30_000 }, async () => {
+    const [left, right] = pair(transport);
+    await left.send(Buffer.from('hello'));
+    assert.deepEqual(await take(right, 1), ['hello']);
+    const held = await left.reserve(16);
+    const waiting = left.reserve(16).then(() => null, (error: InterprocessError) => error);
+    const sent = left.send(Buffer.from('after')); // waits behind the reservations
+    held.data.fill(66);
+    await left.close(); // a forgotten reservation cannot hold it
+    assert.equal((await waiting)?.code, 'ERR_INTERPROCESS_CLOSED');
+    await assert.rejects(held.commit(), { code: 'ERR_INTERPROCESS_CLOSED' });
+    await sent;
+    assert.deepEqual(await take(right, 1), ['after'], 'the send after them still went, and nothing of theirs');
+    await right.close();
+  });
+
   test(`${transport}: a reservation holds its place in the order; commit(length) sends that much, cancel() nothing; a message past half the ring is a Buffer`, { skip }, async () => {
     const [left, right] = pair(transport);
     await left.send(Buffer.from('hello')); // the peer's hello has come: its ring's size is known
@@ -54,6 +70,8 @@ for (const transport of ['shared-memory', 'stream'] as const) {
     assert.deepEqual(await take(right, 5), ['A', 'BBB', 'C', 'x*40000', 'D']);
     assert.throws(() => reservation.commit(), { code: 'ERR_INVALID_STATE' });
     assert.throws(() => cancelled.cancel(), { code: 'ERR_INVALID_STATE' });
+    assert.equal(reservation.data.byteLength, 0, 'committed: data is empty (the bytes are the peer\'s again)');
+    assert.equal(cancelled.data.byteLength, 0, 'cancelled: data is empty');
     await left.close();
     await right.close();
   });
