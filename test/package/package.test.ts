@@ -31,9 +31,11 @@ const allowed = [
  * macOS prebuilds and the security and reliability docs (six prebuilds are half of it); 477 KB
  * with 1.0's API reference (docs/api.md, 104 KB unpacked), the migration notes and the modules
  * split by role; 573 KB with the sync client, socket activation and sd_notify, single-instance
- * applications, Windows handles and shared-memory channels (their code, C and guides).
+ * applications, Windows handles and shared-memory channels (their code, C and guides); 634 KB
+ * with reservations, spin, bounded broadcasts and warm receive blocks (docs/api.md is 148 KB
+ * unpacked now, the largest file; the six prebuilds grew 2 to 5 KB each).
  */
-const SIZE_BUDGET = 620_000;
+const SIZE_BUDGET = 680_000;
 
 const disabled = process.env.INTERPROCESS_PACKAGE_TESTS === '0';
 let work = '';
