@@ -52,6 +52,21 @@ export function openFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
+/**
+ * openFds() once the count has settled (the same over three readings 10 ms apart, at most 1 s):
+ * an earlier test's descriptors may still be closing when the next one counts its "before".
+ */
+export async function settledFds(): Promise<number> {
+  let last = openFds();
+  for (let same = 0, tries = 0; same < 2 && tries < 100; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const now = openFds();
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 /** A child process running a compiled fixture from out/test/fixtures, with an IPC channel. */
 export interface Fixture {
   readonly child: ChildProcess;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { type InterprocessError, type UnixMessage, type UnixSocket, bindDatagram, connectUnix, listenUnix, nsName, unixSocketPair } from 'interprocess';
 import { sendCredentials } from '#internal/unix-socket/checks.js';
-import { openFds, python, scratchDir, spawnFixture, uniqueName } from '../helpers.js';
+import { openFds, python, scratchDir, settledFds, spawnFixture, uniqueName } from '../helpers.js';
 
 const NOBODY = 65534;
 const linux = process.platform !== 'linux' && 'SCM_CREDENTIALS is Linux only';
@@ -170,7 +170,7 @@ test('root naming a pid no process has: ESRCH, typed, and the socket goes on', {
 });
 
 test('bad credentials are typed errors before anything is sent; a stream needs a byte to carry them', { skip: linux, timeout: 30_000 }, async () => {
-  const before = openFds();
+  const before = await settledFds(); // the earlier tests' sockets may still be closing
   const [a, b] = unixSocketPair({ type: 'stream', passCredentials: true });
   for (const credentials of [null, 'yes', 1, () => 1]) {
     await assert.rejects(a.send('x', { credentials: credentials as never }), { code: 'ERR_INVALID_ARG_TYPE' });
