@@ -25,7 +25,7 @@ async function accept(t: TestContext, type: 'seqpacket' | 'stream', raw: string,
   return { listener, conn };
 }
 
-test(`descriptor storm: ${COUNT} seqpacket messages of ${PER} descriptors, each received and closed`, { skip: process.platform === 'win32' && 'Unix sockets', timeout: 120_000 }, async (t) => {
+test(`descriptor storm: ${COUNT} seqpacket messages of ${PER} descriptors, each received and closed`, { skip: process.platform === 'win32' && 'descriptor passing (SCM_RIGHTS) is a Unix socket feature; Windows has none', timeout: 120_000 }, async (t) => {
   const before = await baseline(t);
   const raw = uniqueName('storm');
   const { listener, conn } = await accept(t, 'seqpacket', raw, PER);
@@ -57,7 +57,7 @@ test(`descriptor storm: ${COUNT} seqpacket messages of ${PER} descriptors, each 
   assert.ok(peakFds - before <= 64 * PER + 64, `descriptors held at once stay within one receive batch (${peakFds - before})`);
 });
 
-test(`MSG_CTRUNC storm: ${COUNT} messages of ${PER} descriptors to maxFds 16: typed errors in place, every descriptor closed`, { skip: process.platform === 'win32' && 'Unix sockets', timeout: 120_000 }, async (t) => {
+test(`MSG_CTRUNC storm: ${COUNT} messages of ${PER} descriptors to maxFds 16: typed errors in place, every descriptor closed`, { skip: process.platform === 'win32' && 'descriptor passing (SCM_RIGHTS) is a Unix socket feature; Windows has none', timeout: 120_000 }, async (t) => {
   const before = await baseline(t);
   const raw = uniqueName('ctrunc');
   const { listener, conn } = await accept(t, 'seqpacket', raw, 16);
@@ -80,7 +80,7 @@ test(`MSG_CTRUNC storm: ${COUNT} messages of ${PER} descriptors to maxFds 16: ty
   assert.equal(back.fds, before);
 });
 
-test(`descriptor storm over a Channel: ${COUNT} messages of ${PER} descriptors on a stream socket`, { skip: process.platform === 'win32' && 'Unix sockets', timeout: 120_000 }, async (t) => {
+test(`descriptor storm over a Channel: ${COUNT} messages of ${PER} descriptors on a stream socket`, { skip: process.platform === 'win32' && 'descriptor passing (SCM_RIGHTS) is a Unix socket feature; Windows has none', timeout: 120_000 }, async (t) => {
   const before = await baseline(t);
   const raw = uniqueName('storm-channel');
   const { listener, conn } = await accept(t, 'stream', raw, PER);

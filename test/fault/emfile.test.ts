@@ -12,7 +12,7 @@ import { figure } from './fault.js';
 
 const CLIENTS = 20;
 
-test('EMFILE on client and server: listen() and serveRpc() survive, connect fails typed, every waiting client is served after', { skip: process.platform === 'win32' && 'ulimit', timeout: 120_000 }, async (t) => {
+test('EMFILE on client and server: listen() and serveRpc() survive, connect fails typed, every waiting client is served after', { skip: process.platform === 'win32' && 'the descriptor limit is set with ulimit, which Windows does not have (it has no per-process handle limit to exhaust)', timeout: 120_000 }, async (t) => {
   const a = uniqueName('emfile-listen');
   const b = uniqueName('emfile-rpc');
   const server = spawnFixture(t, 'fault-emfile', [a, b], process.env, {

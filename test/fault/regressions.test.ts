@@ -11,7 +11,7 @@ import { Channel, type LocalSocket, type UnixSocket, connectRpc, listen, listenU
 import { patternBytes, readAll, sanitizerScale, spawnFixture, uniqueName } from '../helpers.js';
 import { MiB, baseline, fdsBack, figure, mib, rssSampler, typed } from './fault.js';
 
-const notOnWindows = process.platform === 'win32' && 'Unix only';
+const notOnWindows = process.platform === 'win32' && 'Unix sockets (stream, seqpacket, datagram) do not exist on Windows';
 const limit = <T>(ms: number, what: string) => sleep(ms, undefined, { ref: false }).then((): T => assert.fail(`${what}: not within ${ms} ms`));
 
 test('RPC: a client that floods requests and never reads the replies is held back; the server\'s memory stays bounded, others are served', { skip: notOnWindows, timeout: 180_000 }, async (t) => {
